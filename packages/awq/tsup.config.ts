@@ -1,0 +1,3 @@
+import { lowbitTsup } from "../../tools/build/tsup";
+
+export default lowbitTsup();

@@ -1,0 +1,3 @@
+import { lowbitVitest } from "../../tools/build/vitest";
+
+export default lowbitVitest();

@@ -1,0 +1,16 @@
+import { defineConfig } from "vitest/config";
+
+const conditions = ["@lowbit/source", "import", "module", "node", "default"];
+
+/** Shared vitest settings: resolve sibling packages from source, so no build is needed first. */
+export function lowbitVitest(overrides: { testTimeout?: number } = {}) {
+  return defineConfig({
+    resolve: { conditions },
+    ssr: { resolve: { conditions, externalConditions: conditions } },
+    test: {
+      include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+      testTimeout: overrides.testTimeout ?? 60_000,
+      pool: "forks",
+    },
+  });
+}
