@@ -1,0 +1,18 @@
+/**
+ * A linear layer y = x W^T (+ b), W stored [outFeatures, inFeatures] like nn.Linear. Every weight
+ * backend (f32, int8, int4, GGUF blocks) implements this, so the runtime can choose one per layer.
+ */
+export interface Linear {
+  /** Short backend name shown in reports, e.g. "f32", "int8-w", "w8a8", "int4-g128", "q4_0". */
+  readonly kind: string;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  /** Bytes of weight storage (packed weights, scales, zero points, bias). */
+  readonly storageBytes: number;
+  /** x is [m, inFeatures] row-major; returns [m, outFeatures] (written into `out` when given). */
+  forward(x: Float32Array, m: number, out?: Float32Array): Float32Array;
+  /** The effective f32 weight [outFeatures, inFeatures] (dequantized), for tests and exports. */
+  dequantizedWeight(): Float32Array;
+  /** Frees kernel memory held by this layer, if any. */
+  dispose?(): void;
+}
