@@ -5,3 +5,15 @@ export type { DType, DTypeInfo } from "./dtype";
 export { KernelEngine, KernelBuffer, getEngine, setKernelBackend, getKernelBackend, hasWasmSimd } from "./engine/engine";
 export type { KernelModule, KernelBackend } from "./engine/engine";
 export type { Linear } from "./linear";
+export { Rng } from "./rng";
+export type { FloatArrayLike } from "./rng";
+export {
+  f32ToF16Bits,
+  f16BitsToF32,
+  encodeF16,
+  decodeF16,
+  f32ToBf16Bits,
+  bf16BitsToF32,
+  encodeBf16,
+  decodeBf16,
+} from "./half";
