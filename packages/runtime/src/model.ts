@@ -1,0 +1,391 @@
+import { LowbitError, type Linear } from "@lowbit/tensor";
+import { causalAttention } from "./attention";
+import { type LinearName, type LlamaConfig, LINEAR_NAMES, linearShape } from "./config";
+import { KVCache } from "./kv-cache";
+import { RopeTable, rmsNorm } from "./ops";
+
+/** The weights of one decoder layer. Norm weights are mutable so AWQ can fold scales into them. */
+export interface DecoderLayerWeights {
+  /** RMSNorm weight before attention (HF `input_layernorm`), [dim]. */
+  attnNorm: Float32Array;
+  /** RMSNorm weight before the feed-forward block (HF `post_attention_layernorm`), [dim]. */
+  ffnNorm: Float32Array;
+  linears: Record<LinearName, Linear>;
+}
+
+/** Everything a LlamaModel computes with. */
+export interface ModelWeights {
+  /** Token embedding [vocabSize, dim]. */
+  embedding: Float32Array;
+  /** Final RMSNorm weight [dim]. */
+  outputNorm: Float32Array;
+  /** The classifier [vocabSize, dim] (built from the embedding when tied). */
+  output: Linear;
+  /** True while `output` holds the same values as the embedding (tied, not yet replaced): counted once. */
+  outputShared?: boolean;
+  /** One entry per layer; undefined while a lazily loaded layer is not resident. */
+  layers: Array<DecoderLayerWeights | undefined>;
+}
+
+/** Loads one decoder layer's weights on demand (lazy models). */
+export type LayerLoader = (layer: number) => Promise<DecoderLayerWeights>;
+
+/** A linear layer's input and output, seen by a capture hook. */
+export interface LinearCapture {
+  kind: "linear";
+  layer: number;
+  name: LinearName;
+  /** [rows, inFeatures] */
+  input: Float32Array;
+  /** [rows, outFeatures] */
+  output: Float32Array;
+  rows: number;
+}
+
+/** A decoder layer's input and output hidden states ([rows, dim]), seen by a capture hook. */
+export interface LayerCapture {
+  kind: "layer";
+  layer: number;
+  input: Float32Array;
+  output: Float32Array;
+  rows: number;
+}
+
+export type CaptureEvent = LinearCapture | LayerCapture;
+/**
+ * Called synchronously during a forward pass. The arrays are fresh for each call and never
+ * reused by the model, so a hook may keep them (or copy what it needs).
+ */
+export type CaptureHook = (event: CaptureEvent) => void;
+
+type Mode = { kind: "windows"; seqLen: number } | { kind: "cache"; cache: KVCache; pos0: number };
+
+/** What forward() returns logits for. */
+export type LogitsMode = "last" | "all" | "none";
+
+/**
+ * A LLaMA-family decoder (RMSNorm, RoPE, grouped-query attention, SwiGLU) whose projections are
+ * pluggable `Linear` backends. Offers whole-sequence forward passes with a KV cache and the
+ * per-layer API the calibration driver walks (embed, runLayer, head).
+ */
+export class LlamaModel {
+  readonly config: LlamaConfig;
+  readonly weights: ModelWeights;
+  private readonly rope: RopeTable;
+  private readonly hooks = new Set<CaptureHook>();
+  private readonly loader: LayerLoader | undefined;
+
+  constructor(config: LlamaConfig, weights: ModelWeights, loader?: LayerLoader) {
+    this.config = config;
+    this.weights = weights;
+    this.loader = loader;
+    this.rope = new RopeTable(config.headDim, config.ropeTheta, config.ropeStyle);
+    const { dim, vocabSize, nLayers } = config;
+    expectLength("token_embd", weights.embedding, vocabSize * dim, [vocabSize, dim]);
+    expectLength("output_norm", weights.outputNorm, dim, [dim]);
+    if (weights.output.outFeatures !== vocabSize || weights.output.inFeatures !== dim) {
+      throw shapeError("output", [vocabSize, dim], [weights.output.outFeatures, weights.output.inFeatures]);
+    }
+    if (weights.layers.length !== nLayers) {
+      throw new LowbitError("E_SHAPE_MISMATCH", `model has ${weights.layers.length} layers, config says ${nLayers}`);
+    }
+    weights.layers.forEach((l, i) => {
+      if (l) this.checkLayer(i, l);
+    });
+  }
+
+  private checkLayer(i: number, l: DecoderLayerWeights): void {
+    const dim = this.config.dim;
+    expectLength(`blk.${i}.attn_norm`, l.attnNorm, dim, [dim]);
+    expectLength(`blk.${i}.ffn_norm`, l.ffnNorm, dim, [dim]);
+    for (const name of LINEAR_NAMES) {
+      const lin = l.linears[name];
+      if (!lin) throw new LowbitError("E_MISSING_TENSOR", `layer ${i} has no linear "${name}"`);
+      checkLinearShape(this.config, i, name, lin);
+    }
+  }
+
+  get nLayers(): number {
+    return this.config.nLayers;
+  }
+
+  // ---- layer residency (lazy loading) ----
+
+  isLayerLoaded(i: number): boolean {
+    return this.weights.layers[i] !== undefined;
+  }
+
+  /** Makes layer i resident, loading it through the model's loader when needed. */
+  async ensureLayer(i: number): Promise<DecoderLayerWeights> {
+    this.checkLayerIndex(i);
+    const have = this.weights.layers[i];
+    if (have) return have;
+    if (!this.loader) throw new LowbitError("E_INTERNAL", `layer ${i} is not loaded and the model has no loader`);
+    const l = await this.loader(i);
+    this.checkLayer(i, l);
+    this.weights.layers[i] = l;
+    return l;
+  }
+
+  /** Loads every layer (for lazily opened models). */
+  async loadAll(): Promise<void> {
+    for (let i = 0; i < this.config.nLayers; i++) await this.ensureLayer(i);
+  }
+
+  /**
+   * Drops layer i from memory (disposing its linears); a lazily opened model reloads it from disk
+   * on the next ensureLayer(i). Throws for models without a loader (nothing to reload from).
+   */
+  releaseLayer(i: number): void {
+    this.checkLayerIndex(i);
+    if (!this.loader) throw new LowbitError("E_INVALID_ARGUMENT", `layer ${i} cannot be released: the model has no loader`);
+    const l = this.weights.layers[i];
+    if (!l) return;
+    for (const name of LINEAR_NAMES) l.linears[name].dispose?.();
+    this.weights.layers[i] = undefined;
+  }
+
+  private layer(i: number): DecoderLayerWeights {
+    this.checkLayerIndex(i);
+    const l = this.weights.layers[i];
+    if (!l) {
+      throw new LowbitError("E_INVALID_ARGUMENT", `layer ${i} is not loaded; await model.ensureLayer(${i}) or model.loadAll() first`);
+    }
+    return l;
+  }
+
+  private checkLayerIndex(i: number): void {
+    if (!Number.isInteger(i) || i < 0 || i >= this.config.nLayers) {
+      throw new LowbitError("E_INVALID_ARGUMENT", `layer index ${i} out of range [0, ${this.config.nLayers})`);
+    }
+  }
+
+  // ---- backends ----
+
+  getLinear(layer: number, name: LinearName): Linear {
+    return this.layer(layer).linears[name];
+  }
+
+  /**
+   * Replaces one projection's backend (mixed precision). The shape must match; the old backend is
+   * returned, not disposed.
+   */
+  setLinear(layer: number, name: LinearName, linear: Linear): Linear {
+    const l = this.layer(layer);
+    checkLinearShape(this.config, layer, name, linear);
+    const old = l.linears[name];
+    l.linears[name] = linear;
+    return old;
+  }
+
+  /** Replaces the classifier backend; returns the old one. */
+  setClassifier(linear: Linear): Linear {
+    const { vocabSize, dim } = this.config;
+    if (linear.outFeatures !== vocabSize || linear.inFeatures !== dim) {
+      throw shapeError("output", [vocabSize, dim], [linear.outFeatures, linear.inFeatures]);
+    }
+    const old = this.weights.output;
+    this.weights.output = linear;
+    this.weights.outputShared = false;
+    return old;
+  }
+
+  /** The layer's RMSNorm weights (live references: AWQ folds scales into them in place). */
+  layerNorms(layer: number): { attnNorm: Float32Array; ffnNorm: Float32Array } {
+    const l = this.layer(layer);
+    return { attnNorm: l.attnNorm, ffnNorm: l.ffnNorm };
+  }
+
+  /** Bytes of weight storage: linears, classifier, norms and embedding (resident layers only). */
+  get storageBytes(): number {
+    const w = this.weights;
+    let bytes = w.embedding.byteLength + w.outputNorm.byteLength;
+    if (!w.outputShared) bytes += w.output.storageBytes;
+    for (const l of w.layers) {
+      if (!l) continue;
+      bytes += l.attnNorm.byteLength + l.ffnNorm.byteLength;
+      for (const name of LINEAR_NAMES) bytes += l.linears[name].storageBytes;
+    }
+    return bytes;
+  }
+
+  /** A description of each layer's backends, e.g. for reports. */
+  backends(): Array<Record<LinearName, string> | undefined> {
+    return this.weights.layers.map((l) => {
+      if (!l) return undefined;
+      const r = {} as Record<LinearName, string>;
+      for (const n of LINEAR_NAMES) r[n] = l.linears[n].kind;
+      return r;
+    });
+  }
+
+  dispose(): void {
+    for (const l of this.weights.layers) {
+      if (l) for (const name of LINEAR_NAMES) l.linears[name].dispose?.();
+    }
+    this.weights.output.dispose?.();
+  }
+
+  // ---- hooks ----
+
+  /** Registers a capture hook on every linear and decoder layer; returns its unregister function. */
+  registerHook(hook: CaptureHook): () => void {
+    this.hooks.add(hook);
+    return () => {
+      this.hooks.delete(hook);
+    };
+  }
+
+  private emit(event: CaptureEvent): void {
+    for (const h of this.hooks) h(event);
+  }
+
+  // ---- per-layer API ----
+
+  /** Token embeddings, [tokens.length, dim]. */
+  embed(tokens: ArrayLike<number>): Float32Array {
+    const { dim, vocabSize } = this.config;
+    const out = new Float32Array(tokens.length * dim);
+    const emb = this.weights.embedding;
+    for (let t = 0; t < tokens.length; t++) {
+      const id = tokens[t]!;
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+        throw new LowbitError("E_INVALID_ARGUMENT", `token id ${id} at index ${t} is outside the vocabulary [0, ${vocabSize})`);
+      }
+      out.set(emb.subarray(id * dim, (id + 1) * dim), t * dim);
+    }
+    return out;
+  }
+
+  /**
+   * Runs decoder layer i on hidden states [batch * seqLen, dim] holding `batch` windows of
+   * `seqLen` tokens each. Attention is causal within each window; every window starts a fresh
+   * context at position 0. Returns the layer's output hidden states (a new array).
+   */
+  runLayer(i: number, hidden: Float32Array, batch: number, seqLen: number): Float32Array {
+    const rows = batch * seqLen;
+    if (hidden.length !== rows * this.config.dim) {
+      throw new LowbitError(
+        "E_SHAPE_MISMATCH",
+        `runLayer(${i}): hidden has ${hidden.length} values, expected batch*seqLen*dim = ${batch}*${seqLen}*${this.config.dim}`,
+      );
+    }
+    return this.decoderLayer(i, hidden, rows, { kind: "windows", seqLen });
+  }
+
+  /** Final RMSNorm of [rows, dim] hidden states (a new array). */
+  finalNorm(hidden: Float32Array, rows: number): Float32Array {
+    return rmsNorm(hidden, this.weights.outputNorm, rows, this.config.dim, this.config.normEps);
+  }
+
+  /** Final norm + classifier: logits [rows, vocabSize]. */
+  head(hidden: Float32Array, rows: number): Float32Array {
+    const normed = this.finalNorm(hidden, rows);
+    return this.weights.output.forward(normed, rows, new Float32Array(rows * this.config.vocabSize));
+  }
+
+  // ---- sequence forward with KV cache ----
+
+  createCache(maxLength?: number): KVCache {
+    return new KVCache(this.config, maxLength ?? this.config.maxSeqLen);
+  }
+
+  /**
+   * Appends `tokens` to the sequence in `cache` (all of them through each layer at once: batched
+   * prefill through the linears' GEMM path) and returns logits: of the last token ([vocabSize]),
+   * of every token ([tokens.length, vocabSize]) or none.
+   */
+  forward(tokens: ArrayLike<number>, cache: KVCache, logits: LogitsMode = "last"): Float32Array {
+    const T = tokens.length;
+    if (T === 0) throw new LowbitError("E_INVALID_ARGUMENT", "forward: no tokens");
+    cache.reserve(T);
+    const pos0 = cache.length;
+    let x = this.embed(tokens);
+    const mode: Mode = { kind: "cache", cache, pos0 };
+    for (let i = 0; i < this.config.nLayers; i++) x = this.decoderLayer(i, x, T, mode);
+    cache.length = pos0 + T;
+    if (logits === "none") return new Float32Array(0);
+    if (logits === "all") return this.head(x, T);
+    const dim = this.config.dim;
+    return this.head(x.subarray((T - 1) * dim, T * dim), 1);
+  }
+
+  private linear(layer: number, name: LinearName, lin: Linear, x: Float32Array, rows: number): Float32Array {
+    const y = lin.forward(x, rows, new Float32Array(rows * lin.outFeatures));
+    if (this.hooks.size > 0) this.emit({ kind: "linear", layer, name, input: x, output: y, rows });
+    return y;
+  }
+
+  private decoderLayer(i: number, x: Float32Array, rows: number, mode: Mode): Float32Array {
+    const cfg = this.config;
+    const { dim, nHeads, nKvHeads, headDim, normEps } = cfg;
+    const L = this.layer(i);
+    const lin = L.linears;
+    const h = rmsNorm(x, L.attnNorm, rows, dim, normEps);
+    const q = this.linear(i, "attn_q", lin.attn_q, h, rows);
+    const k = this.linear(i, "attn_k", lin.attn_k, h, rows);
+    const v = this.linear(i, "attn_v", lin.attn_v, h, rows);
+    const qDim = nHeads * headDim;
+    const kvDim = nKvHeads * headDim;
+    const att = new Float32Array(rows * qDim);
+    const shape = { nHeads, nKvHeads, headDim };
+    // RoPE is applied to copies so hooks that kept q/k see the projections' real outputs.
+    const qr = q.slice();
+    const kr = k.slice();
+    if (mode.kind === "windows") {
+      const L = mode.seqLen;
+      for (let r = 0; r < rows; r++) {
+        const p = r % L;
+        this.rope.apply(qr, r * qDim, nHeads, p);
+        this.rope.apply(kr, r * kvDim, nKvHeads, p);
+      }
+      for (let b = 0; b * L < rows; b++) causalAttention(shape, qr, b * L, L, kr, v, b * L, 0, att);
+    } else {
+      const { cache, pos0 } = mode;
+      for (let t = 0; t < rows; t++) {
+        this.rope.apply(qr, t * qDim, nHeads, pos0 + t);
+        this.rope.apply(kr, t * kvDim, nKvHeads, pos0 + t);
+      }
+      cache.write(i, pos0, kr, v, rows);
+      causalAttention(shape, qr, 0, rows, cache.layerKeys(i), cache.layerValues(i), 0, pos0, att);
+    }
+    const o = this.linear(i, "attn_output", lin.attn_output, att, rows);
+    const x2 = new Float32Array(rows * dim);
+    for (let j = 0; j < x2.length; j++) x2[j] = x[j]! + o[j]!;
+    const h2 = rmsNorm(x2, L.ffnNorm, rows, dim, normEps);
+    const g = this.linear(i, "ffn_gate", lin.ffn_gate, h2, rows);
+    const u = this.linear(i, "ffn_up", lin.ffn_up, h2, rows);
+    const act = new Float32Array(g.length);
+    for (let j = 0; j < act.length; j++) {
+      const gv = g[j]!;
+      act[j] = (gv / (1 + Math.exp(-gv))) * u[j]!;
+    }
+    const d = this.linear(i, "ffn_down", lin.ffn_down, act, rows);
+    for (let j = 0; j < x2.length; j++) x2[j] = x2[j]! + d[j]!;
+    if (this.hooks.size > 0) this.emit({ kind: "layer", layer: i, input: x, output: x2, rows });
+    return x2;
+  }
+}
+
+function shapeError(name: string, expected: number[], found: number[]): LowbitError {
+  return new LowbitError(
+    "E_SHAPE_MISMATCH",
+    `tensor "${name}": expected shape [${expected.join(", ")}], found [${found.join(", ")}]`,
+  );
+}
+
+function expectLength(name: string, arr: Float32Array, n: number, shape: number[]): void {
+  if (arr.length !== n) {
+    throw new LowbitError(
+      "E_SHAPE_MISMATCH",
+      `tensor "${name}": expected shape [${shape.join(", ")}] (${n} values), found ${arr.length} values`,
+    );
+  }
+}
+
+function checkLinearShape(cfg: LlamaConfig, layer: number, name: LinearName, lin: Linear): void {
+  const [o, i] = linearShape(cfg, name);
+  if (lin.outFeatures !== o || lin.inFeatures !== i) {
+    throw shapeError(`blk.${layer}.${name}.weight`, [o, i], [lin.outFeatures, lin.inFeatures]);
+  }
+}
