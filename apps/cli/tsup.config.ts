@@ -1,3 +1,3 @@
 import { lowbitTsup } from "../../tools/build/tsup";
 
-export default lowbitTsup({ index: "src/index.ts" }, { platform: "node" });
+export default lowbitTsup({ index: "src/index.ts", main: "src/main.ts" }, { platform: "node" });

@@ -1,1 +1,2 @@
-export {};
+export { runCli, rootCommand } from "./cli";
+export type { IoOptions, Sink } from "./ui/io";
