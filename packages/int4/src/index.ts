@@ -17,3 +17,22 @@ export {
 } from "./group-params";
 export type { RTNOptions } from "./rtn";
 export { quantizeRTN, assertFinite } from "./rtn";
+export { packBits, unpackBits } from "./bitpack";
+export type { GptqTensors, GptqPacked, GptqPackOptions, GptqUnpackOptions } from "./codec-gptq";
+export { packGptq, unpackGptq } from "./codec-gptq";
+export type { AwqTensors, AwqPacked } from "./codec-awq";
+export { packAwq, unpackAwq, AWQ_ORDER } from "./codec-awq";
+export type { GgufBlockFormat } from "./codec-gguf";
+export {
+  quantizeQ4_0Ref,
+  dequantizeQ4_0Ref,
+  quantizeQ4_1Ref,
+  dequantizeQ4_1Ref,
+  quantizeGgufInt4,
+  ggufInt4ToQuantizedMatrix,
+  quantizedMatrixToGgufInt4,
+  registerGgufInt4DTypes,
+  GGUF_INT4_FORMATS,
+} from "./codec-gguf";
+export type { MatMulNBitsWeights } from "./codec-matmulnbits";
+export { packMatMulNBits, unpackMatMulNBits } from "./codec-matmulnbits";

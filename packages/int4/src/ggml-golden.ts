@@ -1,0 +1,49 @@
+/**
+ * Golden vectors for bit-identity with llama.cpp. The input generator below is mirrored by a small C
+ * harness that fed the same values to quantize_row_q4_0_ref / q4_1_ref / q4_K_ref of the
+ * libggml-base.so shipped in @node-llama-cpp/linux-x64 3.21.1; the SHA-256 of each output is kept
+ * here. Internal (tests only).
+ */
+export const GOLDEN_N = 11264;
+export const GOLDEN_SHA256 = {
+  input: "ea8a58aa4544bbd5a2f602048f4567aec34ea56580b05fd8805e868973ba629a",
+  q4_0: "d56bf461ab2922d102e2662b0d12a4f9b99c12289653d80be2c35e804172ccfc",
+  q4_1: "40838c511ce99779a6dd1b7d75744deb5d8cb9ee7498c3bb0d23b0da2a7bbb7c",
+  q4_K: "838807d0023e80096d42cb9c72ef8076798dd0fe4420d79f460bae6c38204bef",
+} as const;
+
+const SCALES = [1.0, 0.01, 100.0, 3.5, 1e-4, 0.25, 7.0, 1e6].map(Math.fround);
+
+/** The golden input: xorshift32 uniform blocks at 8 scales, with zero, constant, tie and integer blocks. */
+export function goldenInput(n = GOLDEN_N, seed = 12345): Float32Array {
+  const x = new Float32Array(n);
+  let st = seed >>> 0;
+  const next = (): number => {
+    st ^= st << 13;
+    st >>>= 0;
+    st ^= st >>> 17;
+    st ^= st << 5;
+    st >>>= 0;
+    return st;
+  };
+  for (let b = 0; b < n / 32; b++) {
+    const sc = SCALES[b % 8]!;
+    for (let j = 0; j < 32; j++) {
+      const u = next();
+      x[b * 32 + j] = Math.fround(Math.fround((u >>> 8) / 16777216 - 0.5) * sc);
+    }
+    const kind = b % 11;
+    if (kind === 3) x.fill(0, b * 32, b * 32 + 32);
+    if (kind === 5) x.fill(Math.fround(sc * 0.375), b * 32, b * 32 + 32);
+    if (kind === 7) {
+      x[b * 32 + 4] = Math.fround(2 * sc);
+      x[b * 32 + 20] = Math.fround(-2 * sc);
+    }
+    if (kind === 9) {
+      x[b * 32 + 2] = Math.fround(-2 * sc);
+      x[b * 32 + 30] = Math.fround(2 * sc);
+    }
+    if (kind === 10) for (let j = 0; j < 32; j++) x[b * 32 + j] = j - 16;
+  }
+  return x;
+}
