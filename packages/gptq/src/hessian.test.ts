@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import { HessianAccumulator } from "./hessian";
+import { syntheticLayer } from "./test-helpers";
+
+/** 2/n * sum over samples of X^T X, in f64, with n the number of samples. */
+function naiveHessian(x: Float32Array, cols: number, tokens: number, samples: number): Float64Array {
+  const h = new Float64Array(cols * cols);
+  for (let t = 0; t < tokens; t++) {
+    for (let i = 0; i < cols; i++) {
+      const xi = x[t * cols + i]!;
+      for (let j = 0; j < cols; j++) h[i * cols + j]! += xi * x[t * cols + j]!;
+    }
+  }
+  for (let i = 0; i < h.length; i++) h[i] = (2 / samples) * h[i]!;
+  return h;
+}
+
+function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let maxAbs = 0;
+  let maxDiff = 0;
+  for (let i = 0; i < a.length; i++) {
+    maxAbs = Math.max(maxAbs, Math.abs(b[i]!));
+    maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
+  }
+  return maxDiff / maxAbs;
+}
+
+describe("HessianAccumulator", () => {
+  it.each([
+    { cols: 7, tokens: 40, batches: [10, 10, 20] },
+    { cols: 33, tokens: 96, batches: [32, 32, 32] },
+    { cols: 600, tokens: 24, batches: [8, 16] }, // more than one 512-column block
+  ])("running average over batches equals 2/n sum x x^T (cols $cols)", ({ cols, tokens, batches }) => {
+    const { x } = syntheticLayer(1, cols, tokens, 11);
+    const acc = new HessianAccumulator(cols);
+    let t0 = 0;
+    for (const b of batches) {
+      acc.addBatch(x.subarray(t0 * cols, (t0 + b) * cols), b);
+      t0 += b;
+    }
+    expect(acc.nSamples).toBe(batches.length);
+    const ref = naiveHessian(x, cols, tokens, batches.length);
+    expect(maxRelDiff(acc.h, ref)).toBeLessThan(2e-5);
+    // exactly symmetric
+    for (let i = 0; i < cols; i++) for (let j = 0; j < i; j++) expect(acc.h[i * cols + j]).toBe(acc.h[j * cols + i]);
+  });
+
+  it("counts a batch of several samples as the reference does (H *= n/(n+b); n += b)", () => {
+    const cols = 5;
+    const { x } = syntheticLayer(1, cols, 12, 3);
+    const acc = new HessianAccumulator(cols);
+    acc.addBatch(x.subarray(0, 4 * cols), 4, 1);
+    acc.addBatch(x.subarray(4 * cols), 8, 2);
+    expect(acc.nSamples).toBe(3);
+    expect(maxRelDiff(acc.h, naiveHessian(x, cols, 12, 3))).toBeLessThan(2e-6);
+  });
+
+  it.each([
+    { name: "wrong length", fn: (a: HessianAccumulator) => a.addBatch(new Float32Array(7), 2), code: "E_SHAPE_MISMATCH" },
+    { name: "zero tokens", fn: (a: HessianAccumulator) => a.addBatch(new Float32Array(0), 0), code: "E_INVALID_ARGUMENT" },
+    { name: "bad samples", fn: (a: HessianAccumulator) => a.addBatch(new Float32Array(4), 1, 0), code: "E_INVALID_ARGUMENT" },
+  ])("rejects $name", ({ fn, code }) => {
+    expect(() => fn(new HessianAccumulator(4))).toThrow(expect.objectContaining({ code }));
+  });
+});

@@ -1,0 +1,99 @@
+import { LowbitError, matmulABt } from "@lowbit/tensor";
+
+/** Column blocks of the symmetric rank-k update: only blocks on or above the diagonal are computed. */
+const SYRK_BLOCK = 512;
+
+/**
+ * GPTQ's Hessian of one linear layer, H = 2/n * sum over samples of X^T X, kept as a running
+ * average exactly as IST-DASLab gptq.py `add_batch` does it:
+ *
+ *   H *= n / (n + b);  n += b;  X *= sqrt(2 / n);  H += X^T X
+ *
+ * where b is the number of samples (sequences) in the batch. As in the reference, a 2-D input of
+ * `tokens` rows counts as ONE sample (gptq.py unsqueezes it to a batch of 1), so H is scaled by the
+ * tokens per sample; the scale cancels out of GPTQ (dampening is relative to mean(diag H)).
+ *
+ * H is stored in f32 [cols, cols] row-major like the reference; the X^T X product runs on the f32
+ * GEMM of @lowbit/tensor, blockwise over the upper triangle (H is symmetric) and mirrored.
+ */
+export class HessianAccumulator {
+  readonly cols: number;
+  /** H, f32 [cols, cols] row-major, symmetric. */
+  readonly h: Float32Array;
+  private n = 0;
+  private scratch: Float32Array | undefined;
+
+  constructor(cols: number) {
+    if (!(Number.isInteger(cols) && cols > 0)) {
+      throw new LowbitError("E_INVALID_ARGUMENT", `HessianAccumulator: cols must be a positive integer, got ${cols}`);
+    }
+    this.cols = cols;
+    this.h = new Float32Array(cols * cols);
+  }
+
+  /** Samples (sequences) seen so far: the reference's `nsamples`. */
+  get nSamples(): number {
+    return this.n;
+  }
+
+  /**
+   * Adds a batch of activations x [tokens, cols] row-major (the linear layer's inputs) that
+   * represents `samples` sequences (default 1, as one call per calibration window in gptq.py).
+   */
+  addBatch(x: Float32Array, tokens: number, samples = 1): void {
+    const cols = this.cols;
+    if (!(Number.isInteger(tokens) && tokens > 0)) {
+      throw new LowbitError("E_INVALID_ARGUMENT", `HessianAccumulator.addBatch: tokens must be a positive integer, got ${tokens}`);
+    }
+    if (x.length !== tokens * cols) {
+      throw new LowbitError(
+        "E_SHAPE_MISMATCH",
+        `HessianAccumulator.addBatch: input has ${x.length} values, expected ${tokens} tokens x ${cols} columns`,
+      );
+    }
+    if (!(Number.isInteger(samples) && samples > 0)) {
+      throw new LowbitError("E_INVALID_ARGUMENT", `HessianAccumulator.addBatch: samples must be a positive integer, got ${samples}`);
+    }
+    const h = this.h;
+    // H *= n / (n + b)
+    const decay = Math.fround(this.n / (this.n + samples));
+    if (this.n > 0) {
+      for (let i = 0; i < h.length; i++) h[i] = h[i]! * decay;
+    }
+    this.n += samples;
+    // Xt = sqrt(2/n) * X^T, [cols, tokens] (rows of Xt are contiguous, so column blocks are subarrays)
+    const alpha = Math.fround(Math.sqrt(2 / this.n));
+    const need = cols * tokens;
+    if (!this.scratch || this.scratch.length < need) this.scratch = new Float32Array(need);
+    const xt = this.scratch.subarray(0, need);
+    for (let t = 0; t < tokens; t++) {
+      const xo = t * cols;
+      for (let c = 0; c < cols; c++) xt[c * tokens + t] = alpha * x[xo + c]!;
+    }
+    // H += Xt Xt^T, upper-triangular blocks, mirrored
+    for (let i0 = 0; i0 < cols; i0 += SYRK_BLOCK) {
+      const i1 = Math.min(cols, i0 + SYRK_BLOCK);
+      const a = xt.subarray(i0 * tokens, i1 * tokens);
+      for (let j0 = i0; j0 < cols; j0 += SYRK_BLOCK) {
+        const j1 = Math.min(cols, j0 + SYRK_BLOCK);
+        const b = xt.subarray(j0 * tokens, j1 * tokens);
+        const blk = matmulABt(a, b, i1 - i0, j1 - j0, tokens);
+        const bw = j1 - j0;
+        for (let i = i0; i < i1; i++) {
+          const ro = (i - i0) * bw;
+          const ho = i * cols;
+          for (let j = j0; j < j1; j++) {
+            const v = blk[ro + j - j0]!;
+            h[ho + j] = h[ho + j]! + v;
+            if (j0 !== i0) h[j * cols + i] = h[j * cols + i]! + v;
+          }
+        }
+      }
+    }
+  }
+
+  /** Frees the transpose scratch kept between batches. */
+  releaseScratch(): void {
+    this.scratch = undefined;
+  }
+}
