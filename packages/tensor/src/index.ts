@@ -17,3 +17,6 @@ export {
   encodeBf16,
   decodeBf16,
 } from "./half";
+export { cholesky, solveLower, solveUpper, choleskySolve } from "./linalg/cholesky";
+export type { InPlaceOption } from "./linalg/cholesky";
+export { choleskyInverse, inverseSPD, upperCholeskyOfInverse } from "./linalg/inverse";
