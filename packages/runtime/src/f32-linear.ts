@@ -31,24 +31,40 @@ export class JsF32Linear implements Linear {
     const k = this.inFeatures;
     const w = this.weight;
     const b = this.bias;
-    const k4 = k - (k % 4);
-    for (let r = 0; r < m; r++) {
-      const xo = r * k;
+    let r = 0;
+    // four rows of x against each weight row: every weight load is used four times
+    for (; r + 4 <= m; r += 4) {
+      const x0 = r * k;
+      const x1 = x0 + k;
+      const x2 = x1 + k;
+      const x3 = x2 + k;
       for (let o = 0; o < n; o++) {
         const wo = o * k;
         let s0 = 0;
         let s1 = 0;
         let s2 = 0;
         let s3 = 0;
-        let i = 0;
-        for (; i < k4; i += 4) {
-          s0 += x[xo + i]! * w[wo + i]!;
-          s1 += x[xo + i + 1]! * w[wo + i + 1]!;
-          s2 += x[xo + i + 2]! * w[wo + i + 2]!;
-          s3 += x[xo + i + 3]! * w[wo + i + 3]!;
+        for (let i = 0; i < k; i++) {
+          const wv = w[wo + i]!;
+          s0 += x[x0 + i]! * wv;
+          s1 += x[x1 + i]! * wv;
+          s2 += x[x2 + i]! * wv;
+          s3 += x[x3 + i]! * wv;
         }
-        for (; i < k; i++) s0 += x[xo + i]! * w[wo + i]!;
-        out[r * n + o] = s0 + s1 + s2 + s3 + (b ? b[o]! : 0);
+        const bo = b ? b[o]! : 0;
+        out[r * n + o] = s0 + bo;
+        out[(r + 1) * n + o] = s1 + bo;
+        out[(r + 2) * n + o] = s2 + bo;
+        out[(r + 3) * n + o] = s3 + bo;
+      }
+    }
+    for (; r < m; r++) {
+      const xo = r * k;
+      for (let o = 0; o < n; o++) {
+        const wo = o * k;
+        let s = 0;
+        for (let i = 0; i < k; i++) s += x[xo + i]! * w[wo + i]!;
+        out[r * n + o] = s + (b ? b[o]! : 0);
       }
     }
     return out;

@@ -23,3 +23,6 @@ export type { GenerateOptions, GenerateResult, StopReason } from "./generate";
 export { Llama2cTokenizer } from "./tokenizer/llama2c";
 export { HfTokenizer } from "./tokenizer/hf";
 export type { Tokenizer, EncodeOptions, DecodeOptions, StreamDecoder } from "./tokenizer/types";
+export { evaluate, evaluationWindows } from "./eval";
+export type { EvaluateOptions, EvalResult, EvalProgress } from "./eval";
+export { splitDocuments, documentHalf, encodeDocuments } from "./eval-data";
