@@ -85,7 +85,7 @@ export function addRow(x: Variable, b: Variable): Variable {
 export function relu(x: Variable): Variable {
   const xv = x.value;
   const out = new Float32Array(xv.length);
-  for (let i = 0; i < out.length; i++) out[i] = xv[i]! > 0 ? xv[i]! : 0;
+  for (let i = 0; i < out.length; i++) out[i] = Math.max(xv[i]!, 0);
   return result(out, x.shape, [x], (g) => {
     const gx = x.gradBuffer();
     for (let i = 0; i < g.length; i++) if (xv[i]! > 0) gx[i]! += g[i]!;

@@ -65,7 +65,7 @@ export function paramsToQuantizedMatrix(
 
 /** A QatLinear's weight as a QuantizedMatrix (it must have a weight quantizer). */
 export function linearToQuantizedMatrix(layer: QatLinear): QuantizedMatrix {
-  if (!layer.weightQuant || !layer.weightQuant.enabled) {
+  if (!layer.weightQuant?.enabled) {
     throw new LowbitError("E_INVALID_ARGUMENT", `${layer.name}: has no (enabled) weight quantizer to convert`);
   }
   return fakeQuantToQuantizedMatrix(layer.weight.value, layer.outFeatures, layer.inFeatures, layer.weightQuant, layer.name);

@@ -119,7 +119,7 @@ export function quantizeDequantize(
     const s = params.scale[p]!;
     const z = params.zero[p]!;
     const u = roundHalfEven(Math.fround(values[i]! / s)) + z;
-    const q = u < 0 ? 0 : u > maxq ? maxq : u;
+    const q = Math.min(Math.max(u, 0), maxq);
     codes[i] = q;
     out[i] = s * (q - z);
   }

@@ -109,7 +109,9 @@ describe("Trainer", () => {
       expect(resRes.evals).toEqual(fullRes.evals);
       const a = full.model.parameters();
       const b = resumed.model.parameters();
-      a.forEach((p, i) => expect(Array.from(b[i]!.value), p.name).toEqual(Array.from(p.value)));
+      a.forEach((p, i) => {
+        expect(Array.from(b[i]!.value), p.name).toEqual(Array.from(p.value));
+      });
       expect(fs.readdirSync(dir).sort()).toEqual(["full.ckpt", "part.ckpt"]); // no temporary files left
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

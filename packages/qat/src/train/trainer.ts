@@ -235,7 +235,9 @@ export class Trainer<B> {
     }
     // everything checked: now overwrite
     this.options.optimizer.loadState({ kind: m.optimizer.kind, step: m.optimizer.step, buffers });
-    this.params.forEach((p, i) => p.value.set(values[i]!));
+    this.params.forEach((p, i) => {
+      p.value.set(values[i]!);
+    });
     if (m.model !== null && this.options.model.loadState) this.options.model.loadState(m.model);
     this.stepIndex = m.step;
     this.losses = m.losses.slice();

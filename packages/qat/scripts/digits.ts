@@ -1,0 +1,54 @@
+// The digits QAT experiment: FP accuracy, RTN post-training accuracy and QAT accuracy (after
+// conversion to real quantized layers) at int4/int3/int2 weights on the UCI optdigits set.
+// Run: pnpm --filter @lowbit/qat digits [-- --seeds 0,1,2 --fp-epochs 60 --qat-epochs 30]
+import fs from "node:fs";
+import { gunzipSync } from "node:zlib";
+import { parseArgs } from "node:util";
+import { dataFile } from "@lowbit/testing";
+import { defaultQuantizedLinear, parseDigitsCsv, runDigitsExperiment, splitData } from "../src/index";
+
+const { values } = parseArgs({
+  options: {
+    seeds: { type: "string", default: "0" },
+    bits: { type: "string", default: "4,3,2" },
+    "fp-epochs": { type: "string", default: "60" },
+    "qat-epochs": { type: "string", default: "30" },
+    hidden: { type: "string", default: "64" },
+    granularity: { type: "string", default: "channel" },
+    "group-size": { type: "string" },
+  },
+});
+
+const file = dataFile("digits", "digits.csv.gz");
+const data = parseDigitsCsv(gunzipSync(fs.readFileSync(file)).toString("utf8"), file);
+const seeds = values.seeds.split(",").map(Number);
+const bits = values.bits.split(",").map(Number);
+const pct = (x: number) => (100 * x).toFixed(2);
+
+console.log(`digits: ${data.labels.length} rows from ${file}; 20% held out per seed; MLP 64-${values.hidden}-10`);
+console.log(`weights ${values.granularity}${values["group-size"] ? ` g${values["group-size"]}` : ""} symmetric; QAT = LSQ step sizes + weights, AdamW, cosine LR`);
+console.log("");
+console.log("| seed | bits | FP acc % | RTN acc % | QAT acc % | RTN loss (pts) | QAT loss (pts) | recovered | QAT time |");
+console.log("|---|---|---|---|---|---|---|---|---|");
+for (const seed of seeds) {
+  const { train, test } = splitData(data, 0.2, seed);
+  const r = await runDigitsExperiment(train, test, {
+    seed,
+    bits,
+    hidden: values.hidden.split(",").map(Number),
+    fpEpochs: Number(values["fp-epochs"]),
+    qatEpochs: Number(values["qat-epochs"]),
+    granularity: values.granularity as "channel" | "group",
+    groupSize: values["group-size"] ? Number(values["group-size"]) : undefined,
+    makeLinear: defaultQuantizedLinear,
+  });
+  for (const b of r.results) {
+    if (b.qat !== b.qatFake) console.warn(`warning: converted accuracy ${b.qat} != fake-quantized ${b.qatFake}`);
+    console.log(
+      `| ${seed} | int${b.bits} | ${pct(r.fp)} | ${pct(b.rtn)} | ${pct(b.qat)} | ${pct(r.fp - b.rtn)} | ${pct(r.fp - b.qat)} | ${
+        r.fp - b.rtn > 0 ? `${(100 * b.recovered).toFixed(0)}%` : "n/a"
+      } | ${(b.qatMs / 1000).toFixed(1)} s |`,
+    );
+  }
+  console.log(`(seed ${seed}: ${r.trainRows} train / ${r.testRows} test rows; FP training ${(r.fpMs / 1000).toFixed(1)} s)`);
+}
