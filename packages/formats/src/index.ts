@@ -6,3 +6,12 @@ export { SAFETENSORS_DTYPES, parseSafetensorsHeader } from "./safetensors-header
 export type { SafetensorsDType, SafetensorsTensorInfo } from "./safetensors-header";
 export { openSafetensorsModel, writeShardedSafetensors, SafetensorsModel } from "./safetensors-sharded";
 export type { SafetensorsModelTensorInfo, ShardedWriteOptions, ShardedWriteResult } from "./safetensors-sharded";
+export { GGML_TYPE, GGML_TYPE_INFO, ggmlTypeInfo, ggmlTensorBytes } from "./ggml-types";
+export type { GgmlTypeInfo, GgmlTypeName } from "./ggml-types";
+export { readGguf, GgufFile, parseGgufHeader, GGUF_DEFAULT_ALIGNMENT } from "./gguf-read";
+export type { GgufHeader, GgufTensorInfo } from "./gguf-read";
+export { writeGguf, encodeGgufHeader, GgufMetadataBuilder } from "./gguf-write";
+export type { GgufTensorInput, GgufWriteInput } from "./gguf-write";
+export type { GgufValue, GgufValueType, GgufArrayValue, GgufArrayItems, GgufMetadataEntry } from "./gguf-values";
+export { llama2cToGguf, llamaGgufMetadata, ggufDimsFromShape, shapeFromGgufDims, LLAMA_TOKEN_TYPE } from "./gguf-llama";
+export type { LlamaGgufOptions } from "./gguf-llama";

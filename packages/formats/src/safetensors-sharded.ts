@@ -73,7 +73,7 @@ export class SafetensorsModel implements SafetensorsSource {
     return { file: this.files.find((f) => f.path === info.file)!, info };
   }
 
-  read(name: string): Promise<Uint8Array> {
+  async read(name: string): Promise<Uint8Array> {
     return this.locate(name).file.read(name);
   }
 
