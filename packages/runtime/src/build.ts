@@ -18,6 +18,8 @@ export interface TensorSource {
    * fall back to readF32 + an f32 linear.
    */
   readLinear?(name: string, outFeatures: number, inFeatures: number, bias?: Float32Array): Promise<Linear | undefined>;
+  /** How the source names a tensor in messages (e.g. the Hugging Face name); default: the name. */
+  describe?(name: string): string;
   /** Releases files. */
   close?(): Promise<void>;
 }
@@ -40,6 +42,8 @@ export interface BuildOptions {
    * `model.ensureLayer(i)` / `model.loadAll()` asks (and can be released again).
    */
   lazy?: boolean;
+  /** What to call the model in error messages (a path). */
+  what?: string;
 }
 
 const layerTensor = (i: number, name: string) => `blk.${i}.${name}.weight`;
@@ -70,8 +74,9 @@ export function validateSource(cfg: LlamaConfig, source: TensorSource, what = "m
   const missing: string[] = [];
   for (const [name, shape] of expectedTensors(cfg)) {
     const found = source.shape(name);
+    const shown = source.describe ? source.describe(name) : name;
     if (!found) {
-      missing.push(name);
+      missing.push(shown);
       continue;
     }
     const same = found.length === shape.length && found.every((d, j) => d === shape[j]);
@@ -80,7 +85,7 @@ export function validateSource(cfg: LlamaConfig, source: TensorSource, what = "m
     if (!same && !squeezed) {
       throw new LowbitError(
         "E_SHAPE_MISMATCH",
-        `${what}: tensor "${name}" has shape [${found.join(", ")}], expected [${shape.join(", ")}]`,
+        `${what}: tensor "${shown}" has shape [${found.join(", ")}], expected [${shape.join(", ")}]`,
       );
     }
   }
@@ -116,7 +121,7 @@ export async function readLayer(cfg: LlamaConfig, source: TensorSource, i: numbe
 
 /** Builds a LlamaModel from a config and a tensor source (validated first). */
 export async function buildModel(cfg: LlamaConfig, source: TensorSource, options: BuildOptions = {}): Promise<LlamaModel> {
-  validateSource(cfg, source);
+  validateSource(cfg, source, options.what);
   const embedding = (await source.readF32("token_embd.weight")).slice();
   const outputNorm = (await source.readF32("output_norm.weight")).slice();
   let output: Linear;

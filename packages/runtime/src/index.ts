@@ -26,3 +26,5 @@ export type { Tokenizer, EncodeOptions, DecodeOptions, StreamDecoder } from "./t
 export { evaluate, evaluationWindows } from "./eval";
 export type { EvaluateOptions, EvalResult, EvalProgress } from "./eval";
 export { splitDocuments, documentHalf, encodeDocuments } from "./eval-data";
+export { loadHfModel, configFromHf, internalNameFromHf, hfNameFromInternal, SUPPORTED_HF_ARCHITECTURES } from "./load-hf";
+export type { HfLoadOptions } from "./load-hf";
