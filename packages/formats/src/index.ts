@@ -15,3 +15,5 @@ export type { GgufTensorInput, GgufWriteInput } from "./gguf-write";
 export type { GgufValue, GgufValueType, GgufArrayValue, GgufArrayItems, GgufMetadataEntry } from "./gguf-values";
 export { llama2cToGguf, llamaGgufMetadata, ggufDimsFromShape, shapeFromGgufDims, LLAMA_TOKEN_TYPE } from "./gguf-llama";
 export type { LlamaGgufOptions } from "./gguf-llama";
+export { parseHfConfig, SUPPORTED_ARCHITECTURES } from "./hf-config";
+export type { HfLlamaConfig, HfArchitecture } from "./hf-config";
