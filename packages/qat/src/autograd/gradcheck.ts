@@ -1,5 +1,5 @@
 import { Rng } from "@lowbit/tensor";
-import { backward, noGrad, Variable } from "./variable";
+import { backward, noGrad, type Variable } from "./variable";
 
 export interface GradCheckOptions {
   /** Central-difference step. Default 1e-2 (f32 values: smaller steps drown in rounding). */
@@ -27,7 +27,8 @@ export interface GradCheckResult {
  * Checks the backward pass of `fn` against central finite differences. The scalar checked is
  * L = sum(out * R) for a fixed random R (or the output itself when it is a scalar), reduced in
  * doubles so that only the forward's f32 rounding limits the numeric estimate. Inputs are
- * perturbed in place and restored.
+ * perturbed in place and restored; `fn` may ignore its argument and read the same Variables
+ * (e.g. a model's parameters). The inputs' existing gradients are left as they were.
  */
 export function gradCheck(
   fn: (inputs: readonly Variable[]) => Variable,
@@ -37,7 +38,10 @@ export function gradCheck(
   const eps = options.eps ?? 1e-2;
   const atol = options.atol ?? 1e-3;
   const rtol = options.rtol ?? 1e-2;
-  const leaves = inputs.map((v) => new Variable(v.value, v.shape, { requiresGrad: v.requiresGrad, name: v.name }));
+  const leaves = inputs;
+  // analytic gradients land in the inputs' own grad fields: save and restore them
+  const saved = leaves.map((v) => v.grad);
+  for (const v of leaves) v.zeroGrad();
   const out = fn(leaves);
   const rng = new Rng(options.seed ?? 0);
   const proj = new Float64Array(out.size);
@@ -49,13 +53,17 @@ export function gradCheck(
     return s;
   };
   backward(out, Float32Array.from(proj));
+  const analyticGrads = leaves.map((v) => v.grad);
+  leaves.forEach((v, i) => {
+    v.grad = saved[i] ?? null;
+  });
   let maxAbsError = 0;
   let worstRatio = -1;
   let worst: GradCheckResult["worst"] = null;
   let checked = 0;
   leaves.forEach((leaf, inputIndex) => {
     if (!leaf.requiresGrad) return;
-    const analytic = leaf.grad ?? new Float32Array(leaf.size);
+    const analytic = analyticGrads[inputIndex] ?? new Float32Array(leaf.size);
     const n = leaf.size;
     const count = Math.min(n, options.maxPerInput ?? n);
     for (let c = 0; c < count; c++) {

@@ -11,12 +11,17 @@ export interface RopeOptions {
   base?: number;
   /** Position of the first token of each window. Default 0. */
   posOffset?: number;
+  /**
+   * "interleaved" pairs (x[2i], x[2i+1]) as llama2.c and GGUF (default); "half" pairs
+   * (x[i], x[i + headDim/2]) as Hugging Face's rotate_half.
+   */
+  style?: "interleaved" | "half";
 }
 
 /**
- * Rotary position embedding with interleaved pairs, as llama2.c: in each head, the pair
- * (x[2i], x[2i+1]) at position p is rotated by p * base^(-2i/headDim). Backward rotates the
- * gradient by the opposite angle.
+ * Rotary position embedding, by default with interleaved pairs as llama2.c: in each head, the pair
+ * (x[2i], x[2i+1]) at position p is rotated by p * base^(-2i/headDim) (with style "half", the
+ * pair (x[i], x[i + headDim/2])). Backward rotates the gradient by the opposite angle.
  */
 export function rope(x: Variable, options: RopeOptions): Variable {
   const { seqLen, headDim } = options;
@@ -44,9 +49,10 @@ export function rope(x: Variable, options: RopeOptions): Variable {
   }
   const xv = x.value;
   const out = new Float32Array(xv.length);
-  rotate(xv, out, rows, width, seqLen, half, cos, sin, 1, false);
+  const interleaved = (options.style ?? "interleaved") === "interleaved";
+  rotate(xv, out, rows, width, headDim, seqLen, cos, sin, 1, false, interleaved);
   return result(out, x.shape, [x], (g) => {
-    rotate(g, x.gradBuffer(), rows, width, seqLen, half, cos, sin, -1, true);
+    rotate(g, x.gradBuffer(), rows, width, headDim, seqLen, cos, sin, -1, true, interleaved);
   });
 }
 
@@ -55,30 +61,36 @@ function rotate(
   dst: Float32Array,
   rows: number,
   width: number,
+  headDim: number,
   seqLen: number,
-  half: number,
   cos: Float64Array,
   sin: Float64Array,
   sign: number,
   accumulate: boolean,
+  interleaved: boolean,
 ): void {
+  const half = headDim / 2;
   for (let r = 0; r < rows; r++) {
     const t = r % seqLen;
     const o = r * width;
-    for (let c = 0; c < width; c += 2) {
-      const i = (c / 2) % half;
-      const cs = cos[t * half + i]!;
-      const sn = sign * sin[t * half + i]!;
-      const x0 = src[o + c]!;
-      const x1 = src[o + c + 1]!;
-      const y0 = x0 * cs - x1 * sn;
-      const y1 = x0 * sn + x1 * cs;
-      if (accumulate) {
-        dst[o + c]! += y0;
-        dst[o + c + 1]! += y1;
-      } else {
-        dst[o + c] = y0;
-        dst[o + c + 1] = y1;
+    for (let h = 0; h < width; h += headDim) {
+      for (let i = 0; i < half; i++) {
+        // the two elements of pair i in this head
+        const a = o + h + (interleaved ? 2 * i : i);
+        const b = a + (interleaved ? 1 : half);
+        const cs = cos[t * half + i]!;
+        const sn = sign * sin[t * half + i]!;
+        const x0 = src[a]!;
+        const x1 = src[b]!;
+        const y0 = x0 * cs - x1 * sn;
+        const y1 = x0 * sn + x1 * cs;
+        if (accumulate) {
+          dst[a]! += y0;
+          dst[b]! += y1;
+        } else {
+          dst[a] = y0;
+          dst[b] = y1;
+        }
       }
     }
   }

@@ -6,7 +6,7 @@ import { add, addRow, mean, mul, relu, reshape, scale, silu, sub, sum } from "./
 import { embedding, linear, matmul } from "./ops-linear";
 import { crossEntropy, mseLoss } from "./ops-loss";
 import { rmsNorm } from "./ops-norm";
-import { backward, noGrad, Variable } from "./variable";
+import { backward, noGrad, result, Variable } from "./variable";
 
 function randVar(rng: Rng, shape: number[], std = 1, name?: string): Variable {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -55,6 +55,10 @@ const cases: Case[] = [
     (r) => ({ inputs: [randVar(r, [10, 12])], fn: ([x]) => rope(x!, { seqLen: 5, headDim: 4, posOffset: 3 }) }),
   ],
   [
+    "rope, half-split pairs",
+    (r) => ({ inputs: [randVar(r, [6, 8])], fn: ([x]) => rope(x!, { seqLen: 3, headDim: 8, style: "half" }) }),
+  ],
+  [
     "causalAttention (GQA 4 heads / 2 kv heads, 2 windows of 5)",
     (r) => ({
       inputs: [randVar(r, [10, 4 * 3]), randVar(r, [10, 2 * 3]), randVar(r, [10, 2 * 3])],
@@ -81,6 +85,16 @@ describe("gradients against central finite differences", () => {
     const res = gradCheck(fn, inputs, { eps: 1e-2, atol: 2e-3, rtol: 1e-2 });
     expect(res.checked).toBeGreaterThan(0);
     expect(res.ok, JSON.stringify(res.worst)).toBe(true);
+  });
+
+  it("the checker itself catches a wrong backward (gradient off by 10%)", () => {
+    const x = randVar(new Rng(1), [5]);
+    const wrongSquare = ([a]: readonly Variable[]) =>
+      result(Float32Array.from(a!.value, (v) => v * v), a!.shape, [a!], (g) => {
+        const ga = a!.gradBuffer();
+        for (let i = 0; i < g.length; i++) ga[i]! += 2.2 * a!.value[i]! * g[i]!;
+      });
+    expect(gradCheck(wrongSquare, [x]).ok).toBe(false);
   });
 
   it("a composed LLaMA-style block has correct gradients", () => {
@@ -128,6 +142,10 @@ describe("forward values", () => {
     const x1 = x.value[9]!;
     expect(y.value[8]).toBeCloseTo(x0 * c - x1 * s, 5);
     expect(y.value[9]).toBeCloseTo(x0 * s + x1 * c, 5);
+    // half-split style pairs x[0] with x[2] in a head of 4
+    const z = noGrad(() => rope(x, { seqLen: 3, headDim: 4, style: "half" }));
+    expect(z.value[8]).toBeCloseTo(x.value[8]! * c - x.value[10]! * s, 5);
+    expect(z.value[10]).toBeCloseTo(x.value[8]! * s + x.value[10]! * c, 5);
   });
 
   it("attention's first token copies its own value row; rows of one window do not see the next", () => {
