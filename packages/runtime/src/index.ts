@@ -28,3 +28,6 @@ export type { EvaluateOptions, EvalResult, EvalProgress } from "./eval";
 export { splitDocuments, documentHalf, encodeDocuments } from "./eval-data";
 export { loadHfModel, configFromHf, internalNameFromHf, hfNameFromInternal, SUPPORTED_HF_ARCHITECTURES } from "./load-hf";
 export type { HfLoadOptions } from "./load-hf";
+export { loadGguf, loadGgufTokenizer, configFromGguf, ggufSource, SUPPORTED_GGUF_ARCHITECTURES } from "./load-gguf";
+export { registerGgufTensorType } from "./gguf-types";
+export type { GgufTensorType } from "./gguf-types";
