@@ -1,4 +1,37 @@
-// f32 kernels. Pointers are byte offsets into the engine's shared memory.
+// f32 kernels (WebAssembly SIMD). Pointers are byte offsets into the engine's shared memory;
+// matrices are row-major and dense (row stride = row length). Every kernel that writes a matrix
+// takes the range of output rows/columns it owns, so work can be split across workers that share
+// the memory. No static data, no strings (the module shares one memory with every other module).
+//
+// GEMM (both layouts) packs 8 columns of B for KC steps of k at a time into `pack` (KC*8 floats,
+// plus one 4x8 tile, see PACK_BYTES) so the micro-kernel reads B contiguously from L1, then runs
+// a 4 x 8 outer-product micro-kernel: eight f32x4 accumulators, per step of k two loads of B and
+// one broadcast of A per row. GEMV streams W by rows, four rows at a time.
+
+/** Steps of k per packed panel (the panel is KC * 32 bytes = 16 KiB: fits L1). */
+const KC: i32 = 512;
+/** Rows of A per block (MC * KC * 4 = 256 KiB of A stays in L2 while the panels of B pass). */
+const MC: i32 = 128;
+
+// @ts-ignore: decorator
+@inline
+function reduce4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  // [sum a0, sum a1, sum a2, sum a3]
+  const s01 = f32x4.add(f32x4.shuffle(a0, a1, 0, 4, 1, 5), f32x4.shuffle(a0, a1, 2, 6, 3, 7));
+  const s23 = f32x4.add(f32x4.shuffle(a2, a3, 0, 4, 1, 5), f32x4.shuffle(a2, a3, 2, 6, 3, 7));
+  return f32x4.add(f32x4.shuffle(s01, s23, 0, 1, 4, 5), f32x4.shuffle(s01, s23, 2, 3, 6, 7));
+}
+
+// @ts-ignore: decorator
+@inline
+function hsum(a: v128): f32 {
+  return f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1) + f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3);
+}
+
+/** Bytes of `pack` scratch that matmul_abt_f32 / matmul_ab_f32 need (per concurrent caller). */
+export function pack_bytes(): i32 {
+  return KC * 32 + 128;
+}
 
 /** Dot product of two f32 vectors of length n. */
 export function dot_f32(a: usize, b: usize, n: i32): f32 {
@@ -7,7 +40,323 @@ export function dot_f32(a: usize, b: usize, n: i32): f32 {
   for (; i + 4 <= n; i += 4) {
     acc = f32x4.add(acc, f32x4.mul(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2))));
   }
-  let s = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+  let s = hsum(acc);
   for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
   return s;
+}
+
+/**
+ * Sum of n f32 read as `streams` equal consecutive parts walked side by side (1..4; the bandwidth
+ * probe: GEMV reads four weight rows at once, so one stream understates what it can get).
+ */
+export function sum_f32(p: usize, n: i32, streams: i32): f32 {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  if (streams >= 4) {
+    const q = <usize>(n >> 4) << 4; // bytes per stream, a multiple of 64
+    for (let i: usize = 0; i < q; i += 16) {
+      a0 = f32x4.add(a0, v128.load(p + i));
+      a1 = f32x4.add(a1, v128.load(p + q + i));
+      a2 = f32x4.add(a2, v128.load(p + 2 * q + i));
+      a3 = f32x4.add(a3, v128.load(p + 3 * q + i));
+    }
+  } else {
+    const q = <usize>(n >> 4) << 6;
+    for (let i: usize = 0; i < q; i += 64) {
+      a0 = f32x4.add(a0, v128.load(p + i));
+      a1 = f32x4.add(a1, v128.load(p + i, 16));
+      a2 = f32x4.add(a2, v128.load(p + i, 32));
+      a3 = f32x4.add(a3, v128.load(p + i, 48));
+    }
+  }
+  let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (let i = (n >> 4) << 4; i < n; i++) s += load<f32>(p + (<usize>i << 2));
+  return s;
+}
+
+/**
+ * y[r] = W[r, :] . x (+ bias[r]) for rows r in [r0, r1). W is [*, k]; bias = 0 means none.
+ * Four rows at a time share each load of x (two accumulators per row); W streams once.
+ */
+export function gemv_f32(w: usize, x: usize, y: usize, bias: usize, k: i32, r0: i32, r1: i32): void {
+  const rs = <usize>k << 2;
+  const k8 = <usize>(k & ~7) << 2;
+  let r = r0;
+  for (; r + 4 <= r1; r += 4) {
+    const w0 = w + <usize>r * rs;
+    const w1 = w0 + rs;
+    const w2 = w1 + rs;
+    const w3 = w2 + rs;
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0);
+    let b1 = f32x4.splat(0);
+    let b2 = f32x4.splat(0);
+    let b3 = f32x4.splat(0);
+    for (let t: usize = 0; t < k8; t += 32) {
+      const x0 = v128.load(x + t);
+      const x1 = v128.load(x + t, 16);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load(w0 + t), x0));
+      b0 = f32x4.add(b0, f32x4.mul(v128.load(w0 + t, 16), x1));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load(w1 + t), x0));
+      b1 = f32x4.add(b1, f32x4.mul(v128.load(w1 + t, 16), x1));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load(w2 + t), x0));
+      b2 = f32x4.add(b2, f32x4.mul(v128.load(w2 + t, 16), x1));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load(w3 + t), x0));
+      b3 = f32x4.add(b3, f32x4.mul(v128.load(w3 + t, 16), x1));
+    }
+    let v = reduce4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
+    if (k8 < rs) {
+      let s0: f32 = 0;
+      let s1: f32 = 0;
+      let s2: f32 = 0;
+      let s3: f32 = 0;
+      for (let t = k8; t < rs; t += 4) {
+        const xt = load<f32>(x + t);
+        s0 += load<f32>(w0 + t) * xt;
+        s1 += load<f32>(w1 + t) * xt;
+        s2 += load<f32>(w2 + t) * xt;
+        s3 += load<f32>(w3 + t) * xt;
+      }
+      v = f32x4.add(v, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(s0), 1, s1), 2, s2), 3, s3));
+    }
+    if (bias) v = f32x4.add(v, v128.load(bias + (<usize>r << 2)));
+    v128.store(y + (<usize>r << 2), v);
+  }
+  for (; r < r1; r++) {
+    let s = dot_f32(w + <usize>r * rs, x, k);
+    if (bias) s += load<f32>(bias + (<usize>r << 2));
+    store<f32>(y + (<usize>r << 2), s);
+  }
+}
+
+/**
+ * Packs B^T for matmul_abt: dst[t*8 + c] = B[j + c][kc + t] for t < kl, c < jn (zero for c >= jn).
+ * B is [*, k] with row stride rs bytes. Full panels transpose 4x4 blocks with shuffles.
+ */
+function pack_bt(b: usize, rs: usize, j: i32, jn: i32, kc: i32, kl: i32, dst: usize): void {
+  const src = b + <usize>j * rs + (<usize>kc << 2);
+  let t = 0;
+  if (jn == 8) {
+    for (; t + 4 <= kl; t += 4) {
+      const o = src + (<usize>t << 2);
+      const d = dst + (<usize>t << 5);
+      for (let h = 0; h < 2; h++) {
+        const p = o + <usize>(h * 4) * rs;
+        const r0 = v128.load(p);
+        const r1 = v128.load(p + rs);
+        const r2 = v128.load(p + 2 * rs);
+        const r3 = v128.load(p + 3 * rs);
+        const t0 = f32x4.shuffle(r0, r1, 0, 4, 1, 5);
+        const t1 = f32x4.shuffle(r0, r1, 2, 6, 3, 7);
+        const t2 = f32x4.shuffle(r2, r3, 0, 4, 1, 5);
+        const t3 = f32x4.shuffle(r2, r3, 2, 6, 3, 7);
+        const q = d + (<usize>h << 4);
+        v128.store(q, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+        v128.store(q, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 32);
+        v128.store(q, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 64);
+        v128.store(q, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 96);
+      }
+    }
+  }
+  for (; t < kl; t++) {
+    const d = dst + (<usize>t << 5);
+    for (let c = 0; c < 8; c++) {
+      store<f32>(d + (<usize>c << 2), c < jn ? load<f32>(src + <usize>c * rs + (<usize>t << 2)) : 0);
+    }
+  }
+}
+
+/** Packs B for matmul_ab: dst[t*8 + c] = B[kc + t][j + c] (zero for c >= jn). B row stride bs bytes. */
+function pack_b(b: usize, bs: usize, j: i32, jn: i32, kc: i32, kl: i32, dst: usize): void {
+  const src = b + <usize>kc * bs + (<usize>j << 2);
+  if (jn == 8) {
+    for (let t = 0; t < kl; t++) {
+      const p = src + <usize>t * bs;
+      const d = dst + (<usize>t << 5);
+      v128.store(d, v128.load(p));
+      v128.store(d, v128.load(p, 16), 16);
+    }
+  } else {
+    for (let t = 0; t < kl; t++) {
+      const p = src + <usize>t * bs;
+      const d = dst + (<usize>t << 5);
+      for (let c = 0; c < 8; c++) store<f32>(d + (<usize>c << 2), c < jn ? load<f32>(p + (<usize>c << 2)) : 0);
+    }
+  }
+}
+
+/**
+ * C[4 x 8] (+)= A[4 rows, kl] . P[kl x 8]. `a` points at A[i][kc] (row stride as bytes), `c` at
+ * the tile (row stride cs bytes); `init` 0 starts from zero, 1 from C, 2 from the 8 floats at `bias`.
+ */
+// @ts-ignore: decorator
+@inline
+function tile4x8(a: usize, as: usize, p: usize, kl: i32, c: usize, cs: usize, init: i32, bias: usize): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  if (init == 1) {
+    c00 = v128.load(c);
+    c01 = v128.load(c, 16);
+    c10 = v128.load(c + cs);
+    c11 = v128.load(c + cs, 16);
+    c20 = v128.load(c + 2 * cs);
+    c21 = v128.load(c + 2 * cs, 16);
+    c30 = v128.load(c + 3 * cs);
+    c31 = v128.load(c + 3 * cs, 16);
+  } else if (init == 2) {
+    c00 = c10 = c20 = c30 = v128.load(bias);
+    c01 = c11 = c21 = c31 = v128.load(bias, 16);
+  }
+  const a1 = a + as;
+  const a2 = a1 + as;
+  const a3 = a2 + as;
+  const end = <usize>kl << 2;
+  let q = p;
+  for (let t: usize = 0; t < end; t += 4) {
+    const y0 = v128.load(q);
+    const y1 = v128.load(q, 16);
+    q += 32;
+    let x = v128.load32_splat(a + t);
+    c00 = f32x4.add(c00, f32x4.mul(x, y0));
+    c01 = f32x4.add(c01, f32x4.mul(x, y1));
+    x = v128.load32_splat(a1 + t);
+    c10 = f32x4.add(c10, f32x4.mul(x, y0));
+    c11 = f32x4.add(c11, f32x4.mul(x, y1));
+    x = v128.load32_splat(a2 + t);
+    c20 = f32x4.add(c20, f32x4.mul(x, y0));
+    c21 = f32x4.add(c21, f32x4.mul(x, y1));
+    x = v128.load32_splat(a3 + t);
+    c30 = f32x4.add(c30, f32x4.mul(x, y0));
+    c31 = f32x4.add(c31, f32x4.mul(x, y1));
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(c + cs, c10);
+  v128.store(c + cs, c11, 16);
+  v128.store(c + 2 * cs, c20);
+  v128.store(c + 2 * cs, c21, 16);
+  v128.store(c + 3 * cs, c30);
+  v128.store(c + 3 * cs, c31, 16);
+}
+
+/** One row of tile4x8. */
+// @ts-ignore: decorator
+@inline
+function tile1x8(a: usize, p: usize, kl: i32, c: usize, init: i32, bias: usize): void {
+  let c0 = f32x4.splat(0);
+  let c1 = f32x4.splat(0);
+  if (init == 1) {
+    c0 = v128.load(c);
+    c1 = v128.load(c, 16);
+  } else if (init == 2) {
+    c0 = v128.load(bias);
+    c1 = v128.load(bias, 16);
+  }
+  const end = <usize>kl << 2;
+  let q = p;
+  for (let t: usize = 0; t < end; t += 4) {
+    const x = v128.load32_splat(a + t);
+    c0 = f32x4.add(c0, f32x4.mul(x, v128.load(q)));
+    c1 = f32x4.add(c1, f32x4.mul(x, v128.load(q, 16)));
+    q += 32;
+  }
+  v128.store(c, c0);
+  v128.store(c, c1, 16);
+}
+
+/**
+ * Runs the micro-kernels over rows [i0, i1) against one packed panel (columns j..j+jn, k-chunk kc).
+ * Full panels write C directly; a ragged panel (jn < 8) goes through the 4x8 tile after the panel.
+ */
+function panel_rows(
+  a: usize, as: usize, c: usize, cs: usize, bias: usize, j: i32, jn: i32, kc: i32, kl: i32, i0: i32, i1: i32, pack: usize,
+): void {
+  const first = kc == 0;
+  const init = first ? (bias ? 2 : 0) : 1;
+  const ak = a + (<usize>kc << 2);
+  const cj = c + (<usize>j << 2);
+  const bj = bias + (<usize>j << 2);
+  if (jn == 8) {
+    let i = i0;
+    for (; i + 4 <= i1; i += 4) tile4x8(ak + <usize>i * as, as, pack, kl, cj + <usize>i * cs, cs, init, bj);
+    for (; i < i1; i++) tile1x8(ak + <usize>i * as, pack, kl, cj + <usize>i * cs, init, bj);
+    return;
+  }
+  const tmp = pack + (<usize>KC << 5);
+  for (let i = i0; i < i1; i++) {
+    const row = cj + <usize>i * cs;
+    for (let cc = 0; cc < 8; cc++) {
+      let v: f32 = 0;
+      if (cc < jn) v = first ? (bias ? load<f32>(bj + (<usize>cc << 2)) : 0) : load<f32>(row + (<usize>cc << 2));
+      store<f32>(tmp + (<usize>cc << 2), v);
+    }
+    tile1x8(ak + <usize>i * as, pack, kl, tmp, 1, 0);
+    for (let cc = 0; cc < jn; cc++) store<f32>(row + (<usize>cc << 2), load<f32>(tmp + (<usize>cc << 2)));
+  }
+}
+
+/**
+ * C = A . B^T (+ bias over columns) on rows [i0, i1) x columns [j0, j1) of C:
+ * A [m, k], B [n, k] (nn.Linear weight layout), C [m, n]; bias = 0 means none.
+ * `pack` is pack_bytes() of scratch owned by this caller.
+ */
+export function matmul_abt_f32(
+  a: usize, b: usize, c: usize, bias: usize, n: i32, k: i32, i0: i32, i1: i32, j0: i32, j1: i32, pack: usize,
+): void {
+  const rs = <usize>k << 2;
+  const cs = <usize>n << 2;
+  if (k == 0) {
+    for (let i = i0; i < i1; i++) {
+      for (let j = j0; j < j1; j++) store<f32>(c + <usize>i * cs + (<usize>j << 2), bias ? load<f32>(bias + (<usize>j << 2)) : 0);
+    }
+    return;
+  }
+  for (let kc = 0; kc < k; kc += KC) {
+    const kl = min(KC, k - kc);
+    for (let ic = i0; ic < i1; ic += MC) {
+      const ie = min(i1, ic + MC);
+      for (let j = j0; j < j1; j += 8) {
+        const jn = min(8, j1 - j);
+        pack_bt(b, rs, j, jn, kc, kl, pack);
+        panel_rows(a, rs, c, cs, bias, j, jn, kc, kl, ic, ie, pack);
+      }
+    }
+  }
+}
+
+/**
+ * C = A . B on rows [i0, i1) x columns [j0, j1) of C: A [m, k], B [k, n], C [m, n].
+ * `pack` is pack_bytes() of scratch owned by this caller.
+ */
+export function matmul_ab_f32(
+  a: usize, b: usize, c: usize, n: i32, k: i32, i0: i32, i1: i32, j0: i32, j1: i32, pack: usize,
+): void {
+  const as = <usize>k << 2;
+  const cs = <usize>n << 2;
+  if (k == 0) {
+    for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) store<f32>(c + <usize>i * cs + (<usize>j << 2), 0);
+    return;
+  }
+  for (let kc = 0; kc < k; kc += KC) {
+    const kl = min(KC, k - kc);
+    for (let ic = i0; ic < i1; ic += MC) {
+      const ie = min(i1, ic + MC);
+      for (let j = j0; j < j1; j += 8) {
+        const jn = min(8, j1 - j);
+        pack_b(b, cs, j, jn, kc, kl, pack);
+        panel_rows(a, as, c, cs, 0, j, jn, kc, kl, ic, ie, pack);
+      }
+    }
+  }
 }

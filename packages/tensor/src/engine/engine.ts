@@ -30,6 +30,8 @@ export class KernelEngine {
   private readonly instances = new Map<string, Exports>();
   private readonly modules = new Map<string, KernelModule>();
   private finalizer = new FinalizationRegistry<number>((ptr) => this.allocator.release(ptr));
+  private scratchPtr = -1;
+  private scratchBytes = 0;
 
   constructor() {
     this.memory = new WebAssembly.Memory({ initial: RESERVED / PAGE + 16, maximum: 65536 });
@@ -97,6 +99,36 @@ export class KernelEngine {
     this.allocator.release(ptr);
   }
 
+  /**
+   * A reusable scratch region of at least `bytes` bytes (64-byte aligned) for one kernel call:
+   * inputs are copied in, the kernel runs, results are copied out. The region is valid until the
+   * next `scratch()` call (by any kernel), so take it once per operation and never hold it.
+   * It only grows (by at least 1.5x); `releaseScratch()` frees it.
+   */
+  scratch(bytes: number): number {
+    if (bytes > this.scratchBytes || this.scratchPtr < 0) {
+      const size = Math.max(bytes, 4096, Math.ceil(this.scratchBytes * 1.5));
+      this.releaseScratch();
+      this.scratchPtr = this.allocator.alloc(size, 64);
+      this.scratchBytes = size;
+    }
+    return this.scratchPtr;
+  }
+
+  releaseScratch(): void {
+    if (this.scratchPtr >= 0) this.allocator.release(this.scratchPtr);
+    this.scratchPtr = -1;
+    this.scratchBytes = 0;
+  }
+
+  /**
+   * The byte offset of `view` when it already lies in kernel memory (a KernelBuffer view), else -1:
+   * kernels use such inputs in place instead of copying them.
+   */
+  offsetOf(view: ArrayBufferView): number {
+    return view.buffer === this.memory.buffer ? view.byteOffset : -1;
+  }
+
   /** A buffer in kernel memory, freed by `dispose()` or when garbage collected. */
   buffer(bytes: number, align = 64): KernelBuffer {
     const ptr = this.alloc(bytes, align);
@@ -133,6 +165,9 @@ export class KernelEngine {
   }
   u16(ptr: number, length: number): Uint16Array {
     return new Uint16Array(this.memory.buffer, ptr, length);
+  }
+  f64(ptr: number, length: number): Float64Array {
+    return new Float64Array(this.memory.buffer, ptr, length);
   }
 }
 
