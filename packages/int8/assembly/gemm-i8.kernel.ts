@@ -1,0 +1,275 @@
+// int8 GEMM kernels. Pointers are byte offsets into the engine's shared memory.
+//
+// Layouts (row-major, rows padded with zeros to kp columns, kp a multiple of 16):
+//   activations a: i16 [m, kp], holding int8 or uint8 values (so one kernel serves both);
+//   weights     b: i8  [n, kp];
+//   f32 inputs  x: f32 [m, kp] (weight-only kernels).
+// Products use i32x4.dot_i16x8_s on sign-extended weights (v128.load8x8_s): exact i32 sums.
+// Register tile: 2 activation rows x 4 weight rows; 4 dot accumulators reduce to one i32x4 of
+// four outputs (hsum4), so epilogues work on four output columns at once.
+
+@inline function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return i32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+@inline function fsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = f32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return f32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+@inline function fsum1(a: v128): f32 {
+  const h = f32x4.add(a, i32x4.shuffle(a, a, 2, 3, 0, 1));
+  return f32x4.extract_lane(h, 0) + f32x4.extract_lane(h, 1);
+}
+
+@inline function isum1(a: v128): i32 {
+  const h = i32x4.add(a, i32x4.shuffle(a, a, 2, 3, 0, 1));
+  return i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1);
+}
+
+/**
+ * Epilogue for four outputs c[i, j..j+3] from their i32 dot products v.
+ * mode 0: store v (i32). mode 1: f32((v - az[i] * wsum[j..]) ) * (as[i] * ws[j..]) (+ bias[j..]).
+ */
+@inline function epilogue4(
+  v: v128, c: usize, i: i32, j: i32, n: i32, mode: i32,
+  aScale: usize, aZero: usize, wScale: usize, wSum: usize, bias: usize,
+): void {
+  const p = c + ((<usize>i * <usize>n + <usize>j) << 2);
+  if (mode == 0) {
+    v128.store(p, v);
+    return;
+  }
+  const corr = i32x4.sub(v, i32x4.mul(i32x4.splat(load<i32>(aZero + (<usize>i << 2))), v128.load(wSum + (<usize>j << 2))));
+  const s = f32x4.mul(f32x4.splat(load<f32>(aScale + (<usize>i << 2))), v128.load(wScale + (<usize>j << 2)));
+  let y = f32x4.mul(f32x4.convert_i32x4_s(corr), s);
+  if (bias != 0) y = f32x4.add(y, v128.load(bias + (<usize>j << 2)));
+  v128.store(p, y);
+}
+
+@inline function epilogue1(
+  v: i32, c: usize, i: i32, j: i32, n: i32, mode: i32,
+  aScale: usize, aZero: usize, wScale: usize, wSum: usize, bias: usize,
+): void {
+  const p = c + ((<usize>i * <usize>n + <usize>j) << 2);
+  if (mode == 0) {
+    store<i32>(p, v);
+    return;
+  }
+  const corr = v - load<i32>(aZero + (<usize>i << 2)) * load<i32>(wSum + (<usize>j << 2));
+  const s = load<f32>(aScale + (<usize>i << 2)) * load<f32>(wScale + (<usize>j << 2));
+  let y = <f32>corr * s;
+  if (bias != 0) y = y + load<f32>(bias + (<usize>j << 2));
+  store<f32>(p, y);
+}
+
+/**
+ * C[m, n] = A[m, kp] . B[n, kp]^T with A i16 (int8/uint8 values) and B i8, exact i32 sums,
+ * followed by the epilogue chosen by `mode` (see epilogue4). aScale f32 [m], aZero i32 [m],
+ * wScale f32 [n], wSum i32 [n] (sum of each weight row), bias f32 [n] or 0.
+ */
+export function gemm_i16_i8(
+  a: usize, b: usize, c: usize, m: i32, n: i32, kp: i32, mode: i32,
+  aScale: usize, aZero: usize, wScale: usize, wSum: usize, bias: usize,
+): void {
+  const lda = <usize>kp << 1;
+  const ldb = <usize>kp;
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const b0 = b + <usize>j * ldb;
+    const b1 = b0 + ldb;
+    const b2 = b1 + ldb;
+    const b3 = b2 + ldb;
+    let i = 0;
+    for (; i + 2 <= m; i += 2) {
+      const a0 = a + <usize>i * lda;
+      const a1 = a0 + lda;
+      let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c02 = i32x4.splat(0), c03 = i32x4.splat(0);
+      let c10 = i32x4.splat(0), c11 = i32x4.splat(0), c12 = i32x4.splat(0), c13 = i32x4.splat(0);
+      for (let k = 0; k < kp; k += 8) {
+        const ko = <usize>k;
+        const w0 = v128.load8x8_s(b0 + ko);
+        const w1 = v128.load8x8_s(b1 + ko);
+        const w2 = v128.load8x8_s(b2 + ko);
+        const w3 = v128.load8x8_s(b3 + ko);
+        const x0 = v128.load(a0 + (ko << 1));
+        c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, w0));
+        c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x0, w1));
+        c02 = i32x4.add(c02, i32x4.dot_i16x8_s(x0, w2));
+        c03 = i32x4.add(c03, i32x4.dot_i16x8_s(x0, w3));
+        const x1 = v128.load(a1 + (ko << 1));
+        c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, w0));
+        c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x1, w1));
+        c12 = i32x4.add(c12, i32x4.dot_i16x8_s(x1, w2));
+        c13 = i32x4.add(c13, i32x4.dot_i16x8_s(x1, w3));
+      }
+      epilogue4(hsum4(c00, c01, c02, c03), c, i, j, n, mode, aScale, aZero, wScale, wSum, bias);
+      epilogue4(hsum4(c10, c11, c12, c13), c, i + 1, j, n, mode, aScale, aZero, wScale, wSum, bias);
+    }
+    if (i < m) {
+      // one activation row (GEMV when m == 1): 16 columns per step
+      const a0 = a + <usize>i * lda;
+      let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
+      for (let k = 0; k < kp; k += 16) {
+        const ko = <usize>k;
+        const xl = v128.load(a0 + (ko << 1));
+        const xh = v128.load(a0 + (ko << 1), 16);
+        const w0 = v128.load(b0 + ko);
+        const w1 = v128.load(b1 + ko);
+        const w2 = v128.load(b2 + ko);
+        const w3 = v128.load(b3 + ko);
+        c0 = i32x4.add(c0, i32x4.dot_i16x8_s(xl, i16x8.extend_low_i8x16_s(w0)));
+        c1 = i32x4.add(c1, i32x4.dot_i16x8_s(xl, i16x8.extend_low_i8x16_s(w1)));
+        c2 = i32x4.add(c2, i32x4.dot_i16x8_s(xl, i16x8.extend_low_i8x16_s(w2)));
+        c3 = i32x4.add(c3, i32x4.dot_i16x8_s(xl, i16x8.extend_low_i8x16_s(w3)));
+        c0 = i32x4.add(c0, i32x4.dot_i16x8_s(xh, i16x8.extend_high_i8x16_s(w0)));
+        c1 = i32x4.add(c1, i32x4.dot_i16x8_s(xh, i16x8.extend_high_i8x16_s(w1)));
+        c2 = i32x4.add(c2, i32x4.dot_i16x8_s(xh, i16x8.extend_high_i8x16_s(w2)));
+        c3 = i32x4.add(c3, i32x4.dot_i16x8_s(xh, i16x8.extend_high_i8x16_s(w3)));
+      }
+      epilogue4(hsum4(c0, c1, c2, c3), c, i, j, n, mode, aScale, aZero, wScale, wSum, bias);
+    }
+  }
+  // remaining weight rows, one at a time
+  for (; j < n; j++) {
+    const b0 = b + <usize>j * ldb;
+    for (let i = 0; i < m; i++) {
+      const a0 = a + <usize>i * lda;
+      let acc = i32x4.splat(0);
+      for (let k = 0; k < kp; k += 8) {
+        const ko = <usize>k;
+        acc = i32x4.add(acc, i32x4.dot_i16x8_s(v128.load(a0 + (ko << 1)), v128.load8x8_s(b0 + ko)));
+      }
+      epilogue1(isum1(acc), c, i, j, n, mode, aScale, aZero, wScale, wSum, bias);
+    }
+  }
+}
+
+@inline function cvt8(p: usize): v128 {
+  // 4 int8 at p -> f32x4
+  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(p))));
+}
+
+/**
+ * Weight-only int8: y[m, n] = (sum_k x[m, k] * b[n, k]) * wScale[n] (+ bias[n]), x f32 [m, kp],
+ * b i8 [n, kp] dequantized on the fly into f32 products (per-channel scale applied once).
+ */
+export function gemm_f32_i8(x: usize, b: usize, y: usize, m: i32, n: i32, kp: i32, wScale: usize, bias: usize): void {
+  const ldx = <usize>kp << 2;
+  const ldb = <usize>kp;
+  let i = 0;
+  // 4 x-rows by 2 weight rows
+  for (; i + 4 <= m; i += 4) {
+    const x0 = x + <usize>i * ldx;
+    const x1 = x0 + ldx;
+    const x2 = x1 + ldx;
+    const x3 = x2 + ldx;
+    let j = 0;
+    for (; j + 2 <= n; j += 2) {
+      const b0 = b + <usize>j * ldb;
+      const b1 = b0 + ldb;
+      let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s10 = f32x4.splat(0), s11 = f32x4.splat(0);
+      let s20 = f32x4.splat(0), s21 = f32x4.splat(0), s30 = f32x4.splat(0), s31 = f32x4.splat(0);
+      for (let k = 0; k < kp; k += 4) {
+        const ko = <usize>k;
+        const w0 = cvt8(b0 + ko);
+        const w1 = cvt8(b1 + ko);
+        let v = v128.load(x0 + (ko << 2));
+        s00 = f32x4.add(s00, f32x4.mul(v, w0));
+        s01 = f32x4.add(s01, f32x4.mul(v, w1));
+        v = v128.load(x1 + (ko << 2));
+        s10 = f32x4.add(s10, f32x4.mul(v, w0));
+        s11 = f32x4.add(s11, f32x4.mul(v, w1));
+        v = v128.load(x2 + (ko << 2));
+        s20 = f32x4.add(s20, f32x4.mul(v, w0));
+        s21 = f32x4.add(s21, f32x4.mul(v, w1));
+        v = v128.load(x3 + (ko << 2));
+        s30 = f32x4.add(s30, f32x4.mul(v, w0));
+        s31 = f32x4.add(s31, f32x4.mul(v, w1));
+      }
+      // lanes: [row0 n0, row1 n0, row2 n0, row3 n0] and the same for n1
+      const r0 = fsum4(s00, s10, s20, s30);
+      const r1 = fsum4(s01, s11, s21, s31);
+      const sc0 = load<f32>(wScale + (<usize>j << 2));
+      const sc1 = load<f32>(wScale + (<usize>(j + 1) << 2));
+      const bi0 = bias != 0 ? load<f32>(bias + (<usize>j << 2)) : 0;
+      const bi1 = bias != 0 ? load<f32>(bias + (<usize>(j + 1) << 2)) : 0;
+      const o0 = f32x4.mul(r0, f32x4.splat(sc0));
+      const o1 = f32x4.mul(r1, f32x4.splat(sc1));
+      storeOut(y, i, j, n, f32x4.extract_lane(o0, 0), bias, bi0);
+      storeOut(y, i + 1, j, n, f32x4.extract_lane(o0, 1), bias, bi0);
+      storeOut(y, i + 2, j, n, f32x4.extract_lane(o0, 2), bias, bi0);
+      storeOut(y, i + 3, j, n, f32x4.extract_lane(o0, 3), bias, bi0);
+      storeOut(y, i, j + 1, n, f32x4.extract_lane(o1, 0), bias, bi1);
+      storeOut(y, i + 1, j + 1, n, f32x4.extract_lane(o1, 1), bias, bi1);
+      storeOut(y, i + 2, j + 1, n, f32x4.extract_lane(o1, 2), bias, bi1);
+      storeOut(y, i + 3, j + 1, n, f32x4.extract_lane(o1, 3), bias, bi1);
+    }
+    for (; j < n; j++) {
+      for (let r = 0; r < 4; r++) wo_row1(x + <usize>(i + r) * ldx, b + <usize>j * ldb, y, i + r, j, n, kp, wScale, bias);
+    }
+  }
+  // remaining x-rows (GEMV when m == 1): 1 x-row by 4 weight rows
+  for (; i < m; i++) {
+    const x0 = x + <usize>i * ldx;
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const b0 = b + <usize>j * ldb;
+      const b1 = b0 + ldb;
+      const b2 = b1 + ldb;
+      const b3 = b2 + ldb;
+      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+      for (let k = 0; k < kp; k += 8) {
+        const ko = <usize>k;
+        const vl = v128.load(x0 + (ko << 2));
+        const vh = v128.load(x0 + (ko << 2), 16);
+        let w = v128.load8x8_s(b0 + ko);
+        s0 = f32x4.add(s0, f32x4.mul(vl, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w))));
+        s0 = f32x4.add(s0, f32x4.mul(vh, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w))));
+        w = v128.load8x8_s(b1 + ko);
+        s1 = f32x4.add(s1, f32x4.mul(vl, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w))));
+        s1 = f32x4.add(s1, f32x4.mul(vh, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w))));
+        w = v128.load8x8_s(b2 + ko);
+        s2 = f32x4.add(s2, f32x4.mul(vl, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w))));
+        s2 = f32x4.add(s2, f32x4.mul(vh, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w))));
+        w = v128.load8x8_s(b3 + ko);
+        s3 = f32x4.add(s3, f32x4.mul(vl, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w))));
+        s3 = f32x4.add(s3, f32x4.mul(vh, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w))));
+      }
+      let o = f32x4.mul(fsum4(s0, s1, s2, s3), v128.load(wScale + (<usize>j << 2)));
+      if (bias != 0) o = f32x4.add(o, v128.load(bias + (<usize>j << 2)));
+      v128.store(y + ((<usize>i * <usize>n + <usize>j) << 2), o);
+    }
+    for (; j < n; j++) wo_row1(x0, b + <usize>j * ldb, y, i, j, n, kp, wScale, bias);
+  }
+}
+
+@inline function storeOut(y: usize, i: i32, j: i32, n: i32, v: f32, bias: usize, bi: f32): void {
+  store<f32>(y + ((<usize>i * <usize>n + <usize>j) << 2), bias != 0 ? v + bi : v);
+}
+
+function wo_row1(x0: usize, b0: usize, y: usize, i: i32, j: i32, n: i32, kp: i32, wScale: usize, bias: usize): void {
+  let s = f32x4.splat(0);
+  for (let k = 0; k < kp; k += 4) {
+    const ko = <usize>k;
+    s = f32x4.add(s, f32x4.mul(v128.load(x0 + (ko << 2)), cvt8(b0 + ko)));
+  }
+  let v = fsum1(s) * load<f32>(wScale + (<usize>j << 2));
+  if (bias != 0) v += load<f32>(bias + (<usize>j << 2));
+  store<f32>(y + ((<usize>i * <usize>n + <usize>j) << 2), v);
+}
+
+/** Sign-extends i8 [rows, k] into i16 [rows, kp] (zero padded), for the integer GEMM. */
+export function widen_i8_i16(src: usize, dst: usize, rows: i32, k: i32, kp: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const s = src + <usize>r * <usize>k;
+    const d = dst + ((<usize>r * <usize>kp) << 1);
+    let c = 0;
+    for (; c + 8 <= k; c += 8) v128.store(d + (<usize>c << 1), v128.load8x8_s(s + <usize>c));
+    for (; c < k; c++) store<i16>(d + (<usize>c << 1), <i16>load<i8>(s + <usize>c));
+    for (; c < kp; c++) store<i16>(d + (<usize>c << 1), 0);
+  }
+}

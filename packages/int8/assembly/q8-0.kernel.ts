@@ -1,0 +1,363 @@
+// GGUF Q8_0 kernels: blocks of 32 values {f16 d; i8 q[32]} (34 bytes), d = amax / 127,
+// q = roundf(x * (1 / d)) (round half away from zero), exactly as llama.cpp's
+// quantize_row_q8_0_ref. Pointers are byte offsets into the engine's shared memory.
+
+/** f32 -> f16 bits, round to nearest even (subnormals, overflow to infinity, NaN kept). */
+@inline function f32ToF16(x: f32): u32 {
+  const b = reinterpret<u32>(x);
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  const mant = b & 0x7fffff;
+  if (exp == 0xff) return mant == 0 ? sign | 0x7c00 : sign | 0x7e00 | (mant >>> 13);
+  if (exp >= 143) return sign | 0x7c00;
+  if (exp >= 113) {
+    let h = ((exp - 112) << 10) | (mant >>> 13);
+    const rem = mant & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1) != 0)) h++;
+    return sign | h;
+  }
+  if (exp < 102) return sign;
+  const sig = mant | 0x800000;
+  const shift = 126 - exp;
+  let m = sig >>> shift;
+  const rem = sig & ((1 << shift) - 1);
+  const half: u32 = 1 << (shift - 1);
+  if (rem > half || (rem == half && (m & 1) != 0)) m++;
+  return sign | m;
+}
+
+/** f16 bits -> f32 (exact). */
+@inline function f16ToF32(h: u32): f32 {
+  const sign = (h & 0x8000) << 16;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp == 0x1f) return reinterpret<f32>(sign | 0x7f800000 | (mant << 13));
+  if (exp != 0) return reinterpret<f32>(sign | ((exp + 112) << 23) | (mant << 13));
+  // zero or subnormal: mant * 2^-24, exact in f32
+  const v = <f32>mant * reinterpret<f32>(<u32>0x33800000);
+  return sign != 0 ? -v : v;
+}
+
+/** Rounds each lane half away from zero (C roundf), exactly. */
+@inline function roundAway(v: v128): v128 {
+  const t = f32x4.trunc(v);
+  const frac = f32x4.abs(f32x4.sub(v, t));
+  const step = v128.or(f32x4.splat(1.0), v128.and(v, i32x4.splat(0x80000000)));
+  return f32x4.add(t, v128.and(f32x4.ge(frac, f32x4.splat(0.5)), step));
+}
+
+@inline function q4(p: usize, id: v128): v128 {
+  return i32x4.trunc_sat_f32x4_s(roundAway(f32x4.mul(v128.load(p), id)));
+}
+
+/**
+ * Quantizes one block of 32 f32 at x: writes 32 int8 at qs and returns d (f32, unrounded).
+ * Returns NaN/Infinity for d when the block holds a non-finite value.
+ */
+@inline function quantizeBlock(x: usize, qs: usize): f32 {
+  let m = f32x4.abs(v128.load(x));
+  for (let i = 1; i < 8; i++) m = f32x4.max(m, f32x4.abs(v128.load(x + (<usize>i << 4))));
+  const amax = max<f32>(max<f32>(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max<f32>(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+  const d: f32 = amax / 127.0;
+  const idf: f32 = d != 0 ? <f32>1.0 / d : 0;
+  if (!(idf - idf == 0)) return d; // non-finite block: caller reports it
+  const id = f32x4.splat(idf);
+  for (let h = 0; h < 2; h++) {
+    const p = x + (<usize>h << 6);
+    const a = i16x8.narrow_i32x4_s(q4(p, id), q4(p + 16, id));
+    const b = i16x8.narrow_i32x4_s(q4(p + 32, id), q4(p + 48, id));
+    v128.store(qs + (<usize>h << 4), i8x16.narrow_i16x8_s(a, b));
+  }
+  return d;
+}
+
+/**
+ * x f32 [nb * 32] -> GGUF Q8_0 blocks at dst (nb * 34 bytes). Returns -1, or the index of the
+ * first block with a non-finite value (its bytes are then unspecified).
+ */
+export function q8_0_quantize(x: usize, dst: usize, nb: i32): i32 {
+  let bad = -1;
+  for (let b = 0; b < nb; b++) {
+    const out = dst + <usize>b * 34;
+    const d = quantizeBlock(x + (<usize>b << 7), out + 2);
+    if (!(d - d == 0) && bad < 0) bad = b;
+    store<u16>(out, <u16>f32ToF16(d));
+  }
+  return bad;
+}
+
+/**
+ * x f32 [nb * 32] -> qs i8 [nb * 32] and df f32 [nb] (d rounded through f16, as the dot
+ * product sees it): the split layout the Q8_0 GEMM reads for activations. Returns as above.
+ */
+export function q8_0_quantize_split(x: usize, qs: usize, df: usize, nb: i32): i32 {
+  let bad = -1;
+  for (let b = 0; b < nb; b++) {
+    const d = quantizeBlock(x + (<usize>b << 7), qs + (<usize>b << 5));
+    if (!(d - d == 0) && bad < 0) bad = b;
+    store<f32>(df + (<usize>b << 2), f16ToF32(f32ToF16(d)));
+  }
+  return bad;
+}
+
+/** GGUF Q8_0 blocks at src (nb * 34 bytes) -> y f32 [nb * 32]. */
+export function q8_0_dequantize(src: usize, y: usize, nb: i32): void {
+  for (let b = 0; b < nb; b++) {
+    const p = src + <usize>b * 34;
+    const d = f32x4.splat(f16ToF32(<u32>load<u16>(p)));
+    const yp = y + (<usize>b << 7);
+    for (let i = 0; i < 4; i++) {
+      const w = v128.load8x8_s(p + 2 + (<usize>i << 3));
+      v128.store(yp + (<usize>i << 5), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w)), d));
+      v128.store(yp + (<usize>i << 5), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w)), d), 16);
+    }
+  }
+}
+
+@inline function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return i32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+@inline function fsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = f32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return f32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+@inline function isum1(a: v128): i32 {
+  const h = i32x4.add(a, i32x4.shuffle(a, a, 2, 3, 0, 1));
+  return i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1);
+}
+
+@inline function fsum1(a: v128): f32 {
+  const h = f32x4.add(a, i32x4.shuffle(a, a, 2, 3, 0, 1));
+  return f32x4.extract_lane(h, 0) + f32x4.extract_lane(h, 1);
+}
+
+/**
+ * Q8_0 x Q8_0 (llama.cpp's vec_dot_q8_0_q8_0): y[i, j] = sum_b f32(sum_t a[i,b,t] * w[j,b,t])
+ * * (wd[b, j] * ad[i, b]), summed block by block in f32 (+ bias[j]).
+ * a i8 [m, k] with ad f32 [m, k/32]; w i8 [n, k] with wdT f32 [k/32, n] (transposed).
+ */
+export function q8_0_gemm_q8(a: usize, ad: usize, w: usize, wdT: usize, y: usize, m: i32, n: i32, k: i32, bias: usize): void {
+  const nb = k >> 5;
+  const ldk = <usize>k;
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const b0 = w + <usize>j * ldk;
+    const b1 = b0 + ldk;
+    const b2 = b1 + ldk;
+    const b3 = b2 + ldk;
+    let i = 0;
+    for (; i + 2 <= m; i += 2) {
+      const a0 = a + <usize>i * ldk;
+      const a1 = a0 + ldk;
+      let f0 = f32x4.splat(0), f1 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c02 = i32x4.splat(0), c03 = i32x4.splat(0);
+        let c10 = i32x4.splat(0), c11 = i32x4.splat(0), c12 = i32x4.splat(0), c13 = i32x4.splat(0);
+        const kb = <usize>b << 5;
+        for (let t = 0; t < 32; t += 8) {
+          const ko = kb + <usize>t;
+          const w0 = v128.load8x8_s(b0 + ko);
+          const w1 = v128.load8x8_s(b1 + ko);
+          const w2 = v128.load8x8_s(b2 + ko);
+          const w3 = v128.load8x8_s(b3 + ko);
+          const x0 = v128.load8x8_s(a0 + ko);
+          c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, w0));
+          c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x0, w1));
+          c02 = i32x4.add(c02, i32x4.dot_i16x8_s(x0, w2));
+          c03 = i32x4.add(c03, i32x4.dot_i16x8_s(x0, w3));
+          const x1 = v128.load8x8_s(a1 + ko);
+          c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, w0));
+          c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x1, w1));
+          c12 = i32x4.add(c12, i32x4.dot_i16x8_s(x1, w2));
+          c13 = i32x4.add(c13, i32x4.dot_i16x8_s(x1, w3));
+        }
+        const dw = v128.load(wdT + ((<usize>b * <usize>n + <usize>j) << 2));
+        const s0 = f32x4.mul(dw, f32x4.splat(load<f32>(ad + ((<usize>i * <usize>nb + <usize>b) << 2))));
+        const s1 = f32x4.mul(dw, f32x4.splat(load<f32>(ad + ((<usize>(i + 1) * <usize>nb + <usize>b) << 2))));
+        f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(hsum4(c00, c01, c02, c03)), s0));
+        f1 = f32x4.add(f1, f32x4.mul(f32x4.convert_i32x4_s(hsum4(c10, c11, c12, c13)), s1));
+      }
+      if (bias != 0) {
+        const bv = v128.load(bias + (<usize>j << 2));
+        f0 = f32x4.add(f0, bv);
+        f1 = f32x4.add(f1, bv);
+      }
+      v128.store(y + ((<usize>i * <usize>n + <usize>j) << 2), f0);
+      v128.store(y + ((<usize>(i + 1) * <usize>n + <usize>j) << 2), f1);
+    }
+    for (; i < m; i++) {
+      const a0 = a + <usize>i * ldk;
+      let f0 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
+        const kb = <usize>b << 5;
+        for (let t = 0; t < 32; t += 16) {
+          const ko = kb + <usize>t;
+          const xv = v128.load(a0 + ko);
+          const xl = i16x8.extend_low_i8x16_s(xv);
+          const xh = i16x8.extend_high_i8x16_s(xv);
+          let wv = v128.load(b0 + ko);
+          c0 = i32x4.add(c0, i32x4.add(i32x4.dot_i16x8_s(xl, i16x8.extend_low_i8x16_s(wv)), i32x4.dot_i16x8_s(xh, i16x8.extend_high_i8x16_s(wv))));
+          wv = v128.load(b1 + ko);
+          c1 = i32x4.add(c1, i32x4.add(i32x4.dot_i16x8_s(xl, i16x8.extend_low_i8x16_s(wv)), i32x4.dot_i16x8_s(xh, i16x8.extend_high_i8x16_s(wv))));
+          wv = v128.load(b2 + ko);
+          c2 = i32x4.add(c2, i32x4.add(i32x4.dot_i16x8_s(xl, i16x8.extend_low_i8x16_s(wv)), i32x4.dot_i16x8_s(xh, i16x8.extend_high_i8x16_s(wv))));
+          wv = v128.load(b3 + ko);
+          c3 = i32x4.add(c3, i32x4.add(i32x4.dot_i16x8_s(xl, i16x8.extend_low_i8x16_s(wv)), i32x4.dot_i16x8_s(xh, i16x8.extend_high_i8x16_s(wv))));
+        }
+        const dw = v128.load(wdT + ((<usize>b * <usize>n + <usize>j) << 2));
+        const s0 = f32x4.mul(dw, f32x4.splat(load<f32>(ad + ((<usize>i * <usize>nb + <usize>b) << 2))));
+        f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(hsum4(c0, c1, c2, c3)), s0));
+      }
+      if (bias != 0) f0 = f32x4.add(f0, v128.load(bias + (<usize>j << 2)));
+      v128.store(y + ((<usize>i * <usize>n + <usize>j) << 2), f0);
+    }
+  }
+  for (; j < n; j++) {
+    const b0 = w + <usize>j * ldk;
+    for (let i = 0; i < m; i++) {
+      const a0 = a + <usize>i * ldk;
+      let f: f32 = 0;
+      for (let b = 0; b < nb; b++) {
+        let c = i32x4.splat(0);
+        const kb = <usize>b << 5;
+        for (let t = 0; t < 32; t += 8) {
+          c = i32x4.add(c, i32x4.dot_i16x8_s(v128.load8x8_s(a0 + kb + <usize>t), v128.load8x8_s(b0 + kb + <usize>t)));
+        }
+        const s = load<f32>(wdT + ((<usize>b * <usize>n + <usize>j) << 2)) * load<f32>(ad + ((<usize>i * <usize>nb + <usize>b) << 2));
+        f += <f32>isum1(c) * s;
+      }
+      if (bias != 0) f += load<f32>(bias + (<usize>j << 2));
+      store<f32>(y + ((<usize>i * <usize>n + <usize>j) << 2), f);
+    }
+  }
+}
+
+@inline function deq8lo(w: v128, d: v128): v128 {
+  return f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w)), d);
+}
+
+@inline function deq8hi(w: v128, d: v128): v128 {
+  return f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w)), d);
+}
+
+/**
+ * Q8_0 weights with f32 activations: y[i, j] = sum_k x[i, k] * (w[j, k] * d[j, k/32]) (+ bias),
+ * weights dequantized on the fly. x f32 [m, k]; w i8 [n, k]; wdT f32 [k/32, n].
+ */
+export function q8_0_gemm_f32(x: usize, w: usize, wdT: usize, y: usize, m: i32, n: i32, k: i32, bias: usize): void {
+  const nb = k >> 5;
+  const ldk = <usize>k;
+  const ldx = <usize>k << 2;
+  let i = 0;
+  // 2 x-rows by 4 weight rows
+  for (; i + 2 <= m; i += 2) {
+    const x0 = x + <usize>i * ldx;
+    const x1 = x0 + ldx;
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const b0 = w + <usize>j * ldk;
+      let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s02 = f32x4.splat(0), s03 = f32x4.splat(0);
+      let s10 = f32x4.splat(0), s11 = f32x4.splat(0), s12 = f32x4.splat(0), s13 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const dp = wdT + ((<usize>b * <usize>n + <usize>j) << 2);
+        const d0 = v128.load32_splat(dp);
+        const d1 = v128.load32_splat(dp + 4);
+        const d2 = v128.load32_splat(dp + 8);
+        const d3 = v128.load32_splat(dp + 12);
+        for (let t = 0; t < 32; t += 8) {
+          const ko = (<usize>b << 5) + <usize>t;
+          const xl0 = v128.load(x0 + (ko << 2));
+          const xh0 = v128.load(x0 + (ko << 2), 16);
+          const xl1 = v128.load(x1 + (ko << 2));
+          const xh1 = v128.load(x1 + (ko << 2), 16);
+          let wv = v128.load8x8_s(b0 + ko);
+          let wl = deq8lo(wv, d0);
+          let wh = deq8hi(wv, d0);
+          s00 = f32x4.add(s00, f32x4.add(f32x4.mul(xl0, wl), f32x4.mul(xh0, wh)));
+          s10 = f32x4.add(s10, f32x4.add(f32x4.mul(xl1, wl), f32x4.mul(xh1, wh)));
+          wv = v128.load8x8_s(b0 + ldk + ko);
+          wl = deq8lo(wv, d1);
+          wh = deq8hi(wv, d1);
+          s01 = f32x4.add(s01, f32x4.add(f32x4.mul(xl0, wl), f32x4.mul(xh0, wh)));
+          s11 = f32x4.add(s11, f32x4.add(f32x4.mul(xl1, wl), f32x4.mul(xh1, wh)));
+          wv = v128.load8x8_s(b0 + 2 * ldk + ko);
+          wl = deq8lo(wv, d2);
+          wh = deq8hi(wv, d2);
+          s02 = f32x4.add(s02, f32x4.add(f32x4.mul(xl0, wl), f32x4.mul(xh0, wh)));
+          s12 = f32x4.add(s12, f32x4.add(f32x4.mul(xl1, wl), f32x4.mul(xh1, wh)));
+          wv = v128.load8x8_s(b0 + 3 * ldk + ko);
+          wl = deq8lo(wv, d3);
+          wh = deq8hi(wv, d3);
+          s03 = f32x4.add(s03, f32x4.add(f32x4.mul(xl0, wl), f32x4.mul(xh0, wh)));
+          s13 = f32x4.add(s13, f32x4.add(f32x4.mul(xl1, wl), f32x4.mul(xh1, wh)));
+        }
+      }
+      let o0 = fsum4(s00, s01, s02, s03);
+      let o1 = fsum4(s10, s11, s12, s13);
+      if (bias != 0) {
+        const bv = v128.load(bias + (<usize>j << 2));
+        o0 = f32x4.add(o0, bv);
+        o1 = f32x4.add(o1, bv);
+      }
+      v128.store(y + ((<usize>i * <usize>n + <usize>j) << 2), o0);
+      v128.store(y + ((<usize>(i + 1) * <usize>n + <usize>j) << 2), o1);
+    }
+    for (; j < n; j++) {
+      f32Row1(x0, w + <usize>j * ldk, wdT, y, i, j, n, nb, bias);
+      f32Row1(x1, w + <usize>j * ldk, wdT, y, i + 1, j, n, nb, bias);
+    }
+  }
+  for (; i < m; i++) {
+    const x0 = x + <usize>i * ldx;
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const b0 = w + <usize>j * ldk;
+      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const dp = wdT + ((<usize>b * <usize>n + <usize>j) << 2);
+        const d0 = v128.load32_splat(dp);
+        const d1 = v128.load32_splat(dp + 4);
+        const d2 = v128.load32_splat(dp + 8);
+        const d3 = v128.load32_splat(dp + 12);
+        for (let t = 0; t < 32; t += 8) {
+          const ko = (<usize>b << 5) + <usize>t;
+          const xl = v128.load(x0 + (ko << 2));
+          const xh = v128.load(x0 + (ko << 2), 16);
+          let wv = v128.load8x8_s(b0 + ko);
+          s0 = f32x4.add(s0, f32x4.add(f32x4.mul(xl, deq8lo(wv, d0)), f32x4.mul(xh, deq8hi(wv, d0))));
+          wv = v128.load8x8_s(b0 + ldk + ko);
+          s1 = f32x4.add(s1, f32x4.add(f32x4.mul(xl, deq8lo(wv, d1)), f32x4.mul(xh, deq8hi(wv, d1))));
+          wv = v128.load8x8_s(b0 + 2 * ldk + ko);
+          s2 = f32x4.add(s2, f32x4.add(f32x4.mul(xl, deq8lo(wv, d2)), f32x4.mul(xh, deq8hi(wv, d2))));
+          wv = v128.load8x8_s(b0 + 3 * ldk + ko);
+          s3 = f32x4.add(s3, f32x4.add(f32x4.mul(xl, deq8lo(wv, d3)), f32x4.mul(xh, deq8hi(wv, d3))));
+        }
+      }
+      let o = fsum4(s0, s1, s2, s3);
+      if (bias != 0) o = f32x4.add(o, v128.load(bias + (<usize>j << 2)));
+      v128.store(y + ((<usize>i * <usize>n + <usize>j) << 2), o);
+    }
+    for (; j < n; j++) f32Row1(x0, w + <usize>j * ldk, wdT, y, i, j, n, nb, bias);
+  }
+}
+
+function f32Row1(x0: usize, b0: usize, wdT: usize, y: usize, i: i32, j: i32, n: i32, nb: i32, bias: usize): void {
+  let s = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const d = v128.load32_splat(wdT + ((<usize>b * <usize>n + <usize>j) << 2));
+    for (let t = 0; t < 32; t += 8) {
+      const ko = (<usize>b << 5) + <usize>t;
+      const wv = v128.load8x8_s(b0 + ko);
+      s = f32x4.add(s, f32x4.add(f32x4.mul(v128.load(x0 + (ko << 2)), deq8lo(wv, d)), f32x4.mul(v128.load(x0 + (ko << 2), 16), deq8hi(wv, d))));
+    }
+  }
+  let v = fsum1(s);
+  if (bias != 0) v += load<f32>(bias + (<usize>j << 2));
+  store<f32>(y + ((<usize>i * <usize>n + <usize>j) << 2), v);
+}

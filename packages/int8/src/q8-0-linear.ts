@@ -1,0 +1,250 @@
+import { f16BitsToF32, f32ToF16Bits, getEngine, type KernelBuffer, type Linear, LowbitError } from "@lowbit/tensor";
+import { firstNonFinite, label, nonFiniteError } from "./finite";
+import { checkForward } from "./gemm";
+import { checkBias, checkFeatures, checkWeight } from "./int8-weights";
+import { q80Kernels, useWasm, withScratch } from "./kernels";
+import { Q8_0_BLOCK_BYTES, Q8_0_BLOCK_SIZE, quantizeQ8_0, registerQ8_0 } from "./q8-0";
+
+export interface Q8_0LinearOptions {
+  /** Optional bias [out]. */
+  bias?: Float32Array;
+  /** Weight name for error messages. */
+  name?: string;
+  /**
+   * "q8_0" (default): activations are quantized to Q8_0 blocks on the fly and multiplied in
+   * integers per block, as llama.cpp's CPU backend does; "f32": f32 activations times weights
+   * dequantized on the fly.
+   */
+  activation?: "q8_0" | "f32";
+}
+
+/**
+ * Linear layer over GGUF Q8_0 weights [out, in] (in a multiple of 32): each row is in/32 blocks
+ * {f16 d; int8 q[32]}. In kernel memory the blocks are split into q [out, in] and d transposed
+ * [in/32, out] (f32), so the SIMD kernels read contiguous quants and four scales at a time.
+ */
+export class Q8_0Linear implements Linear {
+  readonly kind = "q8_0";
+  private readonly buffer: KernelBuffer;
+  private readonly nb: number;
+  private readonly hasBias: boolean;
+  private readonly activation: "q8_0" | "f32";
+  private readonly name: string | undefined;
+
+  private constructor(
+    bytes: Uint8Array,
+    readonly outFeatures: number,
+    readonly inFeatures: number,
+    opts: Q8_0LinearOptions,
+  ) {
+    registerQ8_0();
+    const n = outFeatures;
+    const k = inFeatures;
+    this.nb = k / Q8_0_BLOCK_SIZE;
+    this.activation = opts.activation ?? "q8_0";
+    if (this.activation !== "q8_0" && this.activation !== "f32") {
+      throw new LowbitError("E_INVALID_ARGUMENT", `Q8_0Linear: activation must be "q8_0" or "f32", got "${String(opts.activation)}"`);
+    }
+    this.name = opts.name;
+    const bias = checkBias(opts.bias, n, opts.name);
+    this.hasBias = bias !== undefined;
+    this.buffer = getEngine().buffer(n * k + n * this.nb * 4 + n * 4 + 16);
+    const qs = this.qs();
+    const dT = this.dT();
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let r = 0; r < n; r++) {
+      for (let b = 0; b < this.nb; b++) {
+        const o = (r * this.nb + b) * Q8_0_BLOCK_BYTES;
+        const d = f16BitsToF32(view.getUint16(o, true));
+        if (d - d !== 0) {
+          throw new LowbitError(
+            "E_NON_FINITE",
+            `Q8_0Linear: ${label(opts.name, "weight")} block ${b} of row ${r} has a non-finite scale ${d}`,
+          );
+        }
+        dT[b * n + r] = d;
+      }
+      for (let b = 0; b < this.nb; b++) {
+        const o = (r * this.nb + b) * Q8_0_BLOCK_BYTES + 2;
+        qs.set(new Int8Array(bytes.buffer, bytes.byteOffset + o, Q8_0_BLOCK_SIZE), r * k + b * Q8_0_BLOCK_SIZE);
+      }
+    }
+    if (bias) this.biasView()!.set(bias);
+  }
+
+  /** Quantizes an f32 weight [out, in] to Q8_0 (bit-identical to llama.cpp's reference). */
+  static fromWeight(w: Float32Array, outFeatures: number, inFeatures: number, opts: Q8_0LinearOptions = {}): Q8_0Linear {
+    checkWeight("Q8_0Linear", w, outFeatures, inFeatures, opts.name);
+    checkInFeatures(inFeatures, opts.name);
+    return new Q8_0Linear(quantizeQ8_0(w, { name: opts.name }), outFeatures, inFeatures, opts);
+  }
+
+  /** From GGUF Q8_0 bytes: out rows of in/32 blocks of 34 bytes (a GGUF tensor with ne = [in, out]). */
+  static fromBytes(bytes: Uint8Array, outFeatures: number, inFeatures: number, opts: Q8_0LinearOptions = {}): Q8_0Linear {
+    checkFeatures("Q8_0Linear", outFeatures, inFeatures);
+    checkInFeatures(inFeatures, opts.name);
+    const want = outFeatures * (inFeatures / Q8_0_BLOCK_SIZE) * Q8_0_BLOCK_BYTES;
+    if (bytes.length !== want) {
+      throw new LowbitError(
+        "E_SHAPE_MISMATCH",
+        `Q8_0Linear: ${label(opts.name, "weight")} has ${bytes.length} bytes, expected ${want} for [${outFeatures}, ${inFeatures}] in Q8_0`,
+      );
+    }
+    return new Q8_0Linear(bytes, outFeatures, inFeatures, opts);
+  }
+
+  private qs(): Int8Array {
+    return this.buffer.i8(0, this.outFeatures * this.inFeatures);
+  }
+  private dT(): Float32Array {
+    return this.buffer.f32(this.outFeatures * this.inFeatures, this.nb * this.outFeatures);
+  }
+  private biasView(): Float32Array | undefined {
+    return this.hasBias ? this.buffer.f32(this.outFeatures * this.inFeatures + this.nb * this.outFeatures * 4, this.outFeatures) : undefined;
+  }
+  private get qsPtr(): number {
+    return this.buffer.ptr;
+  }
+  private get dTPtr(): number {
+    return this.buffer.ptr + this.outFeatures * this.inFeatures;
+  }
+  private get biasPtr(): number {
+    return this.hasBias ? this.dTPtr + this.nb * this.outFeatures * 4 : 0;
+  }
+
+  get storageBytes(): number {
+    return this.outFeatures * this.nb * Q8_0_BLOCK_BYTES + (this.hasBias ? this.outFeatures * 4 : 0);
+  }
+
+  get bias(): Float32Array | undefined {
+    return this.biasView()?.slice();
+  }
+
+  /** The weights as GGUF Q8_0 bytes (out rows of in/32 blocks). */
+  toBytes(): Uint8Array {
+    const { outFeatures: n, inFeatures: k, nb } = this;
+    const out = new Uint8Array(n * nb * Q8_0_BLOCK_BYTES);
+    const view = new DataView(out.buffer);
+    const qs = this.qs();
+    const dT = this.dT();
+    for (let r = 0; r < n; r++) {
+      for (let b = 0; b < nb; b++) {
+        const o = (r * nb + b) * Q8_0_BLOCK_BYTES;
+        view.setUint16(o, f32ToF16Bits(dT[b * n + r]!), true);
+        out.set(new Uint8Array(qs.buffer, qs.byteOffset + r * k + b * Q8_0_BLOCK_SIZE, Q8_0_BLOCK_SIZE), o + 2);
+      }
+    }
+    return out;
+  }
+
+  forward(x: Float32Array, m: number, out?: Float32Array): Float32Array {
+    checkForward("Q8_0Linear", x, m, this.inFeatures, this.outFeatures, out);
+    const y = out ?? new Float32Array(m * this.outFeatures);
+    if (m === 0) return y;
+    if (!useWasm()) {
+      if (this.activation === "q8_0") this.forwardQ8Ref(x, m, y);
+      else this.forwardF32Ref(x, m, y);
+      return y;
+    }
+    const { outFeatures: n, inFeatures: k, nb } = this;
+    const k80 = q80Kernels();
+    if (this.activation === "f32") {
+      withScratch([m * k * 4, m * n * 4], ([xp, yp]) => {
+        const e = getEngine();
+        e.f32(xp!, m * k).set(x.subarray(0, m * k));
+        k80.q8_0_gemm_f32(xp!, this.qsPtr, this.dTPtr, yp!, m, n, k, this.biasPtr);
+        y.set(e.f32(yp!, m * n));
+      });
+      return y;
+    }
+    withScratch([m * k * 4, m * k, m * nb * 4, m * n * 4], ([xp, qp, dp, yp]) => {
+      const e = getEngine();
+      e.f32(xp!, m * k).set(x.subarray(0, m * k));
+      const bad = k80.q8_0_quantize_split(xp!, qp!, dp!, m * nb);
+      if (bad >= 0) throw this.inputError(x, bad * Q8_0_BLOCK_SIZE);
+      k80.q8_0_gemm_q8(qp!, dp!, this.qsPtr, this.dTPtr, yp!, m, n, k, this.biasPtr);
+      y.set(e.f32(yp!, m * n));
+    });
+    return y;
+  }
+
+  private inputError(x: Float32Array, from: number): LowbitError {
+    return nonFiniteError(x, Math.max(0, firstNonFinite(x, from)), this.name ? `${this.name} input` : "input", this.inFeatures);
+  }
+
+  /** Reference twin of the Q8_0 x Q8_0 path (llama.cpp ggml_vec_dot_q8_0_q8_0, scalar order). */
+  private forwardQ8Ref(x: Float32Array, m: number, y: Float32Array): void {
+    const { outFeatures: n, inFeatures: k, nb } = this;
+    const f = Math.fround;
+    const bad = firstNonFinite(x, 0, m * k);
+    if (bad >= 0) throw this.inputError(x, bad);
+    const aq = new Int8Array(m * k);
+    const ad = new Float32Array(m * nb);
+    for (let blk = 0; blk < m * nb; blk++) {
+      const base = blk * Q8_0_BLOCK_SIZE;
+      let amax = 0;
+      for (let j = 0; j < Q8_0_BLOCK_SIZE; j++) amax = Math.max(amax, Math.abs(x[base + j]!));
+      const d = f(amax / 127);
+      const id = d !== 0 ? f(1 / d) : 0;
+      ad[blk] = f16BitsToF32(f32ToF16Bits(d));
+      for (let j = 0; j < Q8_0_BLOCK_SIZE; j++) {
+        const v = f(x[base + j]! * id);
+        aq[base + j] = v < 0 ? -Math.round(-v) : Math.round(v);
+      }
+    }
+    const qs = this.qs();
+    const dT = this.dT();
+    const bias = this.biasView();
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let sumf = 0;
+        for (let b = 0; b < nb; b++) {
+          let sumi = 0;
+          const a0 = i * k + b * Q8_0_BLOCK_SIZE;
+          const w0 = j * k + b * Q8_0_BLOCK_SIZE;
+          for (let t = 0; t < Q8_0_BLOCK_SIZE; t++) sumi += aq[a0 + t]! * qs[w0 + t]!;
+          sumf = f(sumf + f(sumi * f(dT[b * n + j]! * ad[i * nb + b]!)));
+        }
+        y[i * n + j] = bias ? f(sumf + bias[j]!) : sumf;
+      }
+    }
+  }
+
+  /** Reference twin of the f32-activation path: x . dequantized W. */
+  private forwardF32Ref(x: Float32Array, m: number, y: Float32Array): void {
+    const { outFeatures: n, inFeatures: k } = this;
+    const w = this.dequantizedWeight();
+    const bias = this.biasView();
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let t = 0; t < k; t++) s += x[i * k + t]! * w[j * k + t]!;
+        y[i * n + j] = bias ? Math.fround(Math.fround(s) + bias[j]!) : s;
+      }
+    }
+  }
+
+  dequantizedWeight(): Float32Array {
+    const { outFeatures: n, inFeatures: k } = this;
+    const qs = this.qs();
+    const dT = this.dT();
+    const w = new Float32Array(n * k);
+    for (let r = 0; r < n; r++) {
+      for (let c = 0; c < k; c++) w[r * k + c] = qs[r * k + c]! * dT[(c >> 5) * n + r]!;
+    }
+    return w;
+  }
+
+  dispose(): void {
+    this.buffer.dispose();
+  }
+}
+
+function checkInFeatures(inFeatures: number, name: string | undefined): void {
+  if (inFeatures % Q8_0_BLOCK_SIZE !== 0) {
+    throw new LowbitError(
+      "E_SHAPE_MISMATCH",
+      `Q8_0Linear: ${label(name, "weight")} has inFeatures ${inFeatures}, not a multiple of the Q8_0 block size ${Q8_0_BLOCK_SIZE}`,
+    );
+  }
+}
