@@ -5,6 +5,7 @@ import { LowbitError } from "./errors";
 describe("dtype table", () => {
   it.each([
     ["f32", 4],
+    ["f64", 8],
     ["f16", 2],
     ["bf16", 2],
     ["i8", 1],

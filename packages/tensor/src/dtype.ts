@@ -14,7 +14,7 @@ export interface DTypeInfo {
   readonly kind: "float" | "int" | "uint" | "packed";
 }
 
-export type DType = "f32" | "f16" | "bf16" | "i8" | "u8" | "i16" | "i32" | (string & {});
+export type DType = "f32" | "f64" | "f16" | "bf16" | "i8" | "u8" | "i16" | "i32" | (string & {});
 
 const table = new Map<string, DTypeInfo>();
 
@@ -32,6 +32,7 @@ export function registerDType(info: DTypeInfo): void {
 
 for (const [name, bytes, kind] of [
   ["f32", 4, "float"],
+  ["f64", 8, "float"],
   ["f16", 2, "float"],
   ["bf16", 2, "float"],
   ["i8", 1, "int"],

@@ -23,3 +23,5 @@ export { choleskyInverse, inverseSPD, upperCholeskyOfInverse } from "./linalg/in
 export { matmulABt, matmulAB, gemv } from "./kernels/f32";
 export { matmulABtRef, matmulABRef, gemvRef } from "./kernels/f32-ref";
 export { F32Linear } from "./kernels/f32-linear";
+export { Tensor } from "./tensor";
+export type { TensorData } from "./tensor";
