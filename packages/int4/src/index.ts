@@ -36,3 +36,5 @@ export {
 } from "./codec-gguf";
 export type { MatMulNBitsWeights } from "./codec-matmulnbits";
 export { packMatMulNBits, unpackMatMulNBits } from "./codec-matmulnbits";
+export type { Int4LinearOptions } from "./int4-linear";
+export { Int4Linear } from "./int4-linear";

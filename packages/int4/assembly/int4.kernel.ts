@@ -1,0 +1,552 @@
+// Low-bit group-quantized GEMV/GEMM kernels (WebAssembly SIMD). Pointers are byte offsets into the
+// engine's shared memory. No static data: constants are immediates.
+//
+// Weight layout (see src/kernels/layout.ts): rows padded to a multiple of 4 (a "tile"); each row is
+// K' = ng * gp codes (groups padded to gp codes, gp a multiple of the 16-byte block) stored in
+// 16-byte blocks of B = 128 / bits codes. Block lane k (i16 lane, k = 0..7) holds codes
+// k, k+8, ..., k+8(P-1) in fields of `bits` bits (P = 16 / bits), so field j of a block, shifted and
+// masked, is the i16x8 of codes [8j, 8j+8) in natural order. Scales and zeros are f32 interleaved
+// per tile: index ((row >> 2) * ng + g) * 4 + (row & 3).
+//
+// Int8-activation path: activations quantized per group (same groups as the weights): xq i16,
+// dx = amax / 127 per (token, group), xs = sum of xq per (token, group). Then
+// y[r] = sum_g s[r,g] * dx[g] * (sum_k q[r,k] xq[k] - z[r,g] * xs[g]).
+// f32 path: y[r] = sum_g s[r,g] * (sum_k q[r,k] x[k] - z[r,g] * xsum[g]), xsum = sum of x per group.
+
+// ---------------------------------------------------------------- helpers
+
+/** [sum(a), sum(b), sum(c), sum(d)] for four i32x4 or f32x4 (add chosen by `isFloat`). */
+@inline
+function hsum4i(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(
+    i8x16.shuffle(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+    i8x16.shuffle(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
+  );
+  const cd = i32x4.add(
+    i8x16.shuffle(c, d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+    i8x16.shuffle(c, d, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
+  );
+  return i32x4.add(
+    i8x16.shuffle(ab, cd, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27),
+    i8x16.shuffle(ab, cd, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31),
+  );
+}
+
+@inline
+function hsum4f(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(
+    i8x16.shuffle(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+    i8x16.shuffle(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
+  );
+  const cd = f32x4.add(
+    i8x16.shuffle(c, d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+    i8x16.shuffle(c, d, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
+  );
+  return f32x4.add(
+    i8x16.shuffle(ab, cd, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27),
+    i8x16.shuffle(ab, cd, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31),
+  );
+}
+
+/** Field j (codes 8j..8j+7 of the block) of a 16-byte block as i16x8. */
+@inline
+function field(v: v128, bits: i32, j: i32): v128 {
+  const mv: i32 = (1 << bits) - 1;
+  const mask = i16x8.splat(<i16>mv);
+  if (j == 16 / bits - 1) return i16x8.shr_u(v, <i32>(bits * j));
+  if (j == 0) return v128.and(v, mask);
+  return v128.and(i16x8.shr_u(v, <i32>(bits * j)), mask);
+}
+
+/** a + codes(i16x8 c) * [xl, xh] as f32. */
+@inline
+function macF(a: v128, c: v128, xl: v128, xh: v128): v128 {
+  return f32x4.add(
+    a,
+    f32x4.add(
+      f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(c)), xl),
+      f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(c)), xh),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------- activations
+
+/**
+ * Per (token, group) symmetric int8 quantization of x f32 [m, kp] (groups of gp, gp % 8 == 0):
+ * dx = amax / 127, xq = nearest(x / dx) as i16, xs = sum of xq (as f32).
+ */
+export function quant_act(x: usize, xq: usize, dx: usize, xs: usize, m: i32, kp: i32, gp: i32): void {
+  const ng = kp / gp;
+  for (let t = 0; t < m; t++) {
+    for (let g = 0; g < ng; g++) {
+      const base = <usize>(t * kp + g * gp);
+      const xp = x + (base << 2);
+      let amax = f32x4.splat(0);
+      for (let k = 0; k < gp; k += 4) amax = f32x4.max(amax, f32x4.abs(v128.load(xp + (<usize>k << 2))));
+      const a = max(max(f32x4.extract_lane(amax, 0), f32x4.extract_lane(amax, 1)), max(f32x4.extract_lane(amax, 2), f32x4.extract_lane(amax, 3)));
+      const d: f32 = a / 127.0;
+      const id: f32 = d != 0 ? <f32>1.0 / d : 0;
+      const idv = f32x4.splat(id);
+      let sum = i32x4.splat(0);
+      const qp = xq + (base << 1);
+      for (let k = 0; k < gp; k += 8) {
+        const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp + (<usize>k << 2)), idv)));
+        const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp + (<usize>k << 2), 16), idv)));
+        sum = i32x4.add(sum, i32x4.add(q0, q1));
+        v128.store(qp + (<usize>k << 1), i16x8.narrow_i32x4_s(q0, q1));
+      }
+      const s = i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) + i32x4.extract_lane(sum, 3);
+      const gi = <usize>(t * ng + g) << 2;
+      store<f32>(dx + gi, d);
+      store<f32>(xs + gi, <f32>s);
+    }
+  }
+}
+
+/** xsum[t, g] = sum of x f32 [m, kp] over each group of gp (gp % 4 == 0). */
+export function group_sums(x: usize, xsum: usize, m: i32, kp: i32, gp: i32): void {
+  const ng = kp / gp;
+  for (let t = 0; t < m; t++) {
+    for (let g = 0; g < ng; g++) {
+      const xp = x + (<usize>(t * kp + g * gp) << 2);
+      let s = f32x4.splat(0);
+      for (let k = 0; k < gp; k += 4) s = f32x4.add(s, v128.load(xp + (<usize>k << 2)));
+      store<f32>(xsum + (<usize>(t * ng + g) << 2), f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- int8 activations, one token
+
+@inline
+function gemvI8(bits: i32, w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  const P = 16 / bits;
+  const B = 8 * P; // codes per 16-byte block
+  const kp = ng * gp;
+  const rowBytes = <usize>((kp / B) << 4);
+  for (let t = 0; t < n4; t++) {
+    const w0 = w + <usize>(t * 4) * rowBytes;
+    const w1 = w0 + rowBytes;
+    const w2 = w1 + rowBytes;
+    const w3 = w2 + rowBytes;
+    let acc = f32x4.splat(0);
+    let blk: usize = 0;
+    for (let g = 0; g < ng; g++) {
+      let a0 = i32x4.splat(0);
+      let a1 = i32x4.splat(0);
+      let a2 = i32x4.splat(0);
+      let a3 = i32x4.splat(0);
+      const xg = xq + (<usize>(g * gp) << 1);
+      for (let k = 0; k < gp; k += B) {
+        const off = blk << 4;
+        const v0 = v128.load(w0 + off);
+        const v1 = v128.load(w1 + off);
+        const v2 = v128.load(w2 + off);
+        const v3 = v128.load(w3 + off);
+        const xb = xg + (<usize>k << 1);
+        let xj = v128.load(xb);
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 0), xj));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 0), xj));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 0), xj));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 0), xj));
+        xj = v128.load(xb, 16);
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 1), xj));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 1), xj));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 1), xj));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 1), xj));
+        if (P >= 4) {
+          xj = v128.load(xb, 32);
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 2), xj));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 2), xj));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 2), xj));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 2), xj));
+          xj = v128.load(xb, 48);
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 3), xj));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 3), xj));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 3), xj));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 3), xj));
+        }
+        if (P >= 8) {
+          xj = v128.load(xb, 64);
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 4), xj));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 4), xj));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 4), xj));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 4), xj));
+          xj = v128.load(xb, 80);
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 5), xj));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 5), xj));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 5), xj));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 5), xj));
+          xj = v128.load(xb, 96);
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 6), xj));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 6), xj));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 6), xj));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 6), xj));
+          xj = v128.load(xb, 112);
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 7), xj));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 7), xj));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 7), xj));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 7), xj));
+        }
+        blk++;
+      }
+      const isum = f32x4.convert_i32x4_s(hsum4i(a0, a1, a2, a3));
+      const pz = <usize>((t * ng + g) << 4);
+      const zv = v128.load(zr + pz);
+      const sv = f32x4.mul(v128.load(sc + pz), v128.load32_splat(dx + (<usize>g << 2)));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.sub(isum, f32x4.mul(zv, v128.load32_splat(xs + (<usize>g << 2)))), sv));
+    }
+    v128.store(y + (<usize>t << 4), acc);
+  }
+}
+
+export function gemv_i8_b4(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  gemvI8(4, w, sc, zr, xq, dx, xs, y, n4, ng, gp);
+}
+export function gemv_i8_b2(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  gemvI8(2, w, sc, zr, xq, dx, xs, y, n4, ng, gp);
+}
+export function gemv_i8_b8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  gemvI8(8, w, sc, zr, xq, dx, xs, y, n4, ng, gp);
+}
+
+// ---------------------------------------------------------------- f32 activations, one token
+
+@inline
+function gemvF32(bits: i32, w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  const P = 16 / bits;
+  const B = 8 * P;
+  const kp = ng * gp;
+  const rowBytes = <usize>((kp / B) << 4);
+  for (let t = 0; t < n4; t++) {
+    const w0 = w + <usize>(t * 4) * rowBytes;
+    let acc = f32x4.splat(0);
+    let blk: usize = 0;
+    for (let g = 0; g < ng; g++) {
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      const xg = x + (<usize>(g * gp) << 2);
+      for (let k = 0; k < gp; k += B) {
+        const off = blk << 4;
+        const xb = xg + (<usize>k << 2);
+        const v0 = v128.load(w0 + off);
+        const v1 = v128.load(w0 + rowBytes + off);
+        const v2 = v128.load(w0 + 2 * rowBytes + off);
+        const v3 = v128.load(w0 + 3 * rowBytes + off);
+        let xl = v128.load(xb);
+        let xh = v128.load(xb, 16);
+        a0 = macF(a0, field(v0, bits, 0), xl, xh);
+        a1 = macF(a1, field(v1, bits, 0), xl, xh);
+        a2 = macF(a2, field(v2, bits, 0), xl, xh);
+        a3 = macF(a3, field(v3, bits, 0), xl, xh);
+        xl = v128.load(xb, 32);
+        xh = v128.load(xb, 48);
+        a0 = macF(a0, field(v0, bits, 1), xl, xh);
+        a1 = macF(a1, field(v1, bits, 1), xl, xh);
+        a2 = macF(a2, field(v2, bits, 1), xl, xh);
+        a3 = macF(a3, field(v3, bits, 1), xl, xh);
+        if (P >= 4) {
+          xl = v128.load(xb, 64);
+          xh = v128.load(xb, 80);
+          a0 = macF(a0, field(v0, bits, 2), xl, xh);
+          a1 = macF(a1, field(v1, bits, 2), xl, xh);
+          a2 = macF(a2, field(v2, bits, 2), xl, xh);
+          a3 = macF(a3, field(v3, bits, 2), xl, xh);
+          xl = v128.load(xb, 96);
+          xh = v128.load(xb, 112);
+          a0 = macF(a0, field(v0, bits, 3), xl, xh);
+          a1 = macF(a1, field(v1, bits, 3), xl, xh);
+          a2 = macF(a2, field(v2, bits, 3), xl, xh);
+          a3 = macF(a3, field(v3, bits, 3), xl, xh);
+        }
+        if (P >= 8) {
+          xl = v128.load(xb, 128);
+          xh = v128.load(xb, 144);
+          a0 = macF(a0, field(v0, bits, 4), xl, xh);
+          a1 = macF(a1, field(v1, bits, 4), xl, xh);
+          a2 = macF(a2, field(v2, bits, 4), xl, xh);
+          a3 = macF(a3, field(v3, bits, 4), xl, xh);
+          xl = v128.load(xb, 160);
+          xh = v128.load(xb, 176);
+          a0 = macF(a0, field(v0, bits, 5), xl, xh);
+          a1 = macF(a1, field(v1, bits, 5), xl, xh);
+          a2 = macF(a2, field(v2, bits, 5), xl, xh);
+          a3 = macF(a3, field(v3, bits, 5), xl, xh);
+          xl = v128.load(xb, 192);
+          xh = v128.load(xb, 208);
+          a0 = macF(a0, field(v0, bits, 6), xl, xh);
+          a1 = macF(a1, field(v1, bits, 6), xl, xh);
+          a2 = macF(a2, field(v2, bits, 6), xl, xh);
+          a3 = macF(a3, field(v3, bits, 6), xl, xh);
+          xl = v128.load(xb, 224);
+          xh = v128.load(xb, 240);
+          a0 = macF(a0, field(v0, bits, 7), xl, xh);
+          a1 = macF(a1, field(v1, bits, 7), xl, xh);
+          a2 = macF(a2, field(v2, bits, 7), xl, xh);
+          a3 = macF(a3, field(v3, bits, 7), xl, xh);
+        }
+        blk++;
+      }
+      const qsum = hsum4f(a0, a1, a2, a3);
+      const pz = <usize>((t * ng + g) << 4);
+      const corr = f32x4.mul(v128.load(zr + pz), v128.load32_splat(xsum + (<usize>g << 2)));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.sub(qsum, corr), v128.load(sc + pz)));
+    }
+    v128.store(y + (<usize>t << 4), acc);
+  }
+}
+
+export function gemv_f32_b4(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  gemvF32(4, w, sc, zr, x, xsum, y, n4, ng, gp);
+}
+export function gemv_f32_b2(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  gemvF32(2, w, sc, zr, x, xsum, y, n4, ng, gp);
+}
+export function gemv_f32_b8(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  gemvF32(8, w, sc, zr, x, xsum, y, n4, ng, gp);
+}
+
+// ---------------------------------------------------------------- many tokens: decode a tile, then reuse it
+
+/** Decodes the 4 rows of tile t into i16 codes d [4][kp] (natural order). */
+@inline
+function decodeTile(bits: i32, w: usize, d: usize, kp: i32, t: i32): void {
+  const P = 16 / bits;
+  const B = 8 * P;
+  const nblk = kp / B;
+  const rowBytes = <usize>(nblk << 4);
+  const src = w + <usize>(t * 4) * rowBytes;
+  const n = nblk * 4;
+  for (let b = 0; b < n; b++) {
+    const v = v128.load(src + (<usize>b << 4));
+    const dst = d + (<usize>(b * B) << 1);
+    v128.store(dst, field(v, bits, 0));
+    v128.store(dst, field(v, bits, 1), 16);
+    if (P >= 4) {
+      v128.store(dst, field(v, bits, 2), 32);
+      v128.store(dst, field(v, bits, 3), 48);
+    }
+    if (P >= 8) {
+      v128.store(dst, field(v, bits, 4), 64);
+      v128.store(dst, field(v, bits, 5), 80);
+      v128.store(dst, field(v, bits, 6), 96);
+      v128.store(dst, field(v, bits, 7), 112);
+    }
+  }
+}
+
+/** y[m, 4t..4t+3] for all tokens from a decoded tile (int8 activations). */
+@inline
+function tileI8(d: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, ng: i32, gp: i32, ldy: i32, t: i32): void {
+  const kp = ng * gp;
+  const rowB = <usize>kp << 1;
+  let tok = 0;
+  for (; tok + 2 <= m; tok += 2) {
+    const x0 = xq + <usize>(tok * kp) * 2;
+    const x1 = x0 + rowB;
+    let acc0 = f32x4.splat(0);
+    let acc1 = f32x4.splat(0);
+    for (let g = 0; g < ng; g++) {
+      let a0 = i32x4.splat(0);
+      let a1 = i32x4.splat(0);
+      let a2 = i32x4.splat(0);
+      let a3 = i32x4.splat(0);
+      let b0 = i32x4.splat(0);
+      let b1 = i32x4.splat(0);
+      let b2 = i32x4.splat(0);
+      let b3 = i32x4.splat(0);
+      const k0 = <usize>(g * gp) << 1;
+      const k1 = k0 + (<usize>gp << 1);
+      for (let k = k0; k < k1; k += 16) {
+        const u = v128.load(x0 + k);
+        const v = v128.load(x1 + k);
+        const c0 = v128.load(d + k);
+        const c1 = v128.load(d + rowB + k);
+        const c2 = v128.load(d + 2 * rowB + k);
+        const c3 = v128.load(d + 3 * rowB + k);
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(c0, u));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(c1, u));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(c2, u));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(c3, u));
+        b0 = i32x4.add(b0, i32x4.dot_i16x8_s(c0, v));
+        b1 = i32x4.add(b1, i32x4.dot_i16x8_s(c1, v));
+        b2 = i32x4.add(b2, i32x4.dot_i16x8_s(c2, v));
+        b3 = i32x4.add(b3, i32x4.dot_i16x8_s(c3, v));
+      }
+      const pz = <usize>((t * ng + g) << 4);
+      const zv = v128.load(zr + pz);
+      const s = v128.load(sc + pz);
+      const gi0 = <usize>(tok * ng + g) << 2;
+      const gi1 = gi0 + (<usize>ng << 2);
+      const ia = f32x4.convert_i32x4_s(hsum4i(a0, a1, a2, a3));
+      const ib = f32x4.convert_i32x4_s(hsum4i(b0, b1, b2, b3));
+      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.sub(ia, f32x4.mul(zv, v128.load32_splat(xs + gi0))), f32x4.mul(s, v128.load32_splat(dx + gi0))));
+      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.sub(ib, f32x4.mul(zv, v128.load32_splat(xs + gi1))), f32x4.mul(s, v128.load32_splat(dx + gi1))));
+    }
+    v128.store(y + (<usize>(tok * ldy + t * 4) << 2), acc0);
+    v128.store(y + (<usize>((tok + 1) * ldy + t * 4) << 2), acc1);
+  }
+  for (; tok < m; tok++) {
+    const x0 = xq + <usize>(tok * kp) * 2;
+    let acc0 = f32x4.splat(0);
+    for (let g = 0; g < ng; g++) {
+      let a0 = i32x4.splat(0);
+      let a1 = i32x4.splat(0);
+      let a2 = i32x4.splat(0);
+      let a3 = i32x4.splat(0);
+      const k0 = <usize>(g * gp) << 1;
+      const k1 = k0 + (<usize>gp << 1);
+      for (let k = k0; k < k1; k += 16) {
+        const u = v128.load(x0 + k);
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(d + k), u));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load(d + rowB + k), u));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load(d + 2 * rowB + k), u));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load(d + 3 * rowB + k), u));
+      }
+      const pz = <usize>((t * ng + g) << 4);
+      const gi0 = <usize>(tok * ng + g) << 2;
+      const ia = f32x4.convert_i32x4_s(hsum4i(a0, a1, a2, a3));
+      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.sub(ia, f32x4.mul(v128.load(zr + pz), v128.load32_splat(xs + gi0))), f32x4.mul(v128.load(sc + pz), v128.load32_splat(dx + gi0))));
+    }
+    v128.store(y + (<usize>(tok * ldy + t * 4) << 2), acc0);
+  }
+}
+
+@inline
+function gemmI8(bits: i32, w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
+  const kp = ng * gp;
+  for (let t = 0; t < n4; t++) {
+    decodeTile(bits, w, scratch, kp, t);
+    tileI8(scratch, sc, zr, xq, dx, xs, y, m, ng, gp, n4 * 4, t);
+  }
+}
+
+/** y f32 [m, 4*n4]; scratch: 8 * kp bytes. */
+export function gemm_i8_b4(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
+  gemmI8(4, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch);
+}
+export function gemm_i8_b2(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
+  gemmI8(2, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch);
+}
+export function gemm_i8_b8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
+  gemmI8(8, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch);
+}
+
+/** Stores s * (c - z) for the 8 i16 codes c as two f32x4 at p. */
+@inline
+function dq2(p: usize, c: v128, z: v128, s: v128): void {
+  v128.store(p, f32x4.mul(f32x4.sub(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(c)), z), s));
+  v128.store(p, f32x4.mul(f32x4.sub(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(c)), z), s), 16);
+}
+
+/** Dequantizes tile t into f32 weights f [4][kp]: s * (q - z). */
+@inline
+function dequantTile(bits: i32, w: usize, sc: usize, zr: usize, f: usize, ng: i32, gp: i32, t: i32): void {
+  const P = 16 / bits;
+  const B = 8 * P;
+  const kp = ng * gp;
+  const nblk = kp / B;
+  const rowBytes = <usize>(nblk << 4);
+  for (let r = 0; r < 4; r++) {
+    const src = w + <usize>(t * 4 + r) * rowBytes;
+    const dst = f + (<usize>(r * kp) << 2);
+    let b = 0;
+    for (let g = 0; g < ng; g++) {
+      const pz = <usize>(((t * ng + g) << 2) + r) << 2;
+      const s = f32x4.splat(load<f32>(sc + pz));
+      const z = f32x4.splat(load<f32>(zr + pz));
+      for (let k = 0; k < gp; k += B) {
+        const v = v128.load(src + (<usize>b << 4));
+        const o = dst + (<usize>(g * gp + k) << 2);
+        dq2(o + 0, field(v, bits, 0), z, s);
+        dq2(o + 32, field(v, bits, 1), z, s);
+        if (P >= 4) {
+          dq2(o + 64, field(v, bits, 2), z, s);
+          dq2(o + 96, field(v, bits, 3), z, s);
+        }
+        if (P >= 8) {
+          dq2(o + 128, field(v, bits, 4), z, s);
+          dq2(o + 160, field(v, bits, 5), z, s);
+          dq2(o + 192, field(v, bits, 6), z, s);
+          dq2(o + 224, field(v, bits, 7), z, s);
+        }
+        b++;
+      }
+    }
+  }
+}
+
+/** y[m, 4t..4t+3] for all tokens from a dequantized f32 tile. */
+@inline
+function tileF32(f: usize, x: usize, y: usize, m: i32, kp: i32, ldy: i32, t: i32): void {
+  const rowB = <usize>kp << 2;
+  let tok = 0;
+  for (; tok + 2 <= m; tok += 2) {
+    const x0 = x + <usize>(tok * kp) * 4;
+    const x1 = x0 + rowB;
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0);
+    let b1 = f32x4.splat(0);
+    let b2 = f32x4.splat(0);
+    let b3 = f32x4.splat(0);
+    for (let k: usize = 0; k < rowB; k += 16) {
+      const u = v128.load(x0 + k);
+      const v = v128.load(x1 + k);
+      const c0 = v128.load(f + k);
+      const c1 = v128.load(f + rowB + k);
+      const c2 = v128.load(f + 2 * rowB + k);
+      const c3 = v128.load(f + 3 * rowB + k);
+      a0 = f32x4.add(a0, f32x4.mul(c0, u));
+      a1 = f32x4.add(a1, f32x4.mul(c1, u));
+      a2 = f32x4.add(a2, f32x4.mul(c2, u));
+      a3 = f32x4.add(a3, f32x4.mul(c3, u));
+      b0 = f32x4.add(b0, f32x4.mul(c0, v));
+      b1 = f32x4.add(b1, f32x4.mul(c1, v));
+      b2 = f32x4.add(b2, f32x4.mul(c2, v));
+      b3 = f32x4.add(b3, f32x4.mul(c3, v));
+    }
+    v128.store(y + (<usize>(tok * ldy + t * 4) << 2), hsum4f(a0, a1, a2, a3));
+    v128.store(y + (<usize>((tok + 1) * ldy + t * 4) << 2), hsum4f(b0, b1, b2, b3));
+  }
+  for (; tok < m; tok++) {
+    const x0 = x + <usize>(tok * kp) * 4;
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    for (let k: usize = 0; k < rowB; k += 16) {
+      const u = v128.load(x0 + k);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load(f + k), u));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load(f + rowB + k), u));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load(f + 2 * rowB + k), u));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load(f + 3 * rowB + k), u));
+    }
+    v128.store(y + (<usize>(tok * ldy + t * 4) << 2), hsum4f(a0, a1, a2, a3));
+  }
+}
+
+@inline
+function gemmF32(bits: i32, w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
+  const kp = ng * gp;
+  for (let t = 0; t < n4; t++) {
+    dequantTile(bits, w, sc, zr, scratch, ng, gp, t);
+    tileF32(scratch, x, y, m, kp, n4 * 4, t);
+  }
+}
+
+/** y f32 [m, 4*n4]; scratch: 16 * kp bytes. */
+export function gemm_f32_b4(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
+  gemmF32(4, w, sc, zr, x, y, m, n4, ng, gp, scratch);
+}
+export function gemm_f32_b2(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
+  gemmF32(2, w, sc, zr, x, y, m, n4, ng, gp, scratch);
+}
+export function gemm_f32_b8(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
+  gemmF32(8, w, sc, zr, x, y, m, n4, ng, gp, scratch);
+}
