@@ -39,3 +39,7 @@ export type { QuantizedLinearFactory, QuantizedMlpLayer } from "./convert/quanti
 export { defaultQuantizedLinear } from "./convert/default-linear";
 export { parseDigitsCsv, splitData, subset, classifierDataset, runDigitsExperiment } from "./examples/digits";
 export type { LabelledData, DigitsExperimentOptions, DigitsResult, DigitsBitsResult } from "./examples/digits";
+export { QatDecoderLayer } from "./llama/qat-decoder-layer";
+export type { DecoderLayerInit, LayerQuantPlan } from "./llama/qat-decoder-layer";
+export { QatLlama } from "./llama/qat-llama";
+export type { TokenBatch, NamedTensors } from "./llama/qat-llama";

@@ -1,4 +1,5 @@
 import { LowbitError } from "@lowbit/tensor";
+import { gemmAB, gemmABt, gemmAtB } from "./gemm";
 import { result, type Variable } from "./variable";
 
 /** Layout of a batch of windows: rows = batch * seqLen tokens, window-major. */
@@ -107,8 +108,10 @@ export interface AttentionOptions {
 
 /**
  * Causal scaled-dot-product attention with grouped-query heads over a batch of windows:
- * q [B*T, nHeads*hd], k and v [B*T, nKvHeads*hd] -> [B*T, nHeads*hd]. Softmax probabilities are
- * kept for the backward pass (B * nHeads * T * T floats).
+ * q [B*T, nHeads*hd], k and v [B*T, nKvHeads*hd] -> [B*T, nHeads*hd]. Per window and head the
+ * products run through the f32 GEMM (S = Q K^T, O = P V; backward dP = dO V^T, dQ = dS K,
+ * dK = dS^T Q, dV = P^T dO with dS = P (dP - rowsum(P dP))); softmax probabilities are kept for the
+ * backward pass (B * nHeads * T * T floats).
  */
 export function causalAttention(q: Variable, k: Variable, v: Variable, options: AttentionOptions): Variable {
   const { seqLen: T, nHeads, nKvHeads, headDim: hd } = options;
@@ -133,79 +136,102 @@ export function causalAttention(q: Variable, k: Variable, v: Variable, options: 
   const B = rows / T;
   const group = nHeads / nKvHeads;
   const scaleF = 1 / Math.sqrt(hd);
-  const qv = q.value;
-  const kv = k.value;
-  const vv = v.value;
-  const probs = new Float32Array(B * nHeads * T * T);
+  const TT = T * T;
+  const probs = new Float32Array(B * nHeads * TT);
   const out = new Float32Array(rows * qw);
-  const sc = new Float64Array(T);
-  const acc = new Float64Array(hd);
+  const qh = new Float32Array(T * hd);
+  const kh = new Float32Array(T * hd);
+  const vh = new Float32Array(T * hd);
   for (let b = 0; b < B; b++) {
-    for (let h = 0; h < nHeads; h++) {
-      const kh = Math.floor(h / group);
-      const pBase = (b * nHeads + h) * T * T;
-      for (let t = 0; t < T; t++) {
-        const qo = (b * T + t) * qw + h * hd;
-        let mx = Number.NEGATIVE_INFINITY;
-        for (let u = 0; u <= t; u++) {
-          const ko = (b * T + u) * kw + kh * hd;
-          let s = 0;
-          for (let d = 0; d < hd; d++) s += qv[qo + d]! * kv[ko + d]!;
-          s *= scaleF;
-          sc[u] = s;
-          if (s > mx) mx = s;
-        }
-        let z = 0;
-        for (let u = 0; u <= t; u++) {
-          const e = Math.exp(sc[u]! - mx);
-          sc[u] = e;
-          z += e;
-        }
-        acc.fill(0);
-        const pRow = pBase + t * T;
-        for (let u = 0; u <= t; u++) {
-          const p = sc[u]! / z;
-          probs[pRow + u] = p;
-          const vo = (b * T + u) * kw + kh * hd;
-          for (let d = 0; d < hd; d++) acc[d]! += p * vv[vo + d]!;
-        }
-        for (let d = 0; d < hd; d++) out[qo + d] = acc[d]!;
+    for (let g = 0; g < nKvHeads; g++) {
+      gather(k.value, kh, b * T, T, kw, g * hd, hd);
+      gather(v.value, vh, b * T, T, kw, g * hd, hd);
+      for (let h = g * group; h < (g + 1) * group; h++) {
+        gather(q.value, qh, b * T, T, qw, h * hd, hd);
+        const p = probs.subarray((b * nHeads + h) * TT, (b * nHeads + h + 1) * TT);
+        gemmABt(qh, kh, T, T, hd, p);
+        softmaxCausalRows(p, T, scaleF);
+        scatter(gemmAB(p, vh, T, hd, T), out, b * T, T, qw, h * hd, hd, false);
       }
     }
   }
-  return result(out, q.shape, [q, k, v], (g) => {
+  return result(out, q.shape, [q, k, v], (grad) => {
     const gq = q.requiresGrad ? q.gradBuffer() : null;
     const gk = k.requiresGrad ? k.gradBuffer() : null;
     const gv = v.requiresGrad ? v.gradBuffer() : null;
-    const dp = new Float64Array(T);
+    const dO = new Float32Array(T * hd);
     for (let b = 0; b < B; b++) {
-      for (let h = 0; h < nHeads; h++) {
-        const kh = Math.floor(h / group);
-        const pBase = (b * nHeads + h) * T * T;
-        for (let t = 0; t < T; t++) {
-          const qo = (b * T + t) * qw + h * hd;
-          const pRow = pBase + t * T;
-          // dP_u = dO_t . v_u ; dV_u += P_u dO_t
-          let dot = 0;
-          for (let u = 0; u <= t; u++) {
-            const vo = (b * T + u) * kw + kh * hd;
-            const p = probs[pRow + u]!;
-            let s = 0;
-            for (let d = 0; d < hd; d++) s += g[qo + d]! * vv[vo + d]!;
-            dp[u] = s;
-            dot += p * s;
-            if (gv) for (let d = 0; d < hd; d++) gv[vo + d]! += p * g[qo + d]!;
+      for (let g = 0; g < nKvHeads; g++) {
+        gather(k.value, kh, b * T, T, kw, g * hd, hd);
+        gather(v.value, vh, b * T, T, kw, g * hd, hd);
+        for (let h = g * group; h < (g + 1) * group; h++) {
+          const p = probs.subarray((b * nHeads + h) * TT, (b * nHeads + h + 1) * TT);
+          gather(grad, dO, b * T, T, qw, h * hd, hd);
+          if (gv) scatter(gemmAtB(p, dO, T, T, hd), gv, b * T, T, kw, g * hd, hd, true);
+          if (!gq && !gk) continue;
+          // dS = P (dP - rowsum(P dP)) * scale, dP = dO V^T (only u <= t matters: P is 0 above)
+          const ds = gemmABt(dO, vh, T, T, hd);
+          for (let t = 0; t < T; t++) {
+            const o = t * T;
+            let dot = 0;
+            for (let u = 0; u <= t; u++) dot += p[o + u]! * ds[o + u]!;
+            for (let u = 0; u <= t; u++) ds[o + u] = p[o + u]! * (ds[o + u]! - dot) * scaleF;
+            for (let u = t + 1; u < T; u++) ds[o + u] = 0;
           }
-          // dS_u = P_u (dP_u - sum P dP); dQ_t += scale dS_u k_u; dK_u += scale dS_u q_t
-          for (let u = 0; u <= t; u++) {
-            const ds = probs[pRow + u]! * (dp[u]! - dot) * scaleF;
-            if (ds === 0) continue;
-            const ko = (b * T + u) * kw + kh * hd;
-            if (gq) for (let d = 0; d < hd; d++) gq[qo + d]! += ds * kv[ko + d]!;
-            if (gk) for (let d = 0; d < hd; d++) gk[ko + d]! += ds * qv[qo + d]!;
+          if (gq) scatter(gemmAB(ds, kh, T, hd, T), gq, b * T, T, qw, h * hd, hd, true);
+          if (gk) {
+            gather(q.value, qh, b * T, T, qw, h * hd, hd);
+            scatter(gemmAtB(ds, qh, T, T, hd), gk, b * T, T, kw, g * hd, hd, true);
           }
         }
       }
     }
   });
+}
+
+/** In place: row t of s [T, T] becomes softmax(scale * s[t, 0..t]) and zeros after t. */
+function softmaxCausalRows(s: Float32Array, T: number, scale: number): void {
+  for (let t = 0; t < T; t++) {
+    const o = t * T;
+    let mx = Number.NEGATIVE_INFINITY;
+    for (let u = 0; u <= t; u++) {
+      const x = s[o + u]! * scale;
+      if (x > mx) mx = x;
+    }
+    let z = 0;
+    for (let u = 0; u <= t; u++) {
+      const e = Math.exp(s[o + u]! * scale - mx);
+      s[o + u] = e;
+      z += e;
+    }
+    const inv = 1 / z;
+    for (let u = 0; u <= t; u++) s[o + u] = s[o + u]! * inv;
+    for (let u = t + 1; u < T; u++) s[o + u] = 0;
+  }
+}
+
+/** dst [T, w] <- columns [c0, c0 + w) of rows r0.. r0+T of src (row width `width`). */
+function gather(src: Float32Array, dst: Float32Array, r0: number, T: number, width: number, c0: number, w: number): void {
+  for (let t = 0; t < T; t++) {
+    const o = (r0 + t) * width + c0;
+    for (let d = 0; d < w; d++) dst[t * w + d] = src[o + d]!;
+  }
+}
+
+/** The reverse of gather, writing or adding into dst. */
+function scatter(
+  src: Float32Array,
+  dst: Float32Array,
+  r0: number,
+  T: number,
+  width: number,
+  c0: number,
+  w: number,
+  accumulate: boolean,
+): void {
+  for (let t = 0; t < T; t++) {
+    const o = (r0 + t) * width + c0;
+    if (accumulate) for (let d = 0; d < w; d++) dst[o + d]! += src[t * w + d]!;
+    else for (let d = 0; d < w; d++) dst[o + d] = src[t * w + d]!;
+  }
 }

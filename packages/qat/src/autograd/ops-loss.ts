@@ -25,10 +25,14 @@ export function crossEntropy(logits: Variable, targets: ArrayLike<number>, ignor
     let mx = Number.NEGATIVE_INFINITY;
     for (let j = 0; j < c; j++) if (lv[o + j]! > mx) mx = lv[o + j]!;
     let z = 0;
-    for (let j = 0; j < c; j++) z += Math.exp(lv[o + j]! - mx);
-    const logZ = mx + Math.log(z);
-    total += logZ - lv[o + t]!;
-    for (let j = 0; j < c; j++) probs[o + j] = Math.exp(lv[o + j]! - logZ);
+    for (let j = 0; j < c; j++) {
+      const e = Math.exp(lv[o + j]! - mx);
+      probs[o + j] = e;
+      z += e;
+    }
+    total += mx + Math.log(z) - lv[o + t]!;
+    const inv = 1 / z;
+    for (let j = 0; j < c; j++) probs[o + j] = probs[o + j]! * inv;
     count++;
   }
   const loss = count > 0 ? total / count : 0;
