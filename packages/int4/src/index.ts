@@ -38,3 +38,4 @@ export type { MatMulNBitsWeights } from "./codec-matmulnbits";
 export { packMatMulNBits, unpackMatMulNBits } from "./codec-matmulnbits";
 export type { Int4LinearOptions } from "./int4-linear";
 export { Int4Linear } from "./int4-linear";
+export { Q4_0Linear, Q4_1Linear } from "./block-linear";
