@@ -193,19 +193,24 @@ export class ByteWriter {
   }
 
   bytes(b: Uint8Array): void {
-    this.buf.set(b, this.reserve(b.length));
+    const p = this.reserve(b.length);
+    this.buf.set(b, p);
   }
   u32(v: number): void {
-    this.dv.setUint32(this.reserve(4), v, true);
+    const p = this.reserve(4);
+    this.dv.setUint32(p, v, true);
   }
   i32(v: number): void {
-    this.dv.setInt32(this.reserve(4), v, true);
+    const p = this.reserve(4);
+    this.dv.setInt32(p, v, true);
   }
   u64(v: bigint | number): void {
-    this.dv.setBigUint64(this.reserve(8), BigInt(v), true);
+    const p = this.reserve(8);
+    this.dv.setBigUint64(p, BigInt(v), true);
   }
   i64(v: bigint | number): void {
-    this.dv.setBigInt64(this.reserve(8), BigInt(v), true);
+    const p = this.reserve(8);
+    this.dv.setBigInt64(p, BigInt(v), true);
   }
   string(s: string): void {
     const b = new TextEncoder().encode(s);
@@ -252,13 +257,20 @@ export class ByteWriter {
       case "f32":
       case "f64":
         if (typeof v !== "number") bad(`a number (${t})`);
-        if (t === "f32") this.dv.setFloat32(this.reserve(4), v as number, true);
-        else this.dv.setFloat64(this.reserve(8), v as number, true);
+        if (t === "f32") {
+          const p = this.reserve(4);
+          this.dv.setFloat32(p, v as number, true);
+        } else {
+          const p = this.reserve(8);
+          this.dv.setFloat64(p, v as number, true);
+        }
         return;
-      case "bool":
+      case "bool": {
         if (typeof v !== "boolean") bad("a boolean");
-        this.dv.setUint8(this.reserve(1), v ? 1 : 0);
+        const p = this.reserve(1);
+        this.dv.setUint8(p, v ? 1 : 0);
         return;
+      }
       case "string":
         if (typeof v !== "string") bad("a string");
         this.string(v as string);

@@ -2,9 +2,10 @@ import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } f
 import { join } from "node:path";
 import { GGMLQuantizationType, gguf } from "@huggingface/gguf";
 import { tmpDir } from "@lowbit/testing";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { GGML_TYPE, GGML_TYPE_INFO, ggmlTypeInfo } from "./ggml-types";
-import { readGguf } from "./gguf-read";
+import { parseGgufHeader, readGguf } from "./gguf-read";
 import { ByteWriter, GGUF_VALUE_TYPES, type GgufMetadataEntry } from "./gguf-values";
 import { encodeGgufHeader, GgufMetadataBuilder, writeGguf } from "./gguf-write";
 
@@ -127,6 +128,25 @@ describe("writeGguf / readGguf", () => {
       tensors.map((t) => [t.name, ggmlTypeInfo(t.type).id, t.dims]),
     );
     expect(Number(hf.tensorDataOffset)).toBe(dataOffset);
+  });
+
+  it("reads a header larger than the first 1 MiB read (re-reads a longer prefix)", async () => {
+    const tokens = Array.from({ length: 200_000 }, (_, i) => `tok_${i}`);
+    const p = join(dir, "big-header.gguf");
+    await writeGguf(p, {
+      metadata: [{ key: "tokenizer.ggml.tokens", type: "array", itemType: "string", value: tokens }],
+      tensors: [{ name: "w", type: "F32", dims: [2], data: Float32Array.from([3, 4]) }],
+    });
+    const f = await readGguf(p);
+    try {
+      expect(f.dataOffset).toBeGreaterThan(3 * 2 ** 20);
+      const got = f.get("tokenizer.ggml.tokens") as string[];
+      expect(got.length).toBe(200_000);
+      expect(got[199_999]).toBe("tok_199999");
+      expect([...new Float32Array((await f.read("w")).buffer)]).toEqual([3, 4]);
+    } finally {
+      await f.close();
+    }
   });
 
   it("builds metadata with the typed builder", async () => {
@@ -270,7 +290,9 @@ describe("GGUF header validation", () => {
   it("reads version 2 files and rejects a non-u32 or non-power-of-two general.alignment", async () => {
     const p = join(dir, "v2.gguf");
     writeFileSync(p, edit((dv) => dv.setUint32(4, 2, true)));
-    expect((await readGguf(p)).version).toBe(2);
+    const v2 = await readGguf(p);
+    expect(v2.version).toBe(2);
+    await v2.close();
     for (const metadata of [
       [{ key: "general.alignment", type: "u32" as const, value: 24 }],
       [{ key: "general.alignment", type: "u64" as const, value: 32n }],
@@ -327,3 +349,47 @@ function encodeGgufHeaderUnchecked(metadata: GgufMetadataEntry[]): { header: Uin
   }
   return { header: w.result() };
 }
+
+/** Arbitrary typed values (as read back: f32 values are exactly representable). */
+const f32 = fc.float({ noNaN: true });
+const scalarOf: Record<string, fc.Arbitrary<unknown>> = {
+  u8: fc.integer({ min: 0, max: 255 }),
+  i8: fc.integer({ min: -128, max: 127 }),
+  u16: fc.integer({ min: 0, max: 65535 }),
+  i16: fc.integer({ min: -32768, max: 32767 }),
+  u32: fc.integer({ min: 0, max: 0xffffffff }),
+  i32: fc.integer({ min: -0x80000000, max: 0x7fffffff }),
+  f32,
+  f64: fc.double({ noNaN: true }),
+  bool: fc.boolean(),
+  string: fc.string({ unit: "grapheme", maxLength: 12 }),
+  u64: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+  i64: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+};
+const scalarTypes = Object.keys(scalarOf);
+const arrayValue = (depth: number): fc.Arbitrary<{ itemType: string; value: unknown[] }> =>
+  depth === 0
+    ? fc.constantFrom(...scalarTypes).chain((t) => fc.record({ itemType: fc.constant(t), value: fc.array(scalarOf[t]!, { maxLength: 300 }) }))
+    : fc.oneof(
+        arrayValue(0),
+        fc.record({ itemType: fc.constant("array"), value: fc.array(arrayValue(depth - 1), { maxLength: 4 }) }),
+      );
+const entryArb = fc.oneof(
+  fc.constantFrom(...scalarTypes).chain((t) => fc.record({ type: fc.constant(t), value: scalarOf[t]! })),
+  arrayValue(2).map((a) => ({ type: "array", ...a })),
+);
+
+describe("GGUF metadata codec (property)", () => {
+  it("any metadata written is read back identically", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(fc.string({ minLength: 1, maxLength: 20 }), entryArb), { selector: ([k]) => k, maxLength: 8 }), (pairs) => {
+        const metadata = pairs.map(([key, e]) => ({ key, ...e }) as GgufMetadataEntry);
+        const { header } = encodeGgufHeader({ metadata, tensors: [] });
+        const parsed = parseGgufHeader(header, header.length, "mem");
+        expect(parsed.version).toBe(3);
+        expect(parsed.metadata).toEqual(new Map(metadata.map(({ key, ...v }) => [key, v])));
+      }),
+      { seed: 7, numRuns: 300 },
+    );
+  });
+});

@@ -2,10 +2,16 @@ import { closeSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, 
 import { join } from "node:path";
 import { encodeBf16, encodeF16 } from "@lowbit/tensor";
 import { tmpDir } from "@lowbit/testing";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { writeAtomic } from "./file-io";
 import { openSafetensors, writeSafetensors } from "./safetensors";
-import { encodeSafetensorsHeader } from "./safetensors-header";
+import {
+  encodeSafetensorsHeader,
+  parseSafetensorsHeader,
+  SAFETENSORS_DTYPES,
+  type SafetensorsDType,
+} from "./safetensors-header";
 import { openSafetensorsModel, writeShardedSafetensors } from "./safetensors-sharded";
 
 const dir = tmpDir();
@@ -260,5 +266,41 @@ describe("sharded safetensors", () => {
   it("reports a folder without safetensors files", async () => {
     await expect(openSafetensorsModel(tmpDir())).rejects.toMatchObject({ code: "E_FILE_NOT_FOUND" });
     await expect(openSafetensorsModel(join(dir, "missing"))).rejects.toMatchObject({ code: "E_FILE_NOT_FOUND" });
+  });
+});
+
+describe("safetensors header codec (property)", () => {
+  it("any tensors and metadata encode to a header that parses back to the same entries", () => {
+    const dtype = fc.constantFrom(...(Object.keys(SAFETENSORS_DTYPES) as SafetensorsDType[]));
+    const tensor = fc.record({ dtype, shape: fc.array(fc.nat({ max: 6 }), { maxLength: 4 }) });
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.tuple(fc.string({ minLength: 1, maxLength: 12 }).filter((n) => n !== "__metadata__"), tensor), {
+          selector: ([n]) => n,
+          maxLength: 8,
+        }),
+        fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }),
+        (pairs, metadata) => {
+          const entries = pairs.map(([name, t]) => ({
+            name,
+            ...t,
+            byteLength: t.shape.reduce((a, d) => a * d, 1) * SAFETENSORS_DTYPES[t.dtype],
+          }));
+          const header = encodeSafetensorsHeader(entries, metadata);
+          const n = Number(new DataView(header.buffer).getBigUint64(0, true));
+          expect(n % 8).toBe(0);
+          const total = entries.reduce((a, e) => a + e.byteLength, 0);
+          const parsed = parseSafetensorsHeader(header.subarray(8), total, "mem");
+          expect(parsed.metadata).toEqual(Object.keys(metadata).length > 0 ? { ...metadata } : {});
+          expect([...parsed.tensors.keys()].sort()).toEqual(entries.map((e) => e.name).sort());
+          let offset = header.length;
+          for (const e of entries) {
+            expect(parsed.tensors.get(e.name)).toEqual({ dtype: e.dtype, shape: e.shape, byteLength: e.byteLength, offset });
+            offset += e.byteLength;
+          }
+        },
+      ),
+      { seed: 11, numRuns: 500 },
+    );
   });
 });
