@@ -10,6 +10,8 @@ export interface AttentionShape {
   nHeads: number;
   nKvHeads: number;
   headDim: number;
+  /** Attend to at most this many most recent positions (self included); undefined: all. */
+  window?: number;
 }
 
 export function causalAttention(
@@ -24,6 +26,8 @@ export function causalAttention(
   out: Float32Array,
 ): void {
   const { nHeads, nKvHeads, headDim } = shape;
+  // small integers only: a double (Infinity) here would make the loop indices doubles
+  const window = shape.window ?? 0x3fffffff;
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
   const group = nHeads / nKvHeads;
@@ -32,12 +36,13 @@ export function causalAttention(
   const acc = new Float64Array(headDim);
   for (let t = 0; t < T; t++) {
     const n = startPos + t + 1;
+    const j0 = n > window ? n - window : 0;
     const qo = (qRow0 + t) * qDim;
     for (let h = 0; h < nHeads; h++) {
       const qh = qo + h * headDim;
       const kvh = Math.floor(h / group) * headDim;
       let max = Number.NEGATIVE_INFINITY;
-      for (let j = 0; j < n; j++) {
+      for (let j = j0; j < n; j++) {
         const ko = (kvRow0 + j) * kvDim + kvh;
         let s = 0;
         for (let d = 0; d < headDim; d++) s += q[qh + d]! * k[ko + d]!;
@@ -46,13 +51,13 @@ export function causalAttention(
         if (s > max) max = s;
       }
       let sum = 0;
-      for (let j = 0; j < n; j++) {
+      for (let j = j0; j < n; j++) {
         const e = Math.exp(scores[j]! - max);
         scores[j] = e;
         sum += e;
       }
       acc.fill(0);
-      for (let j = 0; j < n; j++) {
+      for (let j = j0; j < n; j++) {
         const p = scores[j]! / sum;
         const vo = (kvRow0 + j) * kvDim + kvh;
         for (let d = 0; d < headDim; d++) acc[d] = acc[d]! + p * v[vo + d]!;

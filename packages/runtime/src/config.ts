@@ -43,6 +43,13 @@ export interface LlamaConfig {
   bosTokenId: number;
   /** Token ids that end generation. */
   eosTokenIds: number[];
+  /**
+   * Sliding-window attention (Mistral, Qwen2 with use_sliding_window): a query attends to at most
+   * this many most recent positions, itself included. Undefined: full causal attention.
+   */
+  slidingWindow?: number;
+  /** First layer that uses the sliding window (Qwen2's max_window_layers); default 0. */
+  slidingWindowFromLayer?: number;
 }
 
 export type LlamaConfigInput = Partial<LlamaConfig> &
@@ -69,6 +76,13 @@ export function makeConfig(input: LlamaConfigInput): LlamaConfig {
     bosTokenId: input.bosTokenId ?? 1,
     eosTokenIds: input.eosTokenIds ?? [2],
   };
+  if (input.slidingWindow !== undefined) {
+    if (!Number.isSafeInteger(input.slidingWindow) || input.slidingWindow <= 0) {
+      throw new LowbitError("E_CONFIG", `model config: slidingWindow must be a positive integer, got ${input.slidingWindow}`);
+    }
+    cfg.slidingWindow = input.slidingWindow;
+    cfg.slidingWindowFromLayer = input.slidingWindowFromLayer ?? 0;
+  }
   for (const key of ["dim", "hiddenDim", "nLayers", "nHeads", "nKvHeads", "headDim", "vocabSize", "maxSeqLen"] as const) {
     const v = cfg[key];
     if (!Number.isSafeInteger(v) || v <= 0) {

@@ -1,7 +1,6 @@
-import type { Linear } from "@lowbit/tensor";
-import { JsF32Linear } from "./f32-linear";
+import { F32Linear, type Linear } from "@lowbit/tensor";
 
-/** The f32 backend every loader uses for weights kept in full precision. */
+/** The f32 backend every loader uses for weights kept in full precision (resident in kernel memory). */
 export function makeF32Linear(weight: Float32Array, outFeatures: number, inFeatures: number, bias?: Float32Array): Linear {
-  return new JsF32Linear(weight, outFeatures, inFeatures, bias);
+  return new F32Linear(weight, outFeatures, inFeatures, bias);
 }

@@ -1,76 +1,49 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { openSafetensorsModel } from "@lowbit/formats";
+import { openSafetensorsModel, parseHfConfig, SUPPORTED_ARCHITECTURES } from "@lowbit/formats";
 import { LowbitError } from "@lowbit/tensor";
 import { type BuildOptions, buildModel, type TensorSource } from "./build";
 import { type LlamaConfig, makeConfig } from "./config";
 import type { LlamaModel } from "./model";
 
 /** Hugging Face architectures this runtime runs (all LLaMA-family decoders). */
-export const SUPPORTED_HF_ARCHITECTURES = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"] as const;
-
-type Json = Record<string, unknown>;
-
-function num(json: Json, key: string, source: string, fallback?: number): number {
-  const v = json[key];
-  if (v === undefined || v === null) {
-    if (fallback !== undefined) return fallback;
-    throw new LowbitError("E_CONFIG", `${source}: missing field "${key}"`);
-  }
-  if (typeof v !== "number" || !Number.isFinite(v)) {
-    throw new LowbitError("E_CONFIG", `${source}: field "${key}" must be a number, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
+export const SUPPORTED_HF_ARCHITECTURES: readonly string[] = Object.values(SUPPORTED_ARCHITECTURES);
 
 /**
- * Maps a Hugging Face config.json (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM) to a
- * LlamaConfig. Hugging Face checkpoints rotate half-split RoPE pairs.
+ * Maps a Hugging Face config.json (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM; parsed
+ * and validated by @lowbit/formats' parseHfConfig) to a LlamaConfig. Hugging Face checkpoints
+ * rotate half-split RoPE pairs. Features the decoder does not implement are E_UNSUPPORTED.
  */
 export function configFromHf(json: unknown, source = "config.json"): LlamaConfig {
-  if (!json || typeof json !== "object" || Array.isArray(json)) {
-    throw new LowbitError("E_CONFIG", `${source}: expected a JSON object`);
-  }
-  const c = json as Json;
-  const archs = Array.isArray(c.architectures) ? (c.architectures as unknown[]).map(String) : [];
-  const arch = archs[0] ?? String(c.model_type ?? "unknown");
-  if (!(SUPPORTED_HF_ARCHITECTURES as readonly string[]).includes(arch)) {
-    throw new LowbitError(
-      "E_UNSUPPORTED_ARCHITECTURE",
-      `${source}: architecture "${arch}" is not supported; supported: ${SUPPORTED_HF_ARCHITECTURES.join(", ")}`,
-    );
-  }
-  const scaling = c.rope_scaling as Json | null | undefined;
-  if (scaling && typeof scaling === "object") {
-    const type = String(scaling.rope_type ?? scaling.type ?? "default");
+  const c = parseHfConfig(json, source);
+  if (c.ropeScaling) {
+    const type = String(c.ropeScaling.rope_type ?? c.ropeScaling.type);
     if (type !== "default") {
       throw new LowbitError("E_UNSUPPORTED", `${source}: rope_scaling of type "${type}" is not supported (only unscaled RoPE)`);
     }
   }
-  const act = c.hidden_act ?? "silu";
-  if (act !== "silu") throw new LowbitError("E_UNSUPPORTED", `${source}: hidden_act "${String(act)}" is not supported (silu is)`);
-  const dim = num(c, "hidden_size", source);
-  const nHeads = num(c, "num_attention_heads", source);
-  const eos = c.eos_token_id;
-  const eosTokenIds = Array.isArray(eos) ? eos.map(Number) : typeof eos === "number" ? [eos] : [];
-  const isQwen2 = arch === "Qwen2ForCausalLM";
+  if (c.attentionOutputBias || c.mlpBias) {
+    throw new LowbitError("E_UNSUPPORTED", `${source}: biases on o_proj or the MLP (attention_bias / mlp_bias on llama) are not supported`);
+  }
   return makeConfig({
-    architecture: arch,
-    dim,
-    hiddenDim: num(c, "intermediate_size", source),
-    nLayers: num(c, "num_hidden_layers", source),
-    nHeads,
-    nKvHeads: num(c, "num_key_value_heads", source, nHeads),
-    headDim: num(c, "head_dim", source, Math.floor(dim / nHeads)),
-    vocabSize: num(c, "vocab_size", source),
-    maxSeqLen: num(c, "max_position_embeddings", source, 2048),
-    normEps: num(c, "rms_norm_eps", source, 1e-6),
-    ropeTheta: num(c, "rope_theta", source, 10000),
+    architecture: SUPPORTED_ARCHITECTURES[c.architecture],
+    dim: c.hiddenSize,
+    hiddenDim: c.intermediateSize,
+    nLayers: c.numLayers,
+    nHeads: c.numHeads,
+    nKvHeads: c.numKvHeads,
+    headDim: c.headDim,
+    vocabSize: c.vocabSize,
+    maxSeqLen: c.maxPositionEmbeddings,
+    normEps: c.rmsNormEps,
+    ropeTheta: c.ropeTheta,
     ropeStyle: "half",
-    tiedEmbeddings: c.tie_word_embeddings === true,
-    attnBias: isQwen2 ? true : c.attention_bias === true,
-    bosTokenId: typeof c.bos_token_id === "number" ? c.bos_token_id : 1,
-    eosTokenIds,
+    tiedEmbeddings: c.tieWordEmbeddings,
+    attnBias: c.attentionBias,
+    bosTokenId: c.bosTokenId ?? 1,
+    eosTokenIds: c.eosTokenIds,
+    slidingWindow: c.slidingWindow ?? undefined,
+    slidingWindowFromLayer: c.maxWindowLayers ?? 0,
   });
 }
 
@@ -131,13 +104,7 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
   } catch (e) {
     throw new LowbitError("E_FILE_NOT_FOUND", `${cfgPath}: not found (a Hugging Face model folder needs config.json)`, { cause: e });
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new LowbitError("E_CONFIG", `${cfgPath}: malformed JSON`, { cause: e });
-  }
-  let cfg = configFromHf(json, cfgPath);
+  let cfg = configFromHf(text, cfgPath);
   const st = await openSafetensorsModel(dir);
   const byInternal = new Map<string, string>();
   for (const name of st.tensors.keys()) {

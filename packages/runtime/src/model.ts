@@ -328,7 +328,8 @@ export class LlamaModel {
     const qDim = nHeads * headDim;
     const kvDim = nKvHeads * headDim;
     const att = new Float32Array(rows * qDim);
-    const shape = { nHeads, nKvHeads, headDim };
+    const windowed = cfg.slidingWindow !== undefined && i >= (cfg.slidingWindowFromLayer ?? 0);
+    const shape = { nHeads, nKvHeads, headDim, window: windowed ? cfg.slidingWindow : undefined };
     // RoPE is applied to copies so hooks that kept q/k see the projections' real outputs.
     const qr = q.slice();
     const kr = k.slice();

@@ -21,8 +21,9 @@ const base: RefConfig = {
   eps: 1e-6,
 };
 
-function hfConfig(arch: string, tied: boolean): Record<string, unknown> {
+function hfConfig(arch: string, tied: boolean, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
+    ...extra,
     architectures: [arch],
     model_type: arch.replace("ForCausalLM", "").toLowerCase(),
     hidden_size: base.dim,
@@ -42,7 +43,10 @@ function hfConfig(arch: string, tied: boolean): Record<string, unknown> {
   };
 }
 
-async function writeFolder(arch: string, opts: { bias: boolean; tied: boolean; seed: number; drop?: string[]; reshape?: string }) {
+async function writeFolder(
+  arch: string,
+  opts: { bias: boolean; tied: boolean; seed: number; drop?: string[]; reshape?: string; extra?: Record<string, unknown> },
+) {
   const dir = tmpDir("lowbit-hf-");
   const w = randomWeights(base, opts.seed, { bias: opts.bias, tied: opts.tied });
   let tensors = hfTensors(base, w, opts.tied).filter((t) => !opts.drop?.includes(t.name));
@@ -50,24 +54,27 @@ async function writeFolder(arch: string, opts: { bias: boolean; tied: boolean; s
     tensors = tensors.map((t) => (t.name === opts.reshape ? { ...t, shape: [t.shape[1]!, t.shape[0]!] } : t));
   }
   const res = await writeShardedSafetensors(dir, tensors, { maxShardBytes: 40_000 });
-  fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(hfConfig(arch, opts.tied)));
+  fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(hfConfig(arch, opts.tied, opts.extra)));
   return { dir, w, shards: res.shards.length };
 }
 
 describe("Hugging Face folders (random weights, half-split RoPE, GQA, sharded safetensors)", () => {
   it.each([
-    ["LlamaForCausalLM", false, false],
-    ["MistralForCausalLM", false, true],
-    ["Qwen2ForCausalLM", true, true],
-  ] as const)("%s (q/k/v bias %s, tied %s) matches the float64 reference", async (arch, bias, tied) => {
-    const { dir, w, shards } = await writeFolder(arch, { bias, tied, seed: 11 });
+    ["LlamaForCausalLM", false, false, undefined],
+    ["MistralForCausalLM", false, true, undefined],
+    ["MistralForCausalLM", false, false, 5],
+    ["Qwen2ForCausalLM", true, true, undefined],
+  ] as const)("%s (q/k/v bias %s, tied %s, sliding window %s) matches the float64 reference", async (arch, bias, tied, window) => {
+    const extra = arch === "MistralForCausalLM" ? { sliding_window: window ?? null } : {};
+    const { dir, w, shards } = await writeFolder(arch, { bias, tied, seed: 11, extra });
     expect(shards).toBeGreaterThan(1);
     const model = await loadHfModel(dir);
     expect(model.config.ropeStyle).toBe("half");
     expect(model.config.nKvHeads).toBe(2);
     expect(model.config.tiedEmbeddings).toBe(tied);
     expect(model.config.attnBias).toBe(bias);
-    const ref = new Reference64(base, w);
+    expect(model.config.slidingWindow).toBe(window);
+    const ref = new Reference64({ ...base, window }, w);
     const prompt = [1, 5, 17, 42, 8, 77, 3, 60, 61, 2, 9, 90];
     const logits = model.forward(prompt, model.createCache(), "all");
     let worst = 0;
@@ -118,10 +125,10 @@ describe("Hugging Face folders (random weights, half-split RoPE, GQA, sharded sa
 
   it("an unsupported architecture names itself and the supported ones", async () => {
     const { dir } = await writeFolder("LlamaForCausalLM", { bias: false, tied: false, seed: 1 });
-    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(hfConfig("GPT2LMHeadModel", false)));
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ ...hfConfig("GPT2LMHeadModel", false), model_type: "gpt2" }));
     const err = await loadHfModel(dir).catch((e) => e);
     expect(err.code).toBe("E_UNSUPPORTED_ARCHITECTURE");
-    expect(err.message).toContain("GPT2LMHeadModel");
+    expect(err.message).toContain("gpt2");
     for (const a of ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"]) expect(err.message).toContain(a);
   });
 });

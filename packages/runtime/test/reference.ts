@@ -15,6 +15,8 @@ export interface RefConfig {
   ropeStyle: "interleaved" | "half";
   ropeTheta: number;
   eps: number;
+  /** Sliding attention window (most recent positions, self included). */
+  window?: number;
 }
 
 export interface RefWeights {
@@ -168,7 +170,8 @@ export class Reference64 {
       for (let h = 0; h < nHeads; h++) {
         const kvh = Math.floor(h / (nHeads / nKvHeads));
         const scores: number[] = [];
-        for (let t = 0; t <= this.pos; t++) {
+        const t0 = this.cfg.window ? Math.max(0, this.pos - this.cfg.window + 1) : 0;
+        for (let t = t0; t <= this.pos; t++) {
           let s = 0;
           for (let d = 0; d < hd; d++) s += q[h * hd + d]! * this.keys[l]![t]![kvh * hd + d]!;
           scores.push(s / Math.sqrt(hd));
@@ -176,8 +179,8 @@ export class Reference64 {
         const m = Math.max(...scores);
         const e = scores.map((s) => Math.exp(s - m));
         const z = e.reduce((a, b) => a + b, 0);
-        for (let t = 0; t <= this.pos; t++) {
-          for (let d = 0; d < hd; d++) att[h * hd + d] = att[h * hd + d]! + (e[t]! / z) * this.values[l]![t]![kvh * hd + d]!;
+        for (let t = t0; t <= this.pos; t++) {
+          for (let d = 0; d < hd; d++) att[h * hd + d] = att[h * hd + d]! + (e[t - t0]! / z) * this.values[l]![t]![kvh * hd + d]!;
         }
       }
       const o = matvec(w.wo[l]!, att, dim);
