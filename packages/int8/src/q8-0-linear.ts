@@ -1,5 +1,5 @@
 import { f16BitsToF32, f32ToF16Bits, getEngine, type KernelBuffer, type Linear, LowbitError } from "@lowbit/tensor";
-import { firstNonFinite, label, nonFiniteError } from "./finite";
+import { assertFinite, firstNonFinite, label, nonFiniteError } from "./finite";
 import { checkForward } from "./gemm";
 import { checkBias, checkFeatures, checkWeight } from "./int8-weights";
 import { q80Kernels, useWasm, withScratch } from "./kernels";
@@ -76,6 +76,7 @@ export class Q8_0Linear implements Linear {
   static fromWeight(w: Float32Array, outFeatures: number, inFeatures: number, opts: Q8_0LinearOptions = {}): Q8_0Linear {
     checkWeight("Q8_0Linear", w, outFeatures, inFeatures, opts.name);
     checkInFeatures(inFeatures, opts.name);
+    assertFinite(w, opts.name, inFeatures);
     return new Q8_0Linear(quantizeQ8_0(w, { name: opts.name }), outFeatures, inFeatures, opts);
   }
 

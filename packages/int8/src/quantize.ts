@@ -8,7 +8,7 @@ import {
   type QuantParams,
   type QuantRangeOptions,
   paramsLayout,
-  resolveRange,
+  type ResolvedRange,
   roundHalfEven,
 } from "./qparams";
 
@@ -37,7 +37,7 @@ function checkLength(x: { length: number }, p: QuantParams, what: string): numbe
 /** q = clamp(round_half_even(f32(x * f32(1 / scale))) + zeroPoint, qmin, qmax): one value. */
 export function quantizeValue(x: number, invScale: number, zeroPoint: number, qmin: number, qmax: number): number {
   const q = roundHalfEven(Math.fround(x * invScale)) + zeroPoint;
-  return q < qmin ? qmin : q > qmax ? qmax : q;
+  return Math.max(qmin, Math.min(q, qmax));
 }
 
 /** Reference quantization of x with the given parameters (torch quantize_per_* semantics). */
@@ -175,7 +175,7 @@ export function activationParams(
   minmax: Float32Array,
   rows: number,
   perTensor: boolean,
-  range: ReturnType<typeof resolveRange>,
+  range: ResolvedRange,
   x: Float32Array,
   features: number,
   name: string | undefined,

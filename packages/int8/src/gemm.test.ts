@@ -1,0 +1,99 @@
+import { Rng } from "@lowbit/tensor";
+import { describe, expect, it } from "vitest";
+import {
+  gemmI8,
+  gemmI8Ref,
+  gemmScaledI8,
+  gemmScaledI8Ref,
+  gemmW8F32,
+  gemmW8F32Ref,
+  gemvI8,
+  gemvI8Ref,
+} from "./gemm";
+import { gaussian, maxRelDiff, randomInt8, SHAPES, withRef } from "./test-util";
+
+describe("gemmI8 (exact i32)", () => {
+  it("matches a hand-computed product", () => {
+    const a = Int8Array.from([1, -2, 3, 127, -128, 0]); // [2, 3]
+    const b = Int8Array.from([4, 5, 6, -1, 0, 1]); // [2, 3]
+    expect(Array.from(gemmI8Ref(a, b, 2, 2, 3))).toEqual([12, 2, -132, -127]);
+    expect(Array.from(gemmI8(a, b, 2, 2, 3))).toEqual([12, 2, -132, -127]);
+  });
+
+  it.each(SHAPES)("fast = reference at m=%i n=%i k=%i", (m, n, k) => {
+    const a = randomInt8(m * k, m * 1000 + k);
+    const b = randomInt8(n * k, n * 1000 + k + 1);
+    expect(Array.from(gemmI8(a, b, m, n, k))).toEqual(Array.from(gemmI8Ref(a, b, m, n, k)));
+  });
+
+  it("handles the extremes without overflow (k = 4096, all -128)", () => {
+    const k = 4096;
+    const a = new Int8Array(2 * k).fill(-128);
+    const b = new Int8Array(5 * k).fill(-128);
+    expect(Array.from(gemmI8(a, b, 2, 5, k))).toEqual(new Array(10).fill(128 * 128 * k));
+  });
+
+  it.each(SHAPES.filter(([m]) => m === 1))("gemvI8 fast = reference at n=%#", (_m, n, k) => {
+    const w = randomInt8(n * k, 7 + n);
+    const x = randomInt8(k, 9 + k);
+    expect(Array.from(gemvI8(w, x, n, k))).toEqual(Array.from(gemvI8Ref(w, x, n, k)));
+  });
+
+  it("rejects short operands and oversized k", () => {
+    expect(() => gemmI8(new Int8Array(3), new Int8Array(4), 2, 2, 2)).toThrow(/a holds 3 values, needs 4/);
+    expect(() => gemmI8Ref(new Int8Array(0), new Int8Array(0), 0, 0, 70000)).toThrow(/exceeds 65536/);
+  });
+});
+
+describe("gemmScaledI8 (W8A8 with per-token activation and per-channel weight scales)", () => {
+  function setup(m: number, n: number, k: number, unsigned: boolean, seed: number) {
+    const rng = new Rng(seed);
+    const aq = unsigned ? new Uint8Array(m * k).map(() => rng.int(256)) : randomInt8(m * k, seed);
+    const aScale = new Float32Array(m).map(() => 0.001 + rng.uniform() * 0.05);
+    const aZero = new Int32Array(m).map(() => (unsigned ? rng.int(256) : rng.int(21) - 10));
+    const wq = randomInt8(n * k, seed + 1);
+    const wScale = new Float32Array(n).map(() => 0.001 + rng.uniform() * 0.02);
+    const bias = gaussian(n, seed + 2);
+    return { aq, aScale, aZero, wq, wScale, bias };
+  }
+
+  it.each(SHAPES.flatMap((s) => [[...s, false] as const, [...s, true] as const]))(
+    "fast = reference at m=%i n=%i k=%i (uint8 activations: %s)",
+    (m, n, k, unsigned) => {
+      const { aq, aScale, aZero, wq, wScale, bias } = setup(m, n, k, unsigned, m * 31 + n * 7 + k);
+      // same integer sums and the same f32 epilogue order: identical results, not merely close
+      for (const opts of [{}, { bias }]) {
+        const ref = gemmScaledI8Ref(aq, aScale, aZero, wq, wScale, m, n, k, opts);
+        const fast = gemmScaledI8(aq, aScale, aZero, wq, wScale, m, n, k, opts);
+        expect(Array.from(fast)).toEqual(Array.from(ref));
+      }
+    },
+  );
+
+  it("equals the dequantized product", () => {
+    const { aq, aScale, aZero, wq, wScale } = setup(3, 5, 40, true, 5);
+    const y = gemmScaledI8(aq, aScale, aZero, wq, wScale, 3, 5, 40);
+    for (let i = 0; i < 3; i++) {
+      for (let j = 0; j < 5; j++) {
+        let s = 0;
+        for (let t = 0; t < 40; t++) s += (aq[i * 40 + t]! - aZero[i]!) * aScale[i]! * wq[j * 40 + t]! * wScale[j]!;
+        expect(y[i * 5 + j]).toBeCloseTo(s, 4);
+      }
+    }
+  });
+});
+
+describe("gemmW8F32 (weight-only int8)", () => {
+  it.each(SHAPES)("fast = reference (f32 summation order aside) at m=%i n=%i k=%i", (m, n, k) => {
+    const x = gaussian(m * k, m + n + k);
+    const wq = randomInt8(n * k, k);
+    const wScale = new Float32Array(n).map((_, i) => 0.01 + i * 1e-4);
+    const bias = gaussian(n, 3);
+    for (const opts of [{}, { bias }]) {
+      const ref = withRef(() => gemmW8F32(x, wq, wScale, m, n, k, opts));
+      expect(ref).toEqual(gemmW8F32Ref(x, wq, wScale, m, n, k, opts));
+      const fast = gemmW8F32(x, wq, wScale, m, n, k, opts);
+      expect(maxRelDiff(fast, ref)).toBeLessThan(2e-6);
+    }
+  });
+});
