@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { getEngine, setKernelBackend } from "../engine/engine";
 import { LowbitError } from "../errors";
 import { Rng } from "../rng";
-import { gemv, matmulAB, matmulABt } from "./f32";
+import { gemv, matmulAB, matmulABt, sumF32, sumF32Ref } from "./f32";
 import { F32Linear } from "./f32-linear";
 import { gemvRef, matmulABRef, matmulABtRef } from "./f32-ref";
 
@@ -105,6 +105,21 @@ describe("f32 kernels: fast path against the reference twins", () => {
     const b = rng.fillNormal(new Float32Array(4 * 5));
     setKernelBackend("ref");
     expect(Array.from(matmulABt(a, b, 3, 4, 5))).toEqual(Array.from(matmulABtRef(a, b, 3, 4, 5)));
+  });
+});
+
+describe("sumF32", () => {
+  it.each([0, 1, 15, 16, 17, 64, 1000, 4099])("n=%i, 1 and 4 streams, plain and kernel-memory input", (n) => {
+    const x = new Rng(n).fillUniform(new Float32Array(n), -1, 1);
+    const want = sumF32Ref(x);
+    const tol = 1e-5 * Math.max(1, n);
+    expect(Math.abs(sumF32(x) - want)).toBeLessThanOrEqual(tol);
+    expect(Math.abs(sumF32(x, 4) - want)).toBeLessThanOrEqual(tol);
+    const buf = getEngine().buffer(Math.max(4, n * 4));
+    const view = buf.f32(0, n);
+    view.set(x);
+    expect(Math.abs(sumF32(view, 4) - want)).toBeLessThanOrEqual(tol);
+    buf.dispose();
   });
 });
 

@@ -167,3 +167,24 @@ export function gemv(
   out.set(engine.f32(py, n));
   return out;
 }
+
+/**
+ * The sum of x, read as `streams` (1 or 4) equal parts walked side by side. A kernel-memory view
+ * (`KernelBuffer.f32()`) is read in place, so this doubles as the memory read-bandwidth probe.
+ */
+export function sumF32(x: Float32Array, streams: 1 | 4 = 1): number {
+  if (streams !== 1 && streams !== 4) {
+    throw new LowbitError("E_INVALID_ARGUMENT", `sumF32: streams must be 1 or 4, got ${streams}`);
+  }
+  if (getKernelBackend() === "ref") return sumF32Ref(x);
+  const engine = getEngine();
+  const [px] = stage(engine, [x], 0) as [number];
+  return f32Kernels(engine).sum_f32(px, x.length, streams);
+}
+
+/** Reference twin of sumF32 (f64 accumulation). */
+export function sumF32Ref(x: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i]!;
+  return s;
+}

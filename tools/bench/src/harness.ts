@@ -1,0 +1,281 @@
+/**
+ * lowbit's benchmark harness. A suite is a module in src/suites/ whose default export is
+ * `defineSuite({ name, run })`; `pnpm --filter @lowbit/bench bench [name-or-prefix...]` runs the
+ * suites (all of them, or those whose name equals or starts with an argument), prints one table and
+ * writes tools/bench/results/<suite>.json: an array of BenchRecord, one per kernel, backend and shape.
+ *
+ * The whole API:
+ *
+ *   export default defineSuite({
+ *     name: "f32",
+ *     async run(ctx) {
+ *       await ctx.bench(
+ *         { kernel: "gemv", backend: "wasm", shape: { m: 1, n, k }, ops: 2 * n * k, bytes: 4 * n * k },
+ *         () => lin.forward(x, 1, y),
+ *       );
+ *       ctx.record({ kernel: "cholesky", backend: "js", shape: { m: n, n, k: n }, ms, ops, extra: { residual } });
+ *       const gbps = (await measureBandwidth()).best; // read bandwidth, measured once per process
+ *     },
+ *   });
+ *
+ * - `ctx.bench(spec, fn, opts?)` warms up, then calls `fn` (sync or async) repeatedly until
+ *   `opts.minTimeMs` (default 1000) and `opts.minRepeats` (default 5) are both met, at most
+ *   `opts.maxRepeats` (default 200). It records the median time (`ms`), the fastest (`minMs`),
+ *   GOP/s from `spec.ops` (operations per call; 2·m·n·k for a GEMM) and GB/s from `spec.bytes`
+ *   (bytes that must move per call, e.g. the weights of a GEMV). Returns the record.
+ * - `ctx.record(spec & { ms })` adds a record timed some other way (a one-shot factorisation).
+ * - `spec.extra` carries anything else (fraction of bandwidth, residuals, peer versions).
+ * - `spec.extra` may be a function of the timing, e.g. `(t) => ({ fraction: bytes / t.ms / 1e6 / bw.best })`.
+ * - `await measureBandwidth()` sums a 256 MiB buffer with the WASM SIMD kernel (1 and 4 streams)
+ *   and with a plain JS loop, once per process; `best` is the larger WASM figure, the ceiling for
+ *   a GEMV. `recordBandwidth(ctx, bw)` adds those figures to a suite's results.
+ * - `ctx.log(message)` prints a line under the suite's heading.
+ *
+ * Timings are wall-clock (performance.now) on one thread unless a record says otherwise. The
+ * machine may be shared: compare `ms` (median) with `minMs` to see the noise.
+ */
+import { getEngine, sumF32 } from "@lowbit/tensor";
+
+export interface Shape {
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+}
+
+export type Extra = Record<string, number | string | boolean | null>;
+
+export interface BenchSpec {
+  /** What ran, e.g. "gemv", "matmulABt", "q4_0-gemv". */
+  readonly kernel: string;
+  /** Which implementation: "wasm", "ref", "onnxruntime-node", ... */
+  readonly backend: string;
+  readonly shape: Shape;
+  /** Arithmetic operations per call (a multiply-add counts 2). */
+  readonly ops?: number;
+  /** Bytes that must be read or written per call. */
+  readonly bytes?: number;
+  /** Worker threads used (default 1). */
+  readonly threads?: number;
+  /** Anything else; a function gets the timing (e.g. to compute a fraction of bandwidth). */
+  readonly extra?: Extra | ((t: Timing) => Extra);
+}
+
+export interface BenchRecord {
+  readonly suite: string;
+  readonly kernel: string;
+  readonly backend: string;
+  readonly shape: Shape;
+  /** Median milliseconds per call. */
+  readonly ms: number;
+  /** Fastest call, milliseconds. */
+  readonly minMs: number;
+  readonly repeats: number;
+  /** Giga-operations per second at the median time, or null without `ops`. */
+  readonly gops: number | null;
+  /** Gigabytes per second at the median time, or null without `bytes`. */
+  readonly gbps: number | null;
+  readonly threads: number;
+  readonly extra?: Extra;
+}
+
+export interface TimeOptions {
+  readonly warmup?: number;
+  readonly minRepeats?: number;
+  readonly maxRepeats?: number;
+  readonly minTimeMs?: number;
+}
+
+export interface SuiteContext {
+  readonly suite: string;
+  bench(spec: BenchSpec, fn: () => unknown, opts?: TimeOptions): Promise<BenchRecord>;
+  record(spec: BenchSpec & { readonly ms: number; readonly minMs?: number; readonly repeats?: number }): BenchRecord;
+  log(message: string): void;
+}
+
+export interface Suite {
+  readonly name: string;
+  readonly description?: string;
+  run(ctx: SuiteContext): void | Promise<void>;
+}
+
+export function defineSuite(suite: Suite): Suite {
+  return suite;
+}
+
+export interface Timing {
+  readonly ms: number;
+  readonly minMs: number;
+  readonly repeats: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+}
+
+/** Times `fn` (sync or async): warmup calls, then repeats until both minimums are met. */
+export async function timeit(fn: () => unknown, opts: TimeOptions = {}): Promise<Timing> {
+  const warmup = opts.warmup ?? 2;
+  const minRepeats = opts.minRepeats ?? 5;
+  const maxRepeats = opts.maxRepeats ?? 200;
+  const minTimeMs = opts.minTimeMs ?? 1000;
+  for (let i = 0; i < warmup; i++) await fn();
+  const samples: number[] = [];
+  let total = 0;
+  while (samples.length < maxRepeats && (samples.length < minRepeats || total < minTimeMs)) {
+    const t0 = performance.now();
+    const r = fn();
+    if (r && typeof (r as PromiseLike<unknown>).then === "function") await r;
+    const dt = performance.now() - t0;
+    samples.push(dt);
+    total += dt;
+  }
+  return { ms: median(samples), minMs: Math.min(...samples), repeats: samples.length };
+}
+
+export function makeRecord(suite: string, spec: BenchSpec, t: Timing): BenchRecord {
+  const rec: BenchRecord = {
+    suite,
+    kernel: spec.kernel,
+    backend: spec.backend,
+    shape: { m: spec.shape.m, n: spec.shape.n, k: spec.shape.k },
+    ms: round(t.ms, 4),
+    minMs: round(t.minMs, 4),
+    repeats: t.repeats,
+    gops: spec.ops ? round(spec.ops / t.ms / 1e6, 3) : null,
+    gbps: spec.bytes ? round(spec.bytes / t.ms / 1e6, 3) : null,
+    threads: spec.threads ?? 1,
+    ...(spec.extra ? { extra: typeof spec.extra === "function" ? spec.extra(t) : spec.extra } : {}),
+  };
+  return rec;
+}
+
+export function round(x: number, digits: number): number {
+  if (!Number.isFinite(x)) return x;
+  const p = 10 ** Math.max(0, digits - Math.max(0, Math.floor(Math.log10(Math.abs(x) || 1)) + 1));
+  return Math.round(x * p) / p;
+}
+
+/** A context that collects records into `out`. */
+export function createContext(suite: string, out: BenchRecord[], log: (msg: string) => void): SuiteContext {
+  return {
+    suite,
+    async bench(spec, fn, opts) {
+      const rec = makeRecord(suite, spec, await timeit(fn, opts));
+      out.push(rec);
+      return rec;
+    },
+    record(spec) {
+      const rec = makeRecord(suite, spec, { ms: spec.ms, minMs: spec.minMs ?? spec.ms, repeats: spec.repeats ?? 1 });
+      out.push(rec);
+      return rec;
+    },
+    log,
+  };
+}
+
+export interface Bandwidth {
+  /** GB/s: WASM SIMD sum, one sequential stream. */
+  readonly wasm1: number;
+  /** GB/s: WASM SIMD sum over four streams side by side (how a 4-row GEMV reads). */
+  readonly wasm4: number;
+  /** GB/s: a plain JS loop over a Float32Array. */
+  readonly js: number;
+  /** max(wasm1, wasm4): the ceiling a weight-streaming GEMV is compared with. */
+  readonly best: number;
+  readonly bytes: number;
+  readonly timings: { readonly wasm1: Timing; readonly wasm4: Timing; readonly js: Timing };
+}
+
+let bandwidth: Bandwidth | undefined;
+
+/** The machine's memory read bandwidth over a 256 MiB buffer, measured once per process. */
+export async function measureBandwidth(): Promise<Bandwidth> {
+  if (bandwidth) return bandwidth;
+  const bytes = 256 * 1024 * 1024;
+  const n = bytes / 4;
+  const buf = getEngine().buffer(bytes);
+  const view = buf.f32(0, n);
+  for (let i = 0; i < n; i++) view[i] = (i & 1023) * 1e-3;
+  const opts = { warmup: 1, minRepeats: 7, minTimeMs: 1500 };
+  const wasm1 = await timeit(() => sumF32(buf.f32(0, n), 1), opts);
+  const wasm4 = await timeit(() => sumF32(buf.f32(0, n), 4), opts);
+  buf.dispose();
+  const plain = new Float32Array(n);
+  for (let i = 0; i < n; i++) plain[i] = (i & 1023) * 1e-3;
+  const js = await timeit(() => jsSum(plain), { warmup: 1, minRepeats: 3, minTimeMs: 1000 });
+  const gb = (t: Timing) => round(bytes / t.ms / 1e6, 3);
+  bandwidth = {
+    wasm1: gb(wasm1),
+    wasm4: gb(wasm4),
+    js: gb(js),
+    best: Math.max(gb(wasm1), gb(wasm4)),
+    bytes,
+    timings: { wasm1, wasm4, js },
+  };
+  return bandwidth;
+}
+
+function jsSum(x: Float32Array): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const n = x.length & ~3;
+  for (let i = 0; i < n; i += 4) {
+    s0 += x[i]!;
+    s1 += x[i + 1]!;
+    s2 += x[i + 2]!;
+    s3 += x[i + 3]!;
+  }
+  return s0 + s1 + s2 + s3;
+}
+
+/** Adds the three measureBandwidth() figures to a suite's results as "read-bandwidth" records. */
+export function recordBandwidth(ctx: SuiteContext, bw: Bandwidth): void {
+  const shape = { m: 1, n: bw.bytes / 4, k: 1 };
+  const base = { kernel: "read-bandwidth", shape, bytes: bw.bytes, extra: { bufferMiB: bw.bytes / 2 ** 20 } };
+  for (const [backend, t] of [
+    ["wasm-simd-1-stream", bw.timings.wasm1],
+    ["wasm-simd-4-streams", bw.timings.wasm4],
+    ["js", bw.timings.js],
+  ] as const) {
+    ctx.record({ ...base, backend, ...t });
+  }
+}
+
+/** One line per record, aligned. */
+export function formatTable(records: readonly BenchRecord[]): string {
+  const head = ["suite", "kernel", "backend", "m x n x k", "ms", "min ms", "GOP/s", "GB/s", "thr", "extra"];
+  const rows = records.map((r) => [
+    r.suite,
+    r.kernel,
+    r.backend,
+    `${r.shape.m}x${r.shape.n}x${r.shape.k}`,
+    fmt(r.ms),
+    fmt(r.minMs),
+    r.gops === null ? "" : fmt(r.gops),
+    r.gbps === null ? "" : fmt(r.gbps),
+    String(r.threads),
+    r.extra
+      ? Object.entries(r.extra)
+          .map(([k, v]) => `${k}=${typeof v === "number" ? fmt(v) : String(v)}`)
+          .join(" ")
+      : "",
+  ]);
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i >= 4 && i <= 8 ? c.padStart(width[i]!) : c.padEnd(width[i]!)))
+      .join("  ")
+      .trimEnd();
+  return [line(head), line(width.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+function fmt(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  const a = Math.abs(x);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return x.toExponential(2);
+  return String(round(x, 4));
+}
