@@ -109,15 +109,7 @@ export default lowbitCommand(
       ...commonArgs,
     },
     async run({ args }) {
-      const model = await resolveModel(args.model, { tokenizer: args.tokenizer, needTokenizer: false });
-      if (model.kind === "llama2c" && !model.tokenizer) {
-        try {
-          const { findLlama2cTokenizer } = await import("../model/resolve");
-          model.tokenizer = await findLlama2cTokenizer(model.path);
-        } catch {
-          // inspect works without a tokenizer
-        }
-      }
+      const model = await resolveModel(args.model, { tokenizer: args.tokenizer, needTokenizer: "optional" });
       const d = await describeModel(model, { stats: args.stats });
       io().result(d);
       printDescription(d, args.tensors === true);

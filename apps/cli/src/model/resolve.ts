@@ -125,7 +125,10 @@ export async function findLlama2cTokenizer(modelPath: string, explicit?: string)
  * lowbit outputs are such folders with quantization info), a .gguf file, a .safetensors file, or a
  * llama2.c .bin (tokenizer from `tokenizer` or beside it).
  */
-export async function resolveModel(path: string, opts: { tokenizer?: string; needTokenizer?: boolean } = {}): Promise<ResolvedModel> {
+export async function resolveModel(
+  path: string,
+  opts: { tokenizer?: string; /** false: do not look; "optional": look, none is fine; default: required. */ needTokenizer?: boolean | "optional" } = {},
+): Promise<ResolvedModel> {
   let st: Awaited<ReturnType<typeof stat>>;
   try {
     st = await stat(path);
@@ -158,7 +161,7 @@ export async function resolveModel(path: string, opts: { tokenizer?: string; nee
     }
     const tokenizer = ["tokenizer.json", "tokenizer.bin"].find((n) => names.includes(n));
     const tokPath = opts.tokenizer ?? (tokenizer ? join(path, tokenizer) : undefined);
-    if (opts.needTokenizer && !tokPath) {
+    if (opts.needTokenizer === true && !tokPath) {
       throw new LowbitError("E_TOKENIZER", `${path} has no tokenizer.json or tokenizer.bin; pass one with --tokenizer FILE.`);
     }
     return { kind, path, weights: path, config, tokenizer: tokPath };
@@ -174,7 +177,10 @@ export async function resolveModel(path: string, opts: { tokenizer?: string; nee
     return { kind: "safetensors", path, weights: path, tokenizer: opts.tokenizer };
   }
   if (extname(path) === ".bin") {
-    const tokenizer = opts.needTokenizer === false ? opts.tokenizer : await findLlama2cTokenizer(path, opts.tokenizer);
+    let tokenizer: string | undefined;
+    if (opts.needTokenizer === false) tokenizer = opts.tokenizer;
+    else if (opts.needTokenizer === "optional") tokenizer = await findLlama2cTokenizer(path, opts.tokenizer).catch(() => opts.tokenizer);
+    else tokenizer = await findLlama2cTokenizer(path, opts.tokenizer);
     return { kind: "llama2c", path, weights: path, tokenizer };
   }
   throw new LowbitError(

@@ -1,0 +1,33 @@
+import { dequantizeMatrix } from "@lowbit/int4";
+import type { TensorSource } from "@lowbit/runtime";
+import { LowbitError } from "@lowbit/tensor";
+import type { QuantizedModel } from "../quant/qmodel";
+
+/**
+ * A runtime TensorSource over a QuantizedModel: float tensors as they are, quantized weights
+ * dequantized on demand (readF32).
+ */
+export function qmodelSource(m: QuantizedModel): TensorSource {
+  return {
+    shape(name) {
+      const f = m.floats.get(name);
+      if (f) return f.shape;
+      const q = m.quantized.get(name);
+      return q ? [q.rows, q.cols] : undefined;
+    },
+    async readF32(name) {
+      const f = m.floats.get(name);
+      if (f) return f.data;
+      const q = m.quantized.get(name);
+      if (q) return dequantizeMatrix(q);
+      throw new LowbitError("E_MISSING_TENSOR", `missing tensor "${name}"`);
+    },
+  };
+}
+
+/** Every tensor of a quantized model as floats (quantized weights dequantized). */
+export function dequantizedFloats(m: QuantizedModel): Map<string, { shape: number[]; data: Float32Array }> {
+  const out = new Map(m.floats);
+  for (const [name, qm] of m.quantized) out.set(name, { shape: [qm.rows, qm.cols], data: dequantizeMatrix(qm) });
+  return out;
+}
