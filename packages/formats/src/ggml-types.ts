@@ -75,7 +75,7 @@ export function ggmlTypeInfo(type: number | string, code: LowbitErrorCode = "E_G
  * Bytes of a tensor with dims `ne` (ne[0] contiguous) of the given type, as a bigint so sizes of
  * any file fit. ne[0] must be a whole number of blocks (ggml quantizes rows block by block).
  */
-export function ggmlTensorBytes(info: GgmlTypeInfo, ne: readonly (number | bigint)[], where: string): bigint {
+export function ggmlTensorBytes(info: GgmlTypeInfo, ne: readonly (number | bigint)[], where = ""): bigint {
   const dims = ne.map((d) => BigInt(d));
   const row = dims[0] ?? 1n;
   const bs = BigInt(info.blockSize);

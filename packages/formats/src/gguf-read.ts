@@ -37,10 +37,18 @@ const MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 8 + 4 + 8;
 const MIN_KV_BYTES = 8 + 1 + 4 + 1;
 
 /**
+ * Parses the header of a GGUF file held whole in memory (tensor data ranges are checked against
+ * its length). Anything malformed is a LowbitError E_GGUF_HEADER, E_GGUF_METADATA or E_GGUF_TENSOR.
+ */
+export function parseGgufHeader(bytes: Uint8Array, source = "gguf"): GgufHeader {
+  return parseGgufHeaderPrefix(bytes, bytes.byteLength, source);
+}
+
+/**
  * Parses a GGUF header from the first bytes of a file of `fileSize` bytes. Throws NeedMore when
  * `buf` is too short, LowbitError (E_GGUF_HEADER/METADATA/TENSOR) for anything malformed.
  */
-export function parseGgufHeader(buf: Uint8Array, fileSize: number, source: string): GgufHeader {
+export function parseGgufHeaderPrefix(buf: Uint8Array, fileSize: number, source: string): GgufHeader {
   const c = new ByteCursor(buf, fileSize, source);
   const magic = c.u32("magic", "E_GGUF_HEADER");
   if (magic !== GGUF_MAGIC) {
@@ -158,7 +166,7 @@ export class GgufFile implements GgufHeader {
       for (;;) {
         const buf = await file.readAt(0, size, "E_GGUF_HEADER");
         try {
-          return new GgufFile(path, file, parseGgufHeader(buf, file.size, path));
+          return new GgufFile(path, file, parseGgufHeaderPrefix(buf, file.size, path));
         } catch (e) {
           if (!(e instanceof NeedMore)) throw e;
           const next = Math.min(file.size, Math.max(size * 2, e.bytes + (1 << 20)));

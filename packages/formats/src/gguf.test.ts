@@ -385,7 +385,7 @@ describe("GGUF metadata codec (property)", () => {
       fc.property(fc.uniqueArray(fc.tuple(fc.string({ minLength: 1, maxLength: 20 }), entryArb), { selector: ([k]) => k, maxLength: 8 }), (pairs) => {
         const metadata = pairs.map(([key, e]) => ({ key, ...e }) as GgufMetadataEntry);
         const { header } = encodeGgufHeader({ metadata, tensors: [] });
-        const parsed = parseGgufHeader(header, header.length, "mem");
+        const parsed = parseGgufHeader(header, "mem");
         expect(parsed.version).toBe(3);
         expect(parsed.metadata).toEqual(new Map(metadata.map(({ key, ...v }) => [key, v])));
       }),
