@@ -1,4 +1,5 @@
-import { dequantizeQ4_0Ref, dequantizeQ4_1Ref } from "@lowbit/int4";
+import { dequantizeQ4_0Ref, dequantizeQ4_1Ref, Q4_0Linear, Q4_1Linear } from "@lowbit/int4";
+import { dequantizeQ8_0, Q8_0Linear } from "@lowbit/int8";
 import { decodeBf16, decodeF16, LowbitError, type Linear } from "@lowbit/tensor";
 
 /** How the runtime reads one ggml tensor type: as f32 values, and as a linear layer. */
@@ -26,8 +27,24 @@ const TYPES: GgufTensorType[] = [
   { id: 0, name: "F32", toF32: f32 },
   { id: 1, name: "F16", toF32: (bytes, n) => decodeF16(view(bytes, n, 2, (b, o, k) => new Uint16Array(b, o, k))) },
   { id: 30, name: "BF16", toF32: (bytes, n) => decodeBf16(view(bytes, n, 2, (b, o, k) => new Uint16Array(b, o, k))) },
-  { id: 2, name: "Q4_0", toF32: (bytes, n) => dequantizeQ4_0Ref(bytes, n) },
-  { id: 3, name: "Q4_1", toF32: (bytes, n) => dequantizeQ4_1Ref(bytes, n) },
+  {
+    id: 8,
+    name: "Q8_0",
+    toF32: (bytes, n) => dequantizeQ8_0(bytes, n),
+    linear: (bytes, out, inp, bias, name) => Q8_0Linear.fromBytes(bytes, out, inp, { bias, name }),
+  },
+  {
+    id: 2,
+    name: "Q4_0",
+    toF32: (bytes, n) => dequantizeQ4_0Ref(bytes, n),
+    linear: (bytes, out, inp, bias, name) => new Q4_0Linear(bytes, out, inp, { bias, name }),
+  },
+  {
+    id: 3,
+    name: "Q4_1",
+    toF32: (bytes, n) => dequantizeQ4_1Ref(bytes, n),
+    linear: (bytes, out, inp, bias, name) => new Q4_1Linear(bytes, out, inp, { bias, name }),
+  },
 ];
 
 const byId = new Map(TYPES.map((t) => [t.id, t]));

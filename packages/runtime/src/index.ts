@@ -31,3 +31,5 @@ export type { HfLoadOptions } from "./load-hf";
 export { loadGguf, loadGgufTokenizer, configFromGguf, ggufSource, SUPPORTED_GGUF_ARCHITECTURES } from "./load-gguf";
 export { registerGgufTensorType } from "./gguf-types";
 export type { GgufTensorType } from "./gguf-types";
+export { loadModel, loadTokenizer, detectModelFormat } from "./load";
+export type { ModelFormat } from "./load";

@@ -1,10 +1,11 @@
 import path from "node:path";
 import { GGML_TYPE, llama2cToGguf, readLlama2cCheckpoint, readLlama2cTokenizer, writeGguf } from "@lowbit/formats";
 import { quantizeGgufInt4 } from "@lowbit/int4";
+import { quantizeQ8_0 } from "@lowbit/int8";
 import { dataFile, hasData, tmpDir } from "@lowbit/testing";
 import { encodeF16 } from "@lowbit/tensor";
 import { beforeAll, describe, expect, it } from "vitest";
-import { generate, type LlamaModel, loadGguf, loadGgufTokenizer, loadLlama2c, Llama2cTokenizer } from "../src/index";
+import { generate, type LlamaModel, loadGguf, loadGgufTokenizer, loadLlama2c, loadModel, Llama2cTokenizer } from "../src/index";
 
 /** Relative RMS error of b against a. */
 function relRmse(a: Float32Array, b: Float32Array): number {
@@ -35,13 +36,19 @@ async function writeStoriesGguf(encode: Encode): Promise<string> {
 
 const keepF32: Encode = (_n, data) => ({ type: GGML_TYPE.F32, data });
 const f16All: Encode = (_n, data) => ({ type: GGML_TYPE.F16, data: encodeF16(data) });
-/** Matrices with rows of a multiple of 32 in a 4-bit format; the rest (norms, ffn_down's 172) as F32. */
-const int4 =
-  (format: "q4_0" | "q4_1"): Encode =>
-  (_n, data, shape) =>
-    shape.length === 2 && shape[1]! % 32 === 0
-      ? { type: format === "q4_0" ? GGML_TYPE.Q4_0 : GGML_TYPE.Q4_1, data: quantizeGgufInt4(format, data, shape[0]!, shape[1]!) }
-      : { type: GGML_TYPE.F32, data };
+/**
+ * Matrices whose rows are a multiple of 32 in a block format; the rest (norms, and ffn_down whose
+ * rows of 172 are not, as llama.cpp does) as F16 (ffn_down) or F32 (norms).
+ */
+const blocks =
+  (format: "q8_0" | "q4_0" | "q4_1"): Encode =>
+  (_n, data, shape) => {
+    if (shape.length !== 2) return { type: GGML_TYPE.F32, data };
+    const [rows, cols] = shape as [number, number];
+    if (cols % 32 !== 0) return { type: GGML_TYPE.F16, data: encodeF16(data) };
+    if (format === "q8_0") return { type: GGML_TYPE.Q8_0, data: quantizeQ8_0(data) };
+    return { type: format === "q4_0" ? GGML_TYPE.Q4_0 : GGML_TYPE.Q4_1, data: quantizeGgufInt4(format, data, rows, cols) };
+  };
 
 describe.runIf(hasData)("GGUF of stories260K written in the test", () => {
   let f32: LlamaModel;
@@ -54,7 +61,8 @@ describe.runIf(hasData)("GGUF of stories260K written in the test", () => {
 
   it("F32 GGUF loads as the same model (metadata, tokenizer) with identical logits", async () => {
     const file = await writeStoriesGguf(keepF32);
-    const m = await loadGguf(file);
+    const m = await loadModel(file); // detected by its magic
+    expect(m.config.architecture).toBe("llama");
     expect(m.config.ropeStyle).toBe("interleaved");
     expect(m.config.tiedEmbeddings).toBe(true);
     expect([m.config.dim, m.config.nKvHeads, m.config.vocabSize]).toEqual([64, 4, 512]);
@@ -66,16 +74,27 @@ describe.runIf(hasData)("GGUF of stories260K written in the test", () => {
     expect(tok.decode(ref.encode(text))).toBe(text);
   });
 
+  // tolerances: relative RMS error of all logits over a 16-token prompt, per bit width
   it.each([
-    ["F16", f16All, 2e-3],
-    ["Q4_0 (ffn_down F32)", int4("q4_0"), 0.2],
-    ["Q4_1 (ffn_down F32)", int4("q4_1"), 0.2],
-  ] as const)("%s logits are within %s relative RMS error of f32", async (_name, enc, tol) => {
+    ["F16", 2e-3, "f32", f16All],
+    ["Q8_0", 2e-2, "q8_0", blocks("q8_0")],
+    ["Q4_0", 0.2, "q4_0", blocks("q4_0")],
+    ["Q4_1", 0.2, "q4_1", blocks("q4_1")],
+  ] as const)("%s: logits within %s relative RMS error of f32, through %s linears", async (_name, tol, kind, enc) => {
     const m = await loadGguf(await writeStoriesGguf(enc));
+    expect(m.getLinear(0, "attn_q").kind).toBe(kind);
+    expect(m.getLinear(0, "ffn_down").kind).toBe("f32");
     const logits = m.forward(prompt, m.createCache(), "all");
     const err = relRmse(refLogits, logits);
     expect(err).toBeLessThan(tol);
     expect(err).toBeGreaterThan(0);
+  });
+
+  it("Q8_0 GGUF (int8's encoder, ffn_down F16) greedy decoding agrees with f32 for the first 32 tokens", async () => {
+    const m = await loadGguf(await writeStoriesGguf(blocks("q8_0")));
+    const a = generate(f32, [1], { maxTokens: 32, stopTokens: [] }).tokens;
+    const b = generate(m, [1], { maxTokens: 32, stopTokens: [] }).tokens;
+    expect(b).toEqual(a);
   });
 
   it("F16 GGUF greedy decoding agrees with f32 for the first 32 tokens", async () => {
