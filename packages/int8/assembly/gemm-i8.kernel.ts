@@ -262,14 +262,19 @@ function wo_row1(x0: usize, b0: usize, y: usize, i: i32, j: i32, n: i32, kp: i32
   store<f32>(y + ((<usize>i * <usize>n + <usize>j) << 2), v);
 }
 
-/** Sign-extends i8 [rows, k] into i16 [rows, kp] (zero padded), for the integer GEMM. */
-export function widen_i8_i16(src: usize, dst: usize, rows: i32, k: i32, kp: i32): void {
+/** Widens int8 (unsigned == 0) or uint8 [rows, k] into i16 [rows, kp] (zero padded), for the integer GEMM. */
+export function widen_i8_i16(src: usize, dst: usize, rows: i32, k: i32, kp: i32, unsigned: i32): void {
   for (let r = 0; r < rows; r++) {
     const s = src + <usize>r * <usize>k;
     const d = dst + ((<usize>r * <usize>kp) << 1);
     let c = 0;
-    for (; c + 8 <= k; c += 8) v128.store(d + (<usize>c << 1), v128.load8x8_s(s + <usize>c));
-    for (; c < k; c++) store<i16>(d + (<usize>c << 1), <i16>load<i8>(s + <usize>c));
+    if (unsigned != 0) {
+      for (; c + 8 <= k; c += 8) v128.store(d + (<usize>c << 1), v128.load8x8_u(s + <usize>c));
+      for (; c < k; c++) store<i16>(d + (<usize>c << 1), <i16>load<u8>(s + <usize>c));
+    } else {
+      for (; c + 8 <= k; c += 8) v128.store(d + (<usize>c << 1), v128.load8x8_s(s + <usize>c));
+      for (; c < k; c++) store<i16>(d + (<usize>c << 1), <i16>load<i8>(s + <usize>c));
+    }
     for (; c < kp; c++) store<i16>(d + (<usize>c << 1), 0);
   }
 }

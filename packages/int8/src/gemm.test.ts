@@ -10,6 +10,7 @@ import {
   gemvI8,
   gemvI8Ref,
 } from "./gemm";
+import { Int8Weights } from "./packed";
 import { gaussian, maxRelDiff, randomInt8, SHAPES, withRef } from "./test-util";
 
 describe("gemmI8 (exact i32)", () => {
@@ -42,6 +43,24 @@ describe("gemmI8 (exact i32)", () => {
   it("rejects short operands and oversized k", () => {
     expect(() => gemmI8(new Int8Array(3), new Int8Array(4), 2, 2, 2)).toThrow(/a holds 3 values, needs 4/);
     expect(() => gemmI8Ref(new Int8Array(0), new Int8Array(0), 0, 0, 70000)).toThrow(/exceeds 65536/);
+  });
+});
+
+describe("Int8Weights.gemmI8 (resident weights)", () => {
+  it.each(SHAPES)("int8 and uint8 activations, fast = reference at m=%i n=%i k=%i", (m, n, k) => {
+    const w = new Int8Weights(randomInt8(n * k, n + k), n, k);
+    const a8 = randomInt8(m * k, m + k);
+    const u8 = new Uint8Array(m * k).map((_, i) => (i * 37 + 11) % 256);
+    for (const a of [a8, u8]) {
+      const ref = withRef(() => w.gemmI8(a, m));
+      expect(Array.from(w.gemmI8(a, m))).toEqual(Array.from(ref));
+    }
+    // uint8 values are not reinterpreted as signed
+    const ones = new Uint8Array(m * k).fill(255);
+    const sums = w.wsum();
+    const y = w.gemmI8(ones, m);
+    for (let j = 0; j < n; j++) expect(y[j]).toBe(255 * sums[j]!);
+    w.dispose();
   });
 });
 

@@ -1,6 +1,6 @@
 import { getEngine, LowbitError } from "@lowbit/tensor";
 import { gemmKernels, useWasm, withScratch } from "./kernels";
-import { checkDims, checkLen, PackedInt8 } from "./packed";
+import { checkDims, checkLen, Int8Weights } from "./packed";
 import type { QuantizedValues } from "./quantize";
 
 /**
@@ -38,19 +38,11 @@ export function gemmI8(a: Int8Array, b: Int8Array, m: number, n: number, k: numb
   checkLen("gemmI8: out", out, m * n);
   const c = out ?? new Int32Array(m * n);
   if (m === 0 || n === 0) return c;
-  const packed = new PackedInt8(b, new Float32Array(n), n, k);
+  const w = new Int8Weights(b, n, k);
   try {
-    const kp = packed.kp;
-    withScratch([m * k, m * kp * 2, m * n * 4], ([a8, a16, cp]) => {
-      const e = getEngine();
-      e.i8(a8!, m * k).set(a.subarray(0, m * k));
-      const g = gemmKernels();
-      g.widen_i8_i16(a8!, a16!, m, k, kp);
-      g.gemm_i16_i8(a16!, packed.qPtr, cp!, m, n, kp, 0, 0, 0, 0, 0, 0);
-      c.set(e.i32(cp!, m * n));
-    });
+    w.gemmI8(a, m, c);
   } finally {
-    packed.dispose();
+    w.dispose();
   }
   return c;
 }
@@ -80,7 +72,7 @@ export function scaledPackedRef(
   lda: number,
   aScale: Float32Array,
   aZero: Int32Array,
-  w: PackedInt8,
+  w: Int8Weights,
   m: number,
   out: Float32Array,
 ): void {
@@ -103,7 +95,7 @@ export function scaledPackedRef(
 }
 
 /** The scaled integer GEMM on resident weights, fast path: a16 i16 [m, kp] in kernel memory. */
-export function scaledPackedWasm(a16: number, aScale: number, aZero: number, w: PackedInt8, m: number, outPtr: number): void {
+export function scaledPackedWasm(a16: number, aScale: number, aZero: number, w: Int8Weights, m: number, outPtr: number): void {
   gemmKernels().gemm_i16_i8(a16, w.qPtr, outPtr, m, w.n, w.kp, 1, aScale, aZero, w.scalePtr, w.sumPtr, w.biasPtr);
 }
 
@@ -177,7 +169,7 @@ export function gemmScaledI8(
   checkScaled(aq, aScale, aZero, wq, wScale, m, n, k, opts);
   const out = opts.out ?? new Float32Array(m * n);
   if (m === 0 || n === 0) return out;
-  const packed = new PackedInt8(wq, wScale, n, k, opts.bias);
+  const packed = new Int8Weights(wq, n, k, { scale: wScale, bias: opts.bias });
   try {
     const kp = packed.kp;
     withScratch([m * kp * 2, m * 4, m * 4, m * n * 4], ([a16, sp, zp, yp]) => {
@@ -200,7 +192,7 @@ export function gemmScaledI8(
 // ---- weight-only int8 (f32 activations) ----------------------------------------------------------
 
 /** Weight-only reference on resident weights: y = (sum_t x[i,t] * q[j,t]) * scale[j] (+ bias). */
-export function w8f32PackedRef(x: Float32Array, w: PackedInt8, m: number, out: Float32Array): void {
+export function w8f32PackedRef(x: Float32Array, w: Int8Weights, m: number, out: Float32Array): void {
   const { n, k, kp } = w;
   const q = w.q();
   const ws = w.scale();
@@ -217,7 +209,7 @@ export function w8f32PackedRef(x: Float32Array, w: PackedInt8, m: number, out: F
 }
 
 /** Weight-only fast path: x f32 [m, k] copied into kernel memory (rows padded to kp). */
-export function w8f32PackedWasm(x: Float32Array, w: PackedInt8, m: number, out: Float32Array): void {
+export function w8f32PackedWasm(x: Float32Array, w: Int8Weights, m: number, out: Float32Array): void {
   const { n, k, kp } = w;
   withScratch([m * kp * 4, m * n * 4], ([xp, yp]) => {
     const e = getEngine();
@@ -278,7 +270,7 @@ export function gemmW8F32(
   checkW8(x, wq, wScale, m, n, k, opts);
   const out = opts.out ?? new Float32Array(m * n);
   if (m === 0 || n === 0) return out;
-  const packed = new PackedInt8(wq, wScale, n, k, opts.bias);
+  const packed = new Int8Weights(wq, n, k, { scale: wScale, bias: opts.bias });
   try {
     w8f32PackedWasm(x, packed, m, out);
   } finally {

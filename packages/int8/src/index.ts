@@ -39,6 +39,7 @@ export {
   gemmW8F32Ref,
 } from "./gemm";
 export type { ScaledGemmOptions } from "./gemm";
+export { Int8Weights, MAX_INT8_K } from "./packed";
 export { quantizeWeightInt8 } from "./int8-weights";
 export type { Int8WeightOptions } from "./int8-weights";
 export { Int8WeightOnlyLinear } from "./weight-only-linear";

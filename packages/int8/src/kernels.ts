@@ -16,7 +16,7 @@ export interface GemmKernels {
     aScale: number, aZero: number, wScale: number, wSum: number, bias: number,
   ): void;
   gemm_f32_i8(x: number, b: number, y: number, m: number, n: number, kp: number, wScale: number, bias: number): void;
-  widen_i8_i16(src: number, dst: number, rows: number, k: number, kp: number): void;
+  widen_i8_i16(src: number, dst: number, rows: number, k: number, kp: number, unsigned: number): void;
 }
 
 export interface QuantKernels {

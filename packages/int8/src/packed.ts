@@ -1,5 +1,5 @@
 import { getEngine, type KernelBuffer, LowbitError } from "@lowbit/tensor";
-import { padK } from "./kernels";
+import { gemmKernels, padK, useWasm, withScratch } from "./kernels";
 
 /** Largest inner dimension the i32 accumulators take without overflow (255 * 128 * K < 2^31). */
 export const MAX_INT8_K = 65536;
@@ -29,28 +29,34 @@ export function checkLen(what: string, arr: { length: number } | undefined, need
 }
 
 /**
- * int8 weights [n, k] resident in kernel memory, rows zero-padded to kp (a multiple of 16),
- * with per-row scale (f32), row sums (i32, for activation zero points) and optional bias.
+ * int8 weights [n, k] resident in kernel memory (rows zero-padded to a multiple of 16), with a
+ * scale per row (f32), row sums (i32, used to apply activation zero points) and an optional bias.
+ * The int8 linear layers are built on it; `gemmI8` exposes the exact integer GEMM on it.
  */
-export class PackedInt8 {
+export class Int8Weights {
+  /** Padded row length in kernel memory. */
   readonly kp: number;
   readonly buffer: KernelBuffer;
-  private readonly qBytes: number;
   readonly hasBias: boolean;
+  private readonly qBytes: number;
 
+  /**
+   * q int8 [n, k] row-major; scale [n] (default all 1); bias [n] optional. Copies into kernel
+   * memory; free with dispose().
+   */
   constructor(
     q: Int8Array,
-    scale: Float32Array,
     readonly n: number,
     readonly k: number,
-    bias?: Float32Array,
+    opts: { scale?: Float32Array; bias?: Float32Array } = {},
   ) {
+    checkDims("Int8Weights", 1, n, k);
     checkLen("int8 weights", q, n * k);
-    checkLen("weight scales", scale, n);
-    checkLen("bias", bias, n);
+    checkLen("weight scales", opts.scale, n);
+    checkLen("bias", opts.bias, n);
     this.kp = padK(k);
     this.qBytes = Math.ceil((n * this.kp) / 16) * 16;
-    this.hasBias = bias !== undefined;
+    this.hasBias = opts.bias !== undefined;
     this.buffer = getEngine().buffer(this.qBytes + n * 12 + 16);
     const qv = this.q();
     qv.fill(0); // padding columns must be zero (reused kernel memory is not)
@@ -64,8 +70,9 @@ export class PackedInt8 {
       }
       sums[r] = s;
     }
-    this.scale().set(scale.subarray(0, n));
-    if (bias) this.bias()!.set(bias.subarray(0, n));
+    if (opts.scale) this.scale().set(opts.scale.subarray(0, n));
+    else this.scale().fill(1);
+    if (opts.bias) this.bias()!.set(opts.bias.subarray(0, n));
   }
 
   get qPtr(): number {
@@ -81,7 +88,7 @@ export class PackedInt8 {
     return this.hasBias ? this.sumPtr + this.n * 4 : 0;
   }
 
-  /** Views (re-made on each call: kernel memory growth detaches old ones). */
+  /** Padded weights [n, kp] (a view: re-make it after any kernel allocation). */
   q(): Int8Array {
     return this.buffer.i8(0, this.n * this.kp);
   }
@@ -95,12 +102,45 @@ export class PackedInt8 {
     return this.hasBias ? this.buffer.f32(this.qBytes + this.n * 8, this.n) : undefined;
   }
 
-  /** The weights unpadded, [n, k]. */
+  /** The weights unpadded, [n, k] (a copy). */
   unpadded(): Int8Array {
     const out = new Int8Array(this.n * this.k);
     const q = this.q();
     for (let r = 0; r < this.n; r++) out.set(q.subarray(r * this.kp, r * this.kp + this.k), r * this.k);
     return out;
+  }
+
+  /**
+   * Exact integer product C i32 [m, n] = A [m, k] . W^T, A int8 (Int8Array) or uint8
+   * (Uint8Array) activations. GEMV when m = 1.
+   */
+  gemmI8(a: Int8Array | Uint8Array, m: number, out?: Int32Array): Int32Array {
+    const { n, k, kp } = this;
+    checkDims("Int8Weights.gemmI8", m, n, k);
+    checkLen("Int8Weights.gemmI8: activations", a, m * k);
+    checkLen("Int8Weights.gemmI8: out", out, m * n);
+    const c = out ?? new Int32Array(m * n);
+    if (m === 0) return c;
+    if (!useWasm()) {
+      const q = this.q();
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let t = 0; t < k; t++) s += a[i * k + t]! * q[j * kp + t]!;
+          c[i * n + j] = s;
+        }
+      }
+      return c;
+    }
+    withScratch([m * k, m * kp * 2, m * n * 4], ([a8, a16, cp]) => {
+      const e = getEngine();
+      e.u8(a8!, m * k).set(new Uint8Array(a.buffer, a.byteOffset, m * k));
+      const g = gemmKernels();
+      g.widen_i8_i16(a8!, a16!, m, k, kp, a instanceof Uint8Array ? 1 : 0);
+      g.gemm_i16_i8(a16!, this.qPtr, cp!, m, n, kp, 0, 0, 0, 0, 0, 0);
+      c.set(e.i32(cp!, m * n));
+    });
+    return c;
   }
 
   dispose(): void {

@@ -8,7 +8,7 @@ import {
   quantizeWeightInt8,
 } from "./int8-weights";
 import { quantKernels, useWasm, withScratch } from "./kernels";
-import { checkDims, PackedInt8 } from "./packed";
+import { checkDims, Int8Weights } from "./packed";
 import { type QuantDType, type QuantScheme, type ResolvedRange, resolveRange } from "./qparams";
 import { activationParams, quantizeValue } from "./quantize";
 
@@ -32,7 +32,7 @@ export interface DynamicW8A8Options extends Int8WeightOptions {
  */
 export class DynamicW8A8Linear implements Linear {
   readonly kind = "w8a8";
-  private readonly packed: PackedInt8;
+  private readonly packed: Int8Weights;
   private readonly range: ResolvedRange;
   private readonly perTensor: boolean;
   private readonly name: string | undefined;
@@ -57,7 +57,7 @@ export class DynamicW8A8Linear implements Linear {
       throw new LowbitError("E_INVALID_ARGUMENT", `DynamicW8A8Linear: activation must be "per-tensor" or "per-token", got "${String(mode)}"`);
     }
     this.name = opts.name;
-    this.packed = new PackedInt8(q, scale, outFeatures, inFeatures, bias);
+    this.packed = new Int8Weights(q, outFeatures, inFeatures, { scale, bias });
   }
 
   /** Quantizes an f32 weight [out, in]. */

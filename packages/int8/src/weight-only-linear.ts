@@ -8,7 +8,7 @@ import {
   quantizeWeightInt8,
 } from "./int8-weights";
 import { useWasm } from "./kernels";
-import { checkDims, PackedInt8 } from "./packed";
+import { checkDims, Int8Weights } from "./packed";
 
 /**
  * Weight-only int8 linear layer (torchao int8_weight_only style): symmetric int8 weights with
@@ -17,7 +17,7 @@ import { checkDims, PackedInt8 } from "./packed";
  */
 export class Int8WeightOnlyLinear implements Linear {
   readonly kind = "int8-w";
-  private readonly packed: PackedInt8;
+  private readonly packed: Int8Weights;
 
   private constructor(
     q: Int8Array,
@@ -27,7 +27,7 @@ export class Int8WeightOnlyLinear implements Linear {
     bias: Float32Array | undefined,
   ) {
     checkDims("Int8WeightOnlyLinear", 1, outFeatures, inFeatures);
-    this.packed = new PackedInt8(q, scale, outFeatures, inFeatures, bias);
+    this.packed = new Int8Weights(q, outFeatures, inFeatures, { scale, bias });
   }
 
   /** Quantizes an f32 weight [out, in] (per channel by default). */
