@@ -168,7 +168,7 @@ function nodeProto(n: OnnxNode, index: number): ProtoWriter {
 /** Encodes a complete ONNX ModelProto (IR version 10) for the graph. */
 export function buildOnnxModel(g: OnnxGraph): Uint8Array {
   const graph = new ProtoWriter();
-  g.nodes.forEach((n, i) => graph.message(1, nodeProto(n, i)));
+  for (const [i, n] of g.nodes.entries()) graph.message(1, nodeProto(n, i));
   graph.string(2, "lowbit_bench");
   for (const t of g.initializers) graph.message(5, tensorProto(t));
   for (const v of g.inputs) graph.message(11, valueInfo(v));
