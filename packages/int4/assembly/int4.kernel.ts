@@ -58,16 +58,17 @@ function field(v: v128, bits: i32, j: i32): v128 {
   return v128.and(i16x8.shr_u(v, <i32>(bits * j)), mask);
 }
 
-/** a + codes(i16x8 c) * [xl, xh] as f32. */
+/**
+ * a + codes(i16x8 c, values 0..255) * [xl, xh] as f32. Codes become floats by interleaving them with
+ * the high half 0x4B00 (the f32 2^23 + c) and subtracting 2^23, exact for codes < 2^16.
+ */
 @inline
 function macF(a: v128, c: v128, xl: v128, xh: v128): v128 {
-  return f32x4.add(
-    a,
-    f32x4.add(
-      f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(c)), xl),
-      f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(c)), xh),
-    ),
-  );
+  const magic = i16x8.splat(0x4b00);
+  const two23 = f32x4.splat(8388608.0);
+  const lo = f32x4.sub(i8x16.shuffle(c, magic, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), two23);
+  const hi = f32x4.sub(i8x16.shuffle(c, magic, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), two23);
+  return f32x4.add(a, f32x4.add(f32x4.mul(lo, xl), f32x4.mul(hi, xh)));
 }
 
 // ---------------------------------------------------------------- activations
