@@ -1,7 +1,7 @@
 import { LowbitError, type Linear } from "@lowbit/tensor";
 import { type LinearName, type LlamaConfig, LINEAR_NAMES, linearShape } from "./config";
 import { makeF32Linear } from "./linear-factory";
-import { type DecoderLayerWeights, LlamaModel, type ModelWeights } from "./model";
+import { type DecoderLayerWeights, type EmbeddingTable, LlamaModel, type ModelWeights } from "./model";
 
 /**
  * Where a model's tensors come from, by GGUF-style name (`token_embd.weight`,
@@ -18,6 +18,11 @@ export interface TensorSource {
    * fall back to readF32 + an f32 linear.
    */
   readLinear?(name: string, outFeatures: number, inFeatures: number, bias?: Float32Array): Promise<Linear | undefined>;
+  /**
+   * The token embedding kept in its stored encoding (e.g. quantized blocks), or undefined to read
+   * it as f32.
+   */
+  readEmbedding?(name: string, vocabSize: number, dim: number): Promise<EmbeddingTable | undefined>;
   /** How the source names a tensor in messages (e.g. the Hugging Face name); default: the name. */
   describe?(name: string): string;
   /** Releases files. */
@@ -122,11 +127,14 @@ export async function readLayer(cfg: LlamaConfig, source: TensorSource, i: numbe
 /** Builds a LlamaModel from a config and a tensor source (validated first). */
 export async function buildModel(cfg: LlamaConfig, source: TensorSource, options: BuildOptions = {}): Promise<LlamaModel> {
   validateSource(cfg, source, options.what);
-  const embedding = (await source.readF32("token_embd.weight")).slice();
+  const embeddingTable = await source.readEmbedding?.("token_embd.weight", cfg.vocabSize, cfg.dim);
+  const embedding = embeddingTable ? new Float32Array(0) : (await source.readF32("token_embd.weight")).slice();
   const outputNorm = (await source.readF32("output_norm.weight")).slice();
   let output: Linear;
   if (cfg.tiedEmbeddings) {
-    output = (await source.readLinear?.("token_embd.weight", cfg.vocabSize, cfg.dim)) ?? makeF32Linear(embedding, cfg.vocabSize, cfg.dim);
+    output =
+      (await source.readLinear?.("token_embd.weight", cfg.vocabSize, cfg.dim)) ??
+      makeF32Linear(embedding.length > 0 ? embedding : await source.readF32("token_embd.weight"), cfg.vocabSize, cfg.dim);
   } else {
     output = await readLinear(source, "output.weight", cfg.vocabSize, cfg.dim);
   }
@@ -135,5 +143,6 @@ export async function buildModel(cfg: LlamaConfig, source: TensorSource, options
     for (let i = 0; i < cfg.nLayers; i++) layers[i] = await readLayer(cfg, source, i);
   }
   const weights: ModelWeights = { embedding, outputNorm, output, outputShared: cfg.tiedEmbeddings, layers };
+  if (embeddingTable) weights.embeddingTable = embeddingTable;
   return new LlamaModel(cfg, weights, options.lazy ? (i) => readLayer(cfg, source, i) : undefined);
 }

@@ -1,11 +1,15 @@
 import { dequantizeQ4_0Ref, dequantizeQ4_1Ref, Q4_0Linear, Q4_1Linear } from "@lowbit/int4";
 import { dequantizeQ8_0, Q8_0Linear } from "@lowbit/int8";
 import { decodeBf16, decodeF16, LowbitError, type Linear } from "@lowbit/tensor";
+import type { EmbeddingTable } from "./model";
 
 /** How the runtime reads one ggml tensor type: as f32 values, and as a linear layer. */
 export interface GgufTensorType {
   id: number;
   name: string;
+  /** Values per block and bytes per block (1 and the element size for plain types). */
+  blockSize: number;
+  blockBytes: number;
   /** Decodes `n` values. */
   toF32(bytes: Uint8Array, n: number): Float32Array;
   /**
@@ -24,24 +28,30 @@ const f32 = (bytes: Uint8Array, n: number) => view(bytes, n, 4, (b, o, k) => new
 
 /** The table of ggml types the GGUF loader reads (a table, not a switch). */
 const TYPES: GgufTensorType[] = [
-  { id: 0, name: "F32", toF32: f32 },
-  { id: 1, name: "F16", toF32: (bytes, n) => decodeF16(view(bytes, n, 2, (b, o, k) => new Uint16Array(b, o, k))) },
-  { id: 30, name: "BF16", toF32: (bytes, n) => decodeBf16(view(bytes, n, 2, (b, o, k) => new Uint16Array(b, o, k))) },
+  { id: 0, name: "F32", blockSize: 1, blockBytes: 4, toF32: f32 },
+  { id: 1, name: "F16", blockSize: 1, blockBytes: 2, toF32: (bytes, n) => decodeF16(view(bytes, n, 2, (b, o, k) => new Uint16Array(b, o, k))) },
+  { id: 30, name: "BF16", blockSize: 1, blockBytes: 2, toF32: (bytes, n) => decodeBf16(view(bytes, n, 2, (b, o, k) => new Uint16Array(b, o, k))) },
   {
     id: 8,
     name: "Q8_0",
+    blockSize: 32,
+    blockBytes: 34,
     toF32: (bytes, n) => dequantizeQ8_0(bytes, n),
     linear: (bytes, out, inp, bias, name) => Q8_0Linear.fromBytes(bytes, out, inp, { bias, name }),
   },
   {
     id: 2,
     name: "Q4_0",
+    blockSize: 32,
+    blockBytes: 18,
     toF32: (bytes, n) => dequantizeQ4_0Ref(bytes, n),
     linear: (bytes, out, inp, bias, name) => new Q4_0Linear(bytes, out, inp, { bias, name }),
   },
   {
     id: 3,
     name: "Q4_1",
+    blockSize: 32,
+    blockBytes: 20,
     toF32: (bytes, n) => dequantizeQ4_1Ref(bytes, n),
     linear: (bytes, out, inp, bias, name) => new Q4_1Linear(bytes, out, inp, { bias, name }),
   },
@@ -63,3 +73,19 @@ export function ggufTensorType(id: number, where: string): GgufTensorType {
   return t;
 }
 
+
+/** An embedding kept as the file's rows (F16, Q8_0, Q4_x ...), decoded one row per lookup. */
+export function blockEmbedding(type: GgufTensorType, bytes: Uint8Array, vocabSize: number, dim: number, where: string): EmbeddingTable {
+  if (dim % type.blockSize !== 0) {
+    throw new LowbitError("E_SHAPE_MISMATCH", `${where}: rows of ${dim} values are not whole ${type.name} blocks of ${type.blockSize}`);
+  }
+  const rowBytes = (dim / type.blockSize) * type.blockBytes;
+  if (bytes.length !== rowBytes * vocabSize) {
+    throw new LowbitError("E_SHAPE_MISMATCH", `${where}: ${bytes.length} bytes, expected ${rowBytes * vocabSize} for [${vocabSize}, ${dim}] ${type.name}`);
+  }
+  return {
+    kind: type.name.toLowerCase(),
+    storageBytes: bytes.length,
+    row: (id, out, offset) => out.set(type.toF32(bytes.subarray(id * rowBytes, (id + 1) * rowBytes), dim), offset),
+  };
+}

@@ -3,6 +3,7 @@ export type { LlamaConfig, LlamaConfigInput, LinearName, RopeStyle } from "./con
 export { LlamaModel } from "./model";
 export type {
   DecoderLayerWeights,
+  EmbeddingTable,
   ModelWeights,
   LayerLoader,
   CaptureEvent,

@@ -2,7 +2,7 @@ import { type GgufFile, readGguf } from "@lowbit/formats";
 import { LowbitError } from "@lowbit/tensor";
 import { type BuildOptions, buildModel, type TensorSource } from "./build";
 import { type LlamaConfig, makeConfig } from "./config";
-import { ggufTensorType } from "./gguf-types";
+import { blockEmbedding, ggufTensorType } from "./gguf-types";
 import type { LlamaModel } from "./model";
 import { Llama2cTokenizer } from "./tokenizer/llama2c";
 
@@ -87,6 +87,12 @@ export function ggufSource(file: GgufFile): TensorSource {
       const type = ggufTensorType(t.type, `${file.path}: tensor "${name}"`);
       if (!type.linear) return undefined;
       return type.linear(await file.read(name), out, inp, bias, name);
+    },
+    readEmbedding: async (name, vocabSize, dim) => {
+      const t = get(name);
+      if (t.type === 0) return undefined;
+      const where = `${file.path}: tensor "${name}"`;
+      return blockEmbedding(ggufTensorType(t.type, where), await file.read(name), vocabSize, dim, where);
     },
     close: () => file.close(),
   };

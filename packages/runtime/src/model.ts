@@ -13,10 +13,20 @@ export interface DecoderLayerWeights {
   linears: Record<LinearName, Linear>;
 }
 
+/** A token embedding kept in its stored encoding (e.g. GGUF Q8_0/Q4_0 blocks), decoded row by row. */
+export interface EmbeddingTable {
+  readonly kind: string;
+  readonly storageBytes: number;
+  /** Writes the dim values of token `id` into out[offset ...]. */
+  row(id: number, out: Float32Array, offset: number): void;
+}
+
 /** Everything a LlamaModel computes with. */
 export interface ModelWeights {
-  /** Token embedding [vocabSize, dim]. */
+  /** Token embedding [vocabSize, dim] in f32 (empty when `embeddingTable` holds it). */
   embedding: Float32Array;
+  /** The embedding in a compact encoding; when set, lookups decode rows from it. */
+  embeddingTable?: EmbeddingTable;
   /** Final RMSNorm weight [dim]. */
   outputNorm: Float32Array;
   /** The classifier [vocabSize, dim] (built from the embedding when tied). */
@@ -81,7 +91,9 @@ export class LlamaModel {
     this.loader = loader;
     this.rope = new RopeTable(config.headDim, config.ropeTheta, config.ropeStyle);
     const { dim, vocabSize, nLayers } = config;
-    expectLength("token_embd", weights.embedding, vocabSize * dim, [vocabSize, dim]);
+    if (!weights.embeddingTable || weights.embedding.length > 0) {
+      expectLength("token_embd", weights.embedding, vocabSize * dim, [vocabSize, dim]);
+    }
     expectLength("output_norm", weights.outputNorm, dim, [dim]);
     if (weights.output.outFeatures !== vocabSize || weights.output.inFeatures !== dim) {
       throw shapeError("output", [vocabSize, dim], [weights.output.outFeatures, weights.output.inFeatures]);
@@ -199,7 +211,7 @@ export class LlamaModel {
   /** Bytes of weight storage: linears, classifier, norms and embedding (resident layers only). */
   get storageBytes(): number {
     const w = this.weights;
-    let bytes = w.embedding.byteLength + w.outputNorm.byteLength;
+    let bytes = w.embedding.byteLength + (w.embeddingTable?.storageBytes ?? 0) + w.outputNorm.byteLength;
     if (!w.outputShared) bytes += w.output.storageBytes;
     for (const l of w.layers) {
       if (!l) continue;
@@ -247,13 +259,25 @@ export class LlamaModel {
     const { dim, vocabSize } = this.config;
     const out = new Float32Array(tokens.length * dim);
     const emb = this.weights.embedding;
+    const table = this.weights.embeddingTable;
     for (let t = 0; t < tokens.length; t++) {
       const id = tokens[t]!;
       if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
         throw new LowbitError("E_INVALID_ARGUMENT", `token id ${id} at index ${t} is outside the vocabulary [0, ${vocabSize})`);
       }
-      out.set(emb.subarray(id * dim, (id + 1) * dim), t * dim);
+      if (table && emb.length === 0) table.row(id, out, t * dim);
+      else out.set(emb.subarray(id * dim, (id + 1) * dim), t * dim);
     }
+    return out;
+  }
+
+  /** The whole token embedding [vocabSize, dim] as f32 (decoded when stored compactly). */
+  embeddingWeight(): Float32Array {
+    const w = this.weights;
+    if (w.embedding.length > 0 || !w.embeddingTable) return w.embedding;
+    const { vocabSize, dim } = this.config;
+    const out = new Float32Array(vocabSize * dim);
+    for (let id = 0; id < vocabSize; id++) w.embeddingTable.row(id, out, id * dim);
     return out;
   }
 

@@ -81,9 +81,14 @@ describe.runIf(hasData)("GGUF of stories260K written in the test", () => {
     ["Q4_0", 0.2, "q4_0", blocks("q4_0")],
     ["Q4_1", 0.2, "q4_1", blocks("q4_1")],
   ] as const)("%s: logits within %s relative RMS error of f32, through %s linears", async (_name, tol, kind, enc) => {
+    // tolerance per bit width (16, 8, 4)
     const m = await loadGguf(await writeStoriesGguf(enc));
     expect(m.getLinear(0, "attn_q").kind).toBe(kind);
     expect(m.getLinear(0, "ffn_down").kind).toBe("f32");
+    // the embedding stays in its file encoding, decoded per looked-up row
+    expect(m.weights.embeddingTable?.kind).toBe(_name.toLowerCase());
+    expect(relRmse(f32.embeddingWeight(), m.embeddingWeight())).toBeLessThan(tol);
+    expect(m.storageBytes).toBeLessThan(f32.storageBytes);
     const logits = m.forward(prompt, m.createCache(), "all");
     const err = relRmse(refLogits, logits);
     expect(err).toBeLessThan(tol);
