@@ -2,7 +2,10 @@ import { defineConfig } from "vitest/config";
 
 const conditions = ["@lowbit/source", "import", "module", "node", "default"];
 
-/** Shared vitest settings: resolve sibling packages from source, so no build is needed first. */
+/**
+ * Shared vitest settings: resolve sibling packages from source, so no build is needed first.
+ * Under CI each package also writes test-output/vitest.json, which .ci/run totals.
+ */
 export function lowbitVitest(overrides: { testTimeout?: number } = {}) {
   return defineConfig({
     resolve: { conditions },
@@ -11,6 +14,7 @@ export function lowbitVitest(overrides: { testTimeout?: number } = {}) {
       include: ["src/**/*.test.ts", "test/**/*.test.ts"],
       testTimeout: overrides.testTimeout ?? 60_000,
       pool: "forks",
+      reporters: process.env.CI ? ["default", ["json", { outputFile: "test-output/vitest.json" }]] : ["default"],
     },
   });
 }
