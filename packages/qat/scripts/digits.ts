@@ -8,6 +8,8 @@ import { dataFile } from "@lowbit/testing";
 import { defaultQuantizedLinear, parseDigitsCsv, runDigitsExperiment, splitData } from "../src/index";
 
 const { values } = parseArgs({
+  // pnpm passes a literal "--" through
+  args: process.argv.slice(2).filter((a) => a !== "--"),
   options: {
     seeds: { type: "string", default: "0" },
     bits: { type: "string", default: "4,3,2" },

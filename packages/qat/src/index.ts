@@ -43,3 +43,5 @@ export { QatDecoderLayer } from "./llama/qat-decoder-layer";
 export type { DecoderLayerInit, LayerQuantPlan } from "./llama/qat-decoder-layer";
 export { QatLlama } from "./llama/qat-llama";
 export type { TokenBatch, NamedTensors } from "./llama/qat-llama";
+export { trainLayerQat, layerMse, qatPlugin } from "./llama/layer-qat";
+export type { LayerQatOptions, LayerQatResult, QatPluginOptions } from "./llama/layer-qat";

@@ -1,3 +1,4 @@
+import { MinMaxObserver } from "@lowbit/calibration";
 import { dequantizeMatrix, quantizeRTN } from "@lowbit/int4";
 import { Rng } from "@lowbit/tensor";
 import { describe, expect, it } from "vitest";
@@ -175,6 +176,19 @@ describe("quantizer modules", () => {
     const st = aq.state();
     expect(st.lo![0]).toBeCloseTo(-2 + 0.01 * (8 + 2), 12);
     expect(st.hi![0]).toBeCloseTo(-2 + 0.01 * (8 + 2), 12);
+  });
+
+  it("ActFakeQuant takes its range from a @lowbit/calibration observer and initialises LSQ from it", () => {
+    const obs = new MinMaxObserver();
+    obs.observe(Float32Array.of(-0.5, 3, 1));
+    obs.observe(Float32Array.of(-1, 2));
+    const r = obs.range();
+    const aq = new ActFakeQuant({ bits: 8, granularity: "tensor", mode: "lsq" }, 1);
+    aq.setRange([r.min], [r.max]);
+    aq.freeze();
+    aq.apply(Variable.param(Float32Array.of(0.25), [1, 1]));
+    expect(aq.scale!.value[0]).toBeCloseTo(4 / 255, 7);
+    expect(() => aq.setRange([0, 1], [1, 2])).toThrow(/needs 1/);
   });
 
   it("ActFakeQuant per-token is dynamic only", () => {

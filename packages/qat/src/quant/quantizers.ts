@@ -232,6 +232,20 @@ export class ActFakeQuant {
     }
   }
 
+  /**
+   * Sets the observed range directly, e.g. from one of @lowbit/calibration's observers
+   * (`const r = observer.range(); aq.setRange([r.min], [r.max])`; one entry per feature for
+   * per-channel granularity). LSQ step sizes are initialised from it at the next forward.
+   */
+  setRange(lo: ArrayLike<number>, hi: ArrayLike<number>): void {
+    const n = this.layout.kind === "column" ? this.features : 1;
+    if (lo.length !== n || hi.length !== n) {
+      throw new LowbitError("E_SHAPE_MISMATCH", `activation quantizer: setRange needs ${n} lows and highs, got ${lo.length} and ${hi.length}`);
+    }
+    this.lo = Float64Array.from(lo);
+    this.hi = Float64Array.from(hi);
+  }
+
   /** Stops observing: static parameters stay as they are now. */
   freeze(): void {
     this.frozen = true;
