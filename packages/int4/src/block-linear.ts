@@ -1,4 +1,5 @@
 import { ggufInt4ToQuantizedMatrix } from "./codec-gguf";
+import { q4kToQuantizedMatrix } from "./codec-q4k";
 import { Int4Linear, type Int4LinearOptions } from "./int4-linear";
 
 /**
@@ -26,6 +27,20 @@ export class Q4_1Linear extends Int4Linear {
     super(ggufInt4ToQuantizedMatrix("q4_1", bytes, rows, cols, options.name), {
       ...options,
       kind: options.kind ?? `q4_1${options.activations === "int8" ? "-a8" : ""}`,
+    });
+  }
+}
+
+/**
+ * A linear layer over GGUF Q4_K bytes (cols a multiple of 256): each 32-value sub-block becomes a
+ * group with scale d*sc and float zero dmin*m/(d*sc), so dequantizedWeight() agrees with
+ * llama.cpp's dequantize_row_q4_K to f32 rounding.
+ */
+export class Q4_KLinear extends Int4Linear {
+  constructor(bytes: Uint8Array, rows: number, cols: number, options: Int4LinearOptions = {}) {
+    super(q4kToQuantizedMatrix(bytes, rows, cols, options.name), {
+      ...options,
+      kind: options.kind ?? `q4_k${options.activations === "int8" ? "-a8" : ""}`,
     });
   }
 }

@@ -15,6 +15,7 @@ import {
   registerGgufInt4DTypes,
 } from "./codec-gguf";
 import { packGptq, unpackGptq } from "./codec-gptq";
+import { dequantizeQ4_KRef, q4kToQuantizedMatrix, quantizeQ4_KRef, registerQ4KDType } from "./codec-q4k";
 import { packMatMulNBits, unpackMatMulNBits } from "./codec-matmulnbits";
 import { GOLDEN_SHA256, goldenInput } from "./ggml-golden";
 import { columnGroups, dequantizeMatrix, type QuantizedMatrix } from "./quantized-matrix";
@@ -249,10 +250,11 @@ describe("GGUF Q4_0 / Q4_1", () => {
   it.each([
     ["q4_0", GOLDEN_SHA256.q4_0],
     ["q4_1", GOLDEN_SHA256.q4_1],
+    ["q4_K", GOLDEN_SHA256.q4_K],
   ] as const)("%s is bit-identical with llama.cpp's reference quantizer on the golden input", (fmt, hash) => {
     const x = goldenInput();
     expect(sha256(x)).toBe(GOLDEN_SHA256.input);
-    const bytes = fmt === "q4_0" ? quantizeQ4_0Ref(x) : quantizeQ4_1Ref(x);
+    const bytes = fmt === "q4_0" ? quantizeQ4_0Ref(x) : fmt === "q4_1" ? quantizeQ4_1Ref(x) : quantizeQ4_KRef(x);
     expect(sha256(bytes)).toBe(hash);
   });
 
@@ -273,6 +275,23 @@ describe("GGUF Q4_0 / Q4_1", () => {
         }
       }),
       { seed: fmt === "q4_0" ? 40 : 41, numRuns: 60 },
+    );
+  });
+
+  it("Q4_K: 144-byte super-blocks; QuantizedMatrix view dequantizes like llama.cpp (property)", () => {
+    registerQ4KDType();
+    expect(byteSize("q4_k", 512)).toBe(288);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1 << 30 }), fc.integer({ min: 1, max: 3 }), (seed, rows) => {
+        const rng = new TestRng(seed);
+        const w = rng.normals(rows * 256, 0.01 + rng.uniform());
+        if (seed % 3 === 0) w.fill(0.25, 0, 32); // a constant sub-block
+        const bytes = quantizeQ4_KRef(w);
+        const ref = dequantizeQ4_KRef(bytes, rows * 256);
+        const viaQm = dequantizeMatrix(q4kToQuantizedMatrix(bytes, rows, 256));
+        for (let i = 0; i < ref.length; i++) expect(Math.abs(viaQm[i]! - ref[i]!)).toBeLessThanOrEqual(Math.abs(ref[i]!) * 2e-6 + 1e-6);
+      }),
+      { seed: 42, numRuns: 30 },
     );
   });
 

@@ -39,3 +39,11 @@ export { packMatMulNBits, unpackMatMulNBits } from "./codec-matmulnbits";
 export type { Int4LinearOptions } from "./int4-linear";
 export { Int4Linear } from "./int4-linear";
 export { Q4_0Linear, Q4_1Linear } from "./block-linear";
+export {
+  quantizeQ4_KRef,
+  dequantizeQ4_KRef,
+  quantizeQ4_K,
+  q4kToQuantizedMatrix,
+  registerQ4KDType,
+} from "./codec-q4k";
+export { Q4_KLinear } from "./block-linear";

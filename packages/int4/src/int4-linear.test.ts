@@ -1,4 +1,5 @@
 import { LowbitError, setKernelBackend } from "@lowbit/tensor";
+import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { Int4Linear } from "./int4-linear";
 import { dequantizeMatrix, type QuantizedMatrix } from "./quantized-matrix";
@@ -78,6 +79,36 @@ describe("Int4Linear", () => {
     expect(maxRelErr(fastI8, refI8)).toBeLessThan(2e-5);
     expect(maxRelErr(refI8, want)).toBeLessThan(0.05);
     lin.dispose();
+  });
+
+  it("wasm equals the reference on random shapes (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          seed: fc.integer({ min: 0, max: 1 << 30 }),
+          bits: fc.constantFrom(2, 3, 4, 5, 8),
+          rows: fc.integer({ min: 1, max: 21 }),
+          group: fc.integer({ min: 1, max: 70 }),
+          ng: fc.integer({ min: 1, max: 3 }),
+          m: fc.integer({ min: 1, max: 4 }),
+          sym: fc.boolean(),
+          act: fc.boolean(),
+        }),
+        ({ seed, bits, rows, group, ng, m, sym, act }) => {
+          const cols = group * ng;
+          const rng = new TestRng(seed);
+          let qm = quantizeRTN(rng.normals(rows * cols), rows, cols, { bits, groupSize: group, sym });
+          if (act) qm = withActOrder(qm, seed);
+          const lin = new Int4Linear(qm);
+          const x = rng.normals(m * cols);
+          const want = matmulRef(x, dequantizeMatrix(qm), m, rows, cols);
+          expect(maxRelErr(lin.run(x, m, undefined, false, "wasm"), want)).toBeLessThan(2e-5);
+          expect(maxRelErr(lin.run(x, m, undefined, true, "wasm"), lin.run(x, m, undefined, true, "ref"))).toBeLessThan(2e-5);
+          lin.dispose();
+        },
+      ),
+      { seed: 77, numRuns: 60 },
+    );
   });
 
   it("forward follows setKernelBackend and int8 activations change the kind", () => {
