@@ -23,7 +23,8 @@ export function quantizeValue(x: number, scale: number, zero: number, maxq: numb
 
 /**
  * Parameters from a range, GPTQ/torch quantizer semantics: the range is widened to include 0;
- * symmetric uses max|x| on both sides with zero = (maxq+1)/2; asymmetric zero = round(-min/scale),
+ * symmetric uses max|x| on both sides (scale = 2 max|x| / maxq) with zero = (maxq+1)/2;
+ * asymmetric scale = (max - min) / maxq, zero = round(-min/scale),
  * clamped to [0, maxq]. An all-zero range becomes [-1, 1] so the scale stays finite and zero still
  * reconstructs exactly. The scale is rounded to f32 (what is stored).
  */
@@ -32,8 +33,10 @@ export function paramsFromRange(min: number, max: number, bits: number, sym: boo
   let lo = Math.fround(Math.min(min, 0));
   let hi = Math.fround(Math.max(max, 0));
   if (sym) {
+    // max|x| on both sides (torch.ao). GPTQ's quant.py keeps min at 0 for groups with no negative
+    // value, so their upper half clips at 7/15 of the max; that quirk is not reproduced.
     hi = Math.max(-lo, hi);
-    if (lo < 0) lo = -hi;
+    lo = -hi;
   }
   if (lo === 0 && hi === 0) {
     lo = -1;

@@ -32,6 +32,11 @@ describe("fitGroupParams", () => {
     expect(p.scale).toBeCloseTo(3 / 15, 7);
     expect(p.zero).toBe(0);
   });
+  it("symmetric groups without negative values still use max|x| on both sides (no clipping of the upper half)", () => {
+    const p = fitGroupParams([0, 1, 3], 0, 3, 4, true);
+    expect(p.zero).toBe(8);
+    expect(p.scale).toBeCloseTo(6 / 15, 7);
+  });
   it("symmetric: zero = (maxq+1)/2, scale = 2 max|x| / maxq", () => {
     const p = fitGroupParams([-3, 1, 2], 0, 3, 4, true);
     expect(p.zero).toBe(8);
@@ -42,6 +47,7 @@ describe("fitGroupParams", () => {
       [[0, 0, 0, 0], false],
       [[0, 0, 0, 0], true],
       [[2.5, 2.5, 2.5, 2.5], false],
+      [[2.5, 2.5, 2.5, 2.5], true],
       [[-2.5, -2.5, -2.5, -2.5], true],
     ] as const) {
       const p = fitGroupParams(vals, 0, 4, bits, sym);
