@@ -1,3 +1,6 @@
+import { getEngine } from "../engine/engine";
+import { wasmBase64 } from "../wasm/f64.generated";
+
 /**
  * The one heavy primitive of the f64 linear algebra: C -= A · B^T on row-major sub-matrices,
  * where every entry is a dot product of two contiguous row segments:
@@ -5,15 +8,64 @@
  *   c[ci + i*ldc + j] -= sum_{t<k} a[ai + i*lda + t] * b[bi + j*ldb + t]   (i < m, j < n)
  *
  * Cholesky's trailing update, the triangular inverse and the Gram product Y·Y^T are all written
- * in terms of it, so a faster implementation (WASM SIMD, threads) can be swapped in here alone.
+ * in terms of it, so the algorithms take it as a parameter: `subABtJs` on any Float64Arrays, or
+ * `wasmSubABt(pack)` (WebAssembly SIMD, f64x2) when every matrix is a view of kernel memory.
  * The JS version is cache-blocked (k in chunks of KC, B rows in tiles of NC) and register-blocked
  * (4 rows of A x 2 rows of B: 8 independent accumulators, 6 loads per 8 multiply-adds).
  */
+export type SubABt = (
+  c: Float64Array,
+  ci: number,
+  ldc: number,
+  a: Float64Array,
+  ai: number,
+  lda: number,
+  b: Float64Array,
+  bi: number,
+  ldb: number,
+  m: number,
+  n: number,
+  k: number,
+) => void;
+
+interface F64Kernels {
+  pack_bytes_f64(): number;
+  sub_abt_f64(
+    c: number,
+    ldc: number,
+    a: number,
+    lda: number,
+    b: number,
+    ldb: number,
+    m: number,
+    n: number,
+    k: number,
+    pack: number,
+  ): void;
+}
+
+export const f64Module = { name: "tensor/f64", base64: wasmBase64 } as const;
+
+export function f64Kernels(): F64Kernels {
+  return getEngine().exports<F64Kernels>(f64Module);
+}
+
+/**
+ * subABt in WebAssembly. Every array passed must be a (live) view of kernel memory; `pack` is
+ * `pack_bytes_f64()` bytes of kernel memory reserved for this caller.
+ */
+export function wasmSubABt(pack: number): SubABt {
+  const kx = f64Kernels();
+  return (c, ci, ldc, a, ai, lda, b, bi, ldb, m, n, k) => {
+    if (m <= 0 || n <= 0 || k <= 0) return;
+    kx.sub_abt_f64(c.byteOffset + ci * 8, ldc, a.byteOffset + ai * 8, lda, b.byteOffset + bi * 8, ldb, m, n, k, pack);
+  };
+}
 
 const KC = 256;
 const NC = 32;
 
-export function subABt(
+export const subABtJs: SubABt = function subABt(
   c: Float64Array,
   ci: number,
   ldc: number,
@@ -49,7 +101,7 @@ export function subABt(
       }
     }
   }
-}
+};
 
 /** sum_{t<k} x[xi+t] * y[yi+t] */
 export function dot(x: Float64Array, xi: number, y: Float64Array, yi: number, k: number): number {
@@ -165,4 +217,41 @@ function kernel1x2(
   }
   c[cc]! -= s0;
   c[cc + 1]! -= s1;
+}
+
+/** Columns per step of trsmLowerT: the part in JS is rows x cols x SB/2 multiply-adds. */
+const SB = 8;
+
+/**
+ * In place X <- X · L^-T: solves X' L^T = X for X' where X is rows x cols at x[xi] (stride ldx)
+ * and L is the cols x cols lower triangle at l[li] (stride ldl; only its strict lower part is
+ * read) with diagonal `diag[0..cols)`. Column blocks of SB: the coupling to earlier blocks is one
+ * subABt call, the SB-wide triangle is solved in JS.
+ */
+export function trsmLowerT(
+  x: Float64Array,
+  xi: number,
+  ldx: number,
+  rows: number,
+  cols: number,
+  l: Float64Array,
+  li: number,
+  ldl: number,
+  diag: Float64Array,
+  diagOffset: number,
+  subABt: SubABt,
+): void {
+  for (let s0 = 0; s0 < cols; s0 += SB) {
+    const s1 = Math.min(cols, s0 + SB);
+    if (s0 > 0) subABt(x, xi + s0, ldx, x, xi, ldx, l, li + s0 * ldl, ldl, rows, s1 - s0, s0);
+    for (let r = 0; r < rows; r++) {
+      const xr = xi + r * ldx;
+      for (let j = s0; j < s1; j++) {
+        const lj = li + j * ldl;
+        let s = x[xr + j]!;
+        for (let t = s0; t < j; t++) s -= x[xr + t]! * l[lj + t]!;
+        x[xr + j] = s / diag[diagOffset + j]!;
+      }
+    }
+  }
 }

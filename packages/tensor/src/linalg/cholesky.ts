@@ -1,5 +1,6 @@
 import { LowbitError } from "../errors";
-import { dot, subABt } from "./blas-f64";
+import { type SubABt, dot, trsmLowerT } from "./blas-f64";
+import { finish, workspace } from "./workspace";
 
 /**
  * Cholesky factorisation and triangular solves on dense row-major Float64Array matrices.
@@ -15,7 +16,7 @@ export interface InPlaceOption {
 }
 
 /** Block size of the right-looking factorisation (a multiple of 4). */
-const NB = 128;
+const NB = 256;
 /** Row tile of the trailing update. */
 const TILE = 64;
 
@@ -34,28 +35,40 @@ export function checkSquare(a: Float64Array, n: number, what: string): void {
  */
 export function cholesky(a: Float64Array, n: number, options: InPlaceOption = {}): Float64Array {
   checkSquare(a, n, "cholesky");
-  const l = options.inPlace ? a : copyLower(a, n);
-  choleskyInPlace(l, n, "cholesky", (p) => p);
-  return l;
+  const ws = workspace(n, 0, options.inPlace ? a : undefined);
+  try {
+    if (ws.x !== a) copyLower(a, ws.x, n);
+    choleskyInPlace(ws.x, n, "cholesky", (p) => p, ws.sub);
+  } catch (e) {
+    ws.dispose();
+    throw e;
+  }
+  return finish(ws, options.inPlace ? a : undefined);
 }
 
-/** Copies the lower triangle (with diagonal) of a into a fresh zeroed matrix. */
-function copyLower(a: Float64Array, n: number): Float64Array {
-  const l = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) l.set(a.subarray(i * n, i * n + i + 1), i * n);
-  return l;
+/** Copies the lower triangle (with diagonal) of a into x; x's upper triangle is left as it is. */
+export function copyLower(a: Float64Array, x: Float64Array, n: number): void {
+  for (let i = 0; i < n; i++) x.set(a.subarray(i * n, i * n + i + 1), i * n);
 }
 
 /**
- * Factors the lower triangle of `l` in place and zeroes its upper triangle. `pivotName` maps an
+ * Factors the lower triangle of `l` in place and zeroes its upper triangle (which it never reads,
+ * so it may hold garbage on entry). `pivotName` maps an
  * internal pivot index to the index the caller knows (upperCholeskyOfInverse factors a permuted copy).
  * @internal
  */
-export function choleskyInPlace(l: Float64Array, n: number, what: string, pivotName: (p: number) => number): void {
+export function choleskyInPlace(
+  l: Float64Array,
+  n: number,
+  what: string,
+  pivotName: (p: number) => number,
+  subABt: SubABt,
+): void {
+  const diag = new Float64Array(NB);
   for (let k0 = 0; k0 < n; k0 += NB) {
     const k1 = Math.min(n, k0 + NB);
     factorDiagonalBlock(l, n, k0, k1, what, pivotName);
-    solvePanel(l, n, k0, k1);
+    solvePanel(l, n, k0, k1, diag, subABt);
     // trailing update of the lower triangle: A[i][j] -= L[i][k0:k1] . L[j][k0:k1], k1 <= j <= i
     // (each diagonal tile is updated as a full square; its upper half is never read and is zeroed below)
     for (let i0 = k1; i0 < n; i0 += TILE) {
@@ -93,41 +106,10 @@ function factorDiagonalBlock(
   }
 }
 
-/** L[i][j] = (A[i][j] - L[i][k0:j] . L[j][k0:j]) / L[j][j] for rows i >= k1, columns k0 <= j < k1. */
-function solvePanel(l: Float64Array, n: number, k0: number, k1: number): void {
-  let i = k1;
-  for (; i + 4 <= n; i += 4) {
-    const r0 = i * n;
-    const r1 = r0 + n;
-    const r2 = r1 + n;
-    const r3 = r2 + n;
-    for (let j = k0; j < k1; j++) {
-      const rj = j * n;
-      let s0 = l[r0 + j]!;
-      let s1 = l[r1 + j]!;
-      let s2 = l[r2 + j]!;
-      let s3 = l[r3 + j]!;
-      for (let t = k0; t < j; t++) {
-        const y = l[rj + t]!;
-        s0 -= l[r0 + t]! * y;
-        s1 -= l[r1 + t]! * y;
-        s2 -= l[r2 + t]! * y;
-        s3 -= l[r3 + t]! * y;
-      }
-      const inv = 1 / l[rj + j]!;
-      l[r0 + j] = s0 * inv;
-      l[r1 + j] = s1 * inv;
-      l[r2 + j] = s2 * inv;
-      l[r3 + j] = s3 * inv;
-    }
-  }
-  for (; i < n; i++) {
-    const ri = i * n;
-    for (let j = k0; j < k1; j++) {
-      const rj = j * n;
-      l[ri + j] = (l[ri + j]! - dot(l, ri + k0, l, rj + k0, j - k0)) / l[rj + j]!;
-    }
-  }
+/** L[i][k0:k1] = A[i][k0:k1] · L11^-T for rows i >= k1 (L11 the factored diagonal block). */
+function solvePanel(l: Float64Array, n: number, k0: number, k1: number, diag: Float64Array, subABt: SubABt): void {
+  for (let j = k0; j < k1; j++) diag[j - k0] = l[j * n + j]!;
+  trsmLowerT(l, k1 * n + k0, n, n - k1, k1 - k0, l, k0 * n + k0, n, diag, 0, subABt);
 }
 
 function checkRhs(b: Float64Array, n: number, nrhs: number, what: string): void {

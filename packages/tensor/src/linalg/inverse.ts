@@ -1,6 +1,7 @@
 import { LowbitError } from "../errors";
-import { subABt } from "./blas-f64";
-import { type InPlaceOption, checkSquare, choleskyInPlace } from "./cholesky";
+import { type SubABt, trsmLowerT } from "./blas-f64";
+import { type InPlaceOption, checkSquare, choleskyInPlace, copyLower } from "./cholesky";
+import { type Workspace, finish, workspace } from "./workspace";
 
 /**
  * Inverses built on the Cholesky factor, all working inside one n x n Float64Array (the result),
@@ -17,25 +18,45 @@ import { type InPlaceOption, checkSquare, choleskyInPlace } from "./cholesky";
 /** Rows of Y per block, and columns per tile (multiples of 4). */
 const NB = 64;
 
+/** Runs `body` on a workspace, releasing it if `body` throws. */
+function run(
+  n: number,
+  tmpLength: number,
+  input: Float64Array,
+  inPlace: boolean | undefined,
+  body: (ws: Workspace) => void,
+): Float64Array {
+  const ws = workspace(n, tmpLength, inPlace ? input : undefined);
+  try {
+    body(ws);
+  } catch (e) {
+    ws.dispose();
+    throw e;
+  }
+  return finish(ws, inPlace ? input : undefined);
+}
+
 /** The inverse of the SPD matrix whose lower Cholesky factor is `l` (a = L L^T); symmetric, full. */
 export function choleskyInverse(l: Float64Array, n: number, options: InPlaceOption = {}): Float64Array {
   checkSquare(l, n, "choleskyInverse");
-  const x = options.inPlace ? l : Float64Array.from(l);
-  invertLowerToUpperTransposed(x, n, "choleskyInverse");
-  gramUpperToLower(x, n);
-  mirrorLowerToUpper(x, n);
-  return x;
+  return run(n, NB * n + NB * NB, l, options.inPlace, ({ x, tmp, sub }) => {
+    if (x !== l) copyLower(l, x, n);
+    invertLowerToUpperTransposed(x, n, "choleskyInverse", tmp, sub);
+    gramUpperToLower(x, n, tmp, sub);
+    mirrorLowerToUpper(x, n);
+  });
 }
 
 /** The inverse of a symmetric positive definite matrix (only its lower triangle is read). */
 export function inverseSPD(a: Float64Array, n: number, options: InPlaceOption = {}): Float64Array {
   checkSquare(a, n, "inverseSPD");
-  const x = options.inPlace ? a : Float64Array.from(a);
-  choleskyInPlace(x, n, "inverseSPD", (p) => p);
-  invertLowerToUpperTransposed(x, n, "inverseSPD");
-  gramUpperToLower(x, n);
-  mirrorLowerToUpper(x, n);
-  return x;
+  return run(n, NB * n + NB * NB, a, options.inPlace, ({ x, tmp, sub }) => {
+    if (x !== a) copyLower(a, x, n);
+    choleskyInPlace(x, n, "inverseSPD", (p) => p, sub);
+    invertLowerToUpperTransposed(x, n, "inverseSPD", tmp, sub);
+    gramUpperToLower(x, n, tmp, sub);
+    mirrorLowerToUpper(x, n);
+  });
 }
 
 /**
@@ -45,29 +66,27 @@ export function inverseSPD(a: Float64Array, n: number, options: InPlaceOption = 
  */
 export function upperCholeskyOfInverse(a: Float64Array, n: number, options: InPlaceOption = {}): Float64Array {
   checkSquare(a, n, "upperCholeskyOfInverse");
-  let x: Float64Array;
-  if (options.inPlace) {
-    x = a;
-    antiTransposeTriangle(x, n, true);
-  } else {
-    x = new Float64Array(n * n);
-    reversedLowerCopy(a, x, n);
-  }
-  // x = lower triangle of J a J; its pivot p is row/column n-1-p of a
-  choleskyInPlace(x, n, "upperCholeskyOfInverse", (p) => n - 1 - p);
-  invertLowerToUpperTransposed(x, n, "upperCholeskyOfInverse");
-  // upper holds Y = M^-T; U = J M^-1 J = J Y^T J: U[i][j] = Y[n-1-j][n-1-i], an upper -> upper map
-  antiTransposeTriangle(x, n, false);
-  for (let i = 1; i < n; i++) x.fill(0, i * n, i * n + i);
-  return x;
+  return run(n, NB * NB, a, options.inPlace, ({ x, tmp, sub }) => {
+    if (x === a) antiTransposeTriangle(x, n, true);
+    else reversedLowerCopy(a, x, n);
+    // x = lower triangle of J a J; its pivot p is row/column n-1-p of a
+    choleskyInPlace(x, n, "upperCholeskyOfInverse", (p) => n - 1 - p, sub);
+    invertLowerToUpperTransposed(x, n, "upperCholeskyOfInverse", tmp, sub);
+    // upper holds Y = M^-T; U = J M^-1 J = J Y^T J: U[i][j] = Y[n-1-j][n-1-i], an upper -> upper map
+    antiTransposeTriangle(x, n, false);
+    for (let i = 1; i < n; i++) x.fill(0, i * n, i * n + i);
+  });
 }
 
 /**
  * Given L in the lower triangle of x (diagonal included), writes Y = L^-T into the upper triangle
  * and diagonal; the strict lower triangle keeps L. Y[j][j] = 1/L[j][j] and, for i > j,
  * Y[j][i] = -(L[i][j:i] . Y[j][j:i]) / L[i][i] (each row of Y is a forward substitution).
+ * Done in row blocks J of Y: the block's own triangle in JS, then the strip to its right as one
+ * product with the block (through a zero-filled copy in `tmp`), and per column tile I the
+ * coupling to earlier tiles (one product) and a triangular solve with L's diagonal block at I.
  */
-function invertLowerToUpperTransposed(x: Float64Array, n: number, what: string): void {
+function invertLowerToUpperTransposed(x: Float64Array, n: number, what: string, tmp: Float64Array, subABt: SubABt): void {
   const d = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const v = x[i * n + i]!;
@@ -78,6 +97,7 @@ function invertLowerToUpperTransposed(x: Float64Array, n: number, what: string):
   }
   for (let j0 = 0; j0 < n; j0 += NB) {
     const j1 = Math.min(n, j0 + NB);
+    const b = j1 - j0;
     // diagonal block: rows and columns j0..j1
     for (let j = j0; j < j1; j++) {
       const rj = j * n;
@@ -88,41 +108,44 @@ function invertLowerToUpperTransposed(x: Float64Array, n: number, what: string):
         x[rj + i] = -s / d[i]!;
       }
     }
-    // tiles of columns i0..i1 to the right of the block
+    if (j1 === n) break;
+    // Yz = the block's Y with zeros below the diagonal (the storage there holds L)
+    for (let r = 0; r < b; r++) {
+      for (let c = 0; c < b; c++) tmp[r * b + c] = c >= r ? x[(j0 + r) * n + j0 + c]! : 0;
+    }
+    // strip x[J][j1:n] = -Yz . L[j1:n][J]^T   (t inside the block)
+    for (let j = j0; j < j1; j++) x.fill(0, j * n + j1, j * n + n);
+    subABt(x, j0 * n + j1, n, tmp, 0, b, x, j1 * n + j0, n, b, n - j1, b);
     for (let i0 = j1; i0 < n; i0 += NB) {
       const i1 = Math.min(n, i0 + NB);
-      for (let j = j0; j < j1; j++) {
-        x.fill(0, j * n + i0, j * n + i1);
-        // t in [j, j1): inside the block's triangle
-        subABt(x, j * n + i0, n, x, j * n + j, n, x, i0 * n + j, n, 1, i1 - i0, j1 - j);
-      }
-      // t in [j1, i0): the bulk, a plain product
-      subABt(x, j0 * n + i0, n, x, j0 * n + j1, n, x, i0 * n + j1, n, j1 - j0, i1 - i0, i0 - j1);
-      // t in [i0, i): column by column inside the tile
-      for (let i = i0; i < i1; i++) {
-        subABt(x, j0 * n + i, n, x, j0 * n + i0, n, x, i * n + i0, n, j1 - j0, 1, i - i0);
-        const inv = 1 / d[i]!;
-        for (let j = j0; j < j1; j++) x[j * n + i]! *= inv;
-      }
+      // t in [j1, i0): earlier tiles of this strip
+      subABt(x, j0 * n + i0, n, x, j0 * n + j1, n, x, i0 * n + j1, n, b, i1 - i0, i0 - j1);
+      // t in [i0, i): the triangle of L at I
+      trsmLowerT(x, j0 * n + i0, n, b, i1 - i0, x, i0 * n + i0, n, d, i0, subABt);
     }
   }
 }
 
 /**
  * With Y upper (diagonal included) in x, writes G = Y Y^T into the lower triangle and diagonal:
- * G[i][j] = Y[i][i:n] . Y[j][i:n] for j <= i. Rows are done in blocks through a scratch tile,
- * because a block's own rows of Y are still needed until the block is done.
+ * G[i][j] = Y[i][i:n] . Y[j][i:n] for j <= i. Rows are done in blocks I through scratch (a block's
+ * own rows of Y are needed until the block is done): tmp holds the |I| x i1 result, then the
+ * block's Y with zeros below its diagonal.
  */
-function gramUpperToLower(x: Float64Array, n: number): void {
-  const tmp = new Float64Array(NB * n);
+function gramUpperToLower(x: Float64Array, n: number, tmp: Float64Array, subABt: SubABt): void {
+  const zOff = NB * n;
   for (let i0 = 0; i0 < n; i0 += NB) {
     const i1 = Math.min(n, i0 + NB);
-    const m = i1 - i0;
-    tmp.fill(0, 0, m * i1);
-    // t in [i1, n) for all j < i1
-    subABt(tmp, 0, i1, x, i0 * n + i1, n, x, i1, n, m, i1, n - i1);
-    // t in [i, i1) for row i and j <= i
-    for (let i = i0; i < i1; i++) subABt(tmp, (i - i0) * i1, i1, x, i * n + i, n, x, i, n, 1, i + 1, i1 - i);
+    const b = i1 - i0;
+    for (let r = 0; r < b; r++) {
+      for (let c = 0; c < b; c++) tmp[zOff + r * b + c] = c >= r ? x[(i0 + r) * n + i0 + c]! : 0;
+    }
+    tmp.fill(0, 0, b * i1);
+    // t in [i1, n), all j < i1
+    subABt(tmp, 0, i1, x, i0 * n + i1, n, x, i1, n, b, i1, n - i1);
+    // t in I: j < i0 (Y[j][t] is upper there), then j in I (both through the zero-filled block)
+    subABt(tmp, 0, i1, tmp, zOff, b, x, i0, n, b, i0, b);
+    subABt(tmp, i0, i1, tmp, zOff, b, tmp, zOff, b, b, b, b);
     for (let i = i0; i < i1; i++) {
       const r = (i - i0) * i1;
       for (let j = 0; j <= i; j++) x[i * n + j] = -tmp[r + j]!;
