@@ -7,6 +7,7 @@ import {
   F32Linear,
   Rng,
   cholesky,
+  setKernelBackend,
   gemv,
   gemvRef,
   matmulAB,
@@ -108,33 +109,39 @@ export default defineSuite({
       for (let i = 0; i < n; i++) h[i * n + i]! += 0.01 * meanDiag;
       const shape = { m: n, n, k: n };
 
-      let t0 = performance.now();
-      const l = cholesky(h, n);
-      const cholMs = performance.now() - t0;
-      const cholRes = probeResidual(n, rng, (v) => mulLower(l, mulUpperT(l, v, n), n), (v) => mulSym(h, v, n));
-      ctx.record({
-        kernel: "cholesky",
-        backend: "js",
-        shape,
-        ms: cholMs,
-        ops: n ** 3 / 3,
-        extra: { relativeResidual: cholRes, note: "||L L^T v - H v|| / ||H v||, 3 random v" },
-      });
-
-      t0 = performance.now();
-      const u = upperCholeskyOfInverse(h, n);
-      const invMs = performance.now() - t0;
-      // U^T U H v = v
-      const invRes = probeResidual(n, rng, (v) => mulUpperT(u, mulUpper(u, mulSym(h, v, n), n), n), (v) => v);
-      ctx.record({
-        kernel: "upperCholeskyOfInverse",
-        backend: "js",
-        shape,
-        ms: invMs,
-        ops: (2 * n ** 3) / 3,
-        extra: { relativeResidual: invRes, note: "||U^T U H v - v|| / ||v||, 3 random v" },
-      });
-      ctx.log(`cholesky ${n}: ${(cholMs / 1000).toFixed(2)} s; upperCholeskyOfInverse ${n}: ${(invMs / 1000).toFixed(2)} s`);
+      for (const backend of ["wasm", "ref"] as const) {
+        setKernelBackend(backend);
+        try {
+          let t0 = performance.now();
+          const l = cholesky(h, n);
+          const cholMs = performance.now() - t0;
+          const cholRes = probeResidual(n, rng, (v) => mulLower(l, mulUpperT(l, v, n), n), (v) => mulSym(h, v, n));
+          ctx.record({
+            kernel: "cholesky",
+            backend,
+            shape,
+            ms: cholMs,
+            ops: n ** 3 / 3,
+            extra: { relativeResidual: cholRes, note: "||L L^T v - H v|| / ||H v||, 3 random v" },
+          });
+          t0 = performance.now();
+          const u = upperCholeskyOfInverse(h, n);
+          const invMs = performance.now() - t0;
+          // U^T U H v = v
+          const invRes = probeResidual(n, rng, (v) => mulUpperT(u, mulUpper(u, mulSym(h, v, n), n), n), (v) => v);
+          ctx.record({
+            kernel: "upperCholeskyOfInverse",
+            backend,
+            shape,
+            ms: invMs,
+            ops: (2 * n ** 3) / 3,
+            extra: { relativeResidual: invRes, note: "||U^T U H v - v|| / ||v||, 3 random v; ops = n^3/3 multiply-adds" },
+          });
+          ctx.log(`${backend}: cholesky ${n} ${(cholMs / 1000).toFixed(2)} s, upperCholeskyOfInverse ${(invMs / 1000).toFixed(2)} s`);
+        } finally {
+          setKernelBackend("wasm");
+        }
+      }
     }
   },
 });
