@@ -3,6 +3,12 @@ import { gemmRef, gemmWasm, makeResident, type ResidentLayout } from "./kernels/
 import { layoutDequantize, packLayout } from "./kernels/layout";
 import type { QuantizedMatrix } from "./quantized-matrix";
 
+let simd: boolean | undefined;
+function wasmAvailable(): boolean {
+  simd ??= hasWasmSimd();
+  return simd;
+}
+
 export interface Int4LinearOptions {
   /** Optional bias [outFeatures]. */
   bias?: Float32Array;
@@ -61,7 +67,7 @@ export class Int4Linear implements Linear {
   }
 
   forward(x: Float32Array, m: number, out?: Float32Array): Float32Array {
-    return this.run(x, m, out, this.activations === "int8", getKernelBackend() === "wasm" && hasWasmSimd() ? "wasm" : "ref");
+    return this.run(x, m, out, this.activations === "int8", getKernelBackend() === "wasm" && wasmAvailable() ? "wasm" : "ref");
   }
 
   /** Forward with an explicit activation mode and backend (tests and benchmarks). */

@@ -77,37 +77,34 @@ export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Flo
   const yBytes = m * ldy * 4;
   const scratchBytes = m > 1 ? (int8 ? 8 : 16) * kp : 0;
   const total = xBytes + xqBytes + 2 * grpBytes + yBytes + scratchBytes;
-  const base = engine.alloc(total + 64 * 6);
-  try {
-    const align = (p: number) => Math.ceil(p / 64) * 64;
-    const px = align(base);
-    const pxq = align(px + xBytes);
-    const pdx = align(pxq + xqBytes);
-    const pxs = align(pdx + grpBytes);
-    const py = align(pxs + grpBytes);
-    const ps = align(py + yBytes);
-    gatherActivations(l, x, m, engine.f32(px, m * kp));
-    const w = r.weights.ptr;
-    const sc = r.params.ptr;
-    const zr = sc + n4 * ng * 16;
-    const k = kernels();
-    if (int8) {
-      k.quant_act(px, pxq, pdx, pxs, m, kp, gp);
-      if (m === 1) kernel<GemvI8>(`gemv_i8_b${cbits}`)(w, sc, zr, pxq, pdx, pxs, py, n4, ng, gp);
-      else kernel<GemmI8>(`gemm_i8_b${cbits}`)(w, sc, zr, pxq, pdx, pxs, py, m, n4, ng, gp, ps);
-    } else if (m === 1) {
-      k.group_sums(px, pxs, m, kp, gp);
-      kernel<GemvF32>(`gemv_f32_b${cbits}`)(w, sc, zr, px, pxs, py, n4, ng, gp);
-    } else {
-      kernel<GemmF32>(`gemm_f32_b${cbits}`)(w, sc, zr, px, py, m, n4, ng, gp, ps);
-    }
-    const y = engine.f32(py, m * ldy);
-    const n = l.rows;
-    if (ldy === n) out.set(y.subarray(0, m * n));
-    else for (let t = 0; t < m; t++) out.set(y.subarray(t * ldy, t * ldy + n), t * n);
-  } finally {
-    engine.free(base);
+  // one reusable region for the whole call (valid until the next engine.scratch())
+  const base = engine.scratch(total + 64 * 6);
+  const align = (p: number) => Math.ceil(p / 64) * 64;
+  const px = align(base);
+  const pxq = align(px + xBytes);
+  const pdx = align(pxq + xqBytes);
+  const pxs = align(pdx + grpBytes);
+  const py = align(pxs + grpBytes);
+  const ps = align(py + yBytes);
+  gatherActivations(l, x, m, engine.f32(px, m * kp));
+  const w = r.weights.ptr;
+  const sc = r.params.ptr;
+  const zr = sc + n4 * ng * 16;
+  const k = kernels();
+  if (int8) {
+    k.quant_act(px, pxq, pdx, pxs, m, kp, gp);
+    if (m === 1) kernel<GemvI8>(`gemv_i8_b${cbits}`)(w, sc, zr, pxq, pdx, pxs, py, n4, ng, gp);
+    else kernel<GemmI8>(`gemm_i8_b${cbits}`)(w, sc, zr, pxq, pdx, pxs, py, m, n4, ng, gp, ps);
+  } else if (m === 1) {
+    k.group_sums(px, pxs, m, kp, gp);
+    kernel<GemvF32>(`gemv_f32_b${cbits}`)(w, sc, zr, px, pxs, py, n4, ng, gp);
+  } else {
+    kernel<GemmF32>(`gemm_f32_b${cbits}`)(w, sc, zr, px, py, m, n4, ng, gp, ps);
   }
+  const y = engine.f32(py, m * ldy);
+  const n = l.rows;
+  if (ldy === n) out.set(y.subarray(0, m * n));
+  else for (let t = 0; t < m; t++) out.set(y.subarray(t * ldy, t * ldy + n), t * n);
 }
 
 /**
