@@ -35,6 +35,13 @@ const BACKENDS: Array<[string, number, string, Make]> = [
     "int4",
     (w, o, i) => new Int4Linear(quantizeRTN(w, o, i, { bits: 4, groupSize: effectiveGroupSize(i, 32), sym: false })),
   ],
+  [
+    "Int4Linear RTN g32 asym, int8 activations (W4A8)",
+    0.15,
+    "int4",
+    (w, o, i) =>
+      new Int4Linear(quantizeRTN(w, o, i, { bits: 4, groupSize: effectiveGroupSize(i, 32), sym: false }), { activations: "int8" }),
+  ],
   ["Q4_0", 0.15, "q4_0", (w, o, i) => (blockOk(i) ? new Q4_0Linear(quantizeGgufInt4("q4_0", w, o, i), o, i) : undefined)],
   ["Q4_1", 0.15, "q4_1", (w, o, i) => (blockOk(i) ? new Q4_1Linear(quantizeGgufInt4("q4_1", w, o, i), o, i) : undefined)],
 ];
