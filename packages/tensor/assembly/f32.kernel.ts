@@ -218,27 +218,29 @@ function tile4x8(a: usize, as: usize, p: usize, kl: i32, c: usize, cs: usize, in
     c00 = c10 = c20 = c30 = v128.load(bias);
     c01 = c11 = c21 = c31 = v128.load(bias, 16);
   }
-  const a1 = a + as;
-  const a2 = a1 + as;
-  const a3 = a2 + as;
-  const end = <usize>kl << 2;
+  let p0 = a;
+  const d1 = as;
+  const d2 = as << 1;
+  const d3 = d1 + d2;
   let q = p;
-  for (let t: usize = 0; t < end; t += 4) {
+  const qend = p + (<usize>kl << 5);
+  while (q < qend) {
     const y0 = v128.load(q);
     const y1 = v128.load(q, 16);
-    q += 32;
-    let x = v128.load32_splat(a + t);
+    let x = v128.load32_splat(p0);
     c00 = f32x4.add(c00, f32x4.mul(x, y0));
     c01 = f32x4.add(c01, f32x4.mul(x, y1));
-    x = v128.load32_splat(a1 + t);
+    x = v128.load32_splat(p0 + d1);
     c10 = f32x4.add(c10, f32x4.mul(x, y0));
     c11 = f32x4.add(c11, f32x4.mul(x, y1));
-    x = v128.load32_splat(a2 + t);
+    x = v128.load32_splat(p0 + d2);
     c20 = f32x4.add(c20, f32x4.mul(x, y0));
     c21 = f32x4.add(c21, f32x4.mul(x, y1));
-    x = v128.load32_splat(a3 + t);
+    x = v128.load32_splat(p0 + d3);
     c30 = f32x4.add(c30, f32x4.mul(x, y0));
     c31 = f32x4.add(c31, f32x4.mul(x, y1));
+    q += 32;
+    p0 += 4;
   }
   v128.store(c, c00);
   v128.store(c, c01, 16);
