@@ -46,6 +46,8 @@ export interface MethodRun {
   seconds: number;
   peakRssBytes?: number;
   layers: LayerError[];
+  /** Relative output error of each decoder layer on calibration windows, when measured. */
+  layerOutputErrors?: Array<number | null>;
   eval?: EvalSummary;
   weightHistogram?: Histogram;
   errorHistogram?: Histogram;

@@ -1,6 +1,6 @@
-import { copyFile, readFile } from "node:fs/promises";
+import { chmod, copyFile, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { openSafetensorsModel, type SafetensorsTensorInput, writeSafetensors } from "@lowbit/formats";
+import { openSafetensorsModel, type SafetensorsSource, type SafetensorsTensorInput, writeSafetensors } from "@lowbit/formats";
 import { packBits, type QuantizedMatrix, unpackBits } from "@lowbit/int4";
 import { type LlamaConfig, makeConfig } from "@lowbit/runtime";
 import { LowbitError } from "@lowbit/tensor";
@@ -30,11 +30,7 @@ interface QMeta {
   sym: boolean;
 }
 
-function bytesOf(a: ArrayBufferView): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
-export function lowbitTensors(m: QuantizedModel): { tensors: SafetensorsTensorInput[]; metadata: Record<string, string> } {
+export function lowbitTensors(m: Pick<QuantizedModel, "floats" | "quantized">): { tensors: SafetensorsTensorInput[]; metadata: Record<string, string> } {
   const tensors: SafetensorsTensorInput[] = [];
   for (const [name, t] of m.floats) tensors.push({ name, dtype: "F32", shape: t.shape, data: t.data });
   const meta: Record<string, QMeta> = {};
@@ -88,8 +84,12 @@ function tokenizerFileName(m: QuantizedModel): string | undefined {
 export async function copyTokenizer(dir: string, m: QuantizedModel): Promise<void> {
   const t = m.tokenizer;
   if (!t) return;
-  if (t.kind === "llama2c") await copyFile(t.path, join(dir, "tokenizer.bin"));
-  else if (t.kind === "hf") for (const f of t.files) await copyFile(join(t.dir, f), join(dir, basename(f)));
+  const copy = async (from: string, to: string) => {
+    await copyFile(from, to);
+    await chmod(to, 0o644);
+  };
+  if (t.kind === "llama2c") await copy(t.path, join(dir, "tokenizer.bin"));
+  else if (t.kind === "hf") for (const f of t.files) await copy(join(t.dir, f), join(dir, basename(f)));
 }
 
 /** Reads a folder written by writeLowbitModel back into a QuantizedModel. */
@@ -105,50 +105,7 @@ export async function readLowbitModel(dir: string): Promise<QuantizedModel> {
   const config: LlamaConfig = makeConfig(lb.config as LlamaConfig);
   const st = await openSafetensorsModel(dir);
   try {
-    let meta: Record<string, QMeta>;
-    try {
-      meta = JSON.parse(st.metadata["lowbit.quantized"] ?? "{}") as Record<string, QMeta>;
-    } catch (e) {
-      throw new LowbitError("E_FORMAT", `${dir}: safetensors metadata "lowbit.quantized" is not valid JSON; re-quantize the model.`, { cause: e });
-    }
-    const floats = new Map<string, { shape: number[]; data: Float32Array }>();
-    const quantized = new Map<string, QuantizedMatrix>();
-    const parts = new Set<string>();
-    for (const name of Object.keys(meta)) {
-      const stem = name.replace(/\.weight$/, "");
-      for (const s of ["qweight", "scales", "zeros", "g_idx"]) parts.add(`${stem}.${s}`);
-    }
-    for (const [name, info] of st.tensors) {
-      if (parts.has(name)) continue;
-      floats.set(name, { shape: info.shape, data: await st.readF32(name) });
-    }
-    for (const [name, q] of Object.entries(meta)) {
-      const stem = name.replace(/\.weight$/, "");
-      const need = (s: string) => {
-        if (!st.tensors.has(`${stem}.${s}`)) throw new LowbitError("E_MISSING_TENSOR", `${dir}: missing tensor ${stem}.${s} of quantized ${name}; the output is damaged, re-quantize.`);
-        return `${stem}.${s}`;
-      };
-      const packed = await st.read(need("qweight"));
-      const zerosInfo = st.tensors.get(need("zeros"))!;
-      const zerosRaw = await st.read(need("zeros"));
-      const zeros = zerosInfo.dtype === "U8" ? Float32Array.from(zerosRaw) : new Float32Array(zerosRaw.buffer, zerosRaw.byteOffset, zerosRaw.byteLength / 4);
-      const gName = `${stem}.g_idx`;
-      const qm: QuantizedMatrix = {
-        bits: q.bits,
-        groupSize: q.group_size,
-        rows: q.rows,
-        cols: q.cols,
-        sym: q.sym,
-        q: unpackBits(packed, q.bits, q.rows * q.cols),
-        scales: await st.readF32(need("scales")),
-        zeros,
-      };
-      if (st.tensors.has(gName)) {
-        const g = await st.read(gName);
-        qm.gIdx = new Int32Array(g.buffer, g.byteOffset, g.byteLength / 4).slice();
-      }
-      quantized.set(name, qm);
-    }
+    const { floats, quantized } = await readLowbitTensors(st, dir);
     const tokFile = typeof lb.tokenizer === "string" ? join(dir, lb.tokenizer) : undefined;
     return {
       config,
@@ -163,4 +120,56 @@ export async function readLowbitModel(dir: string): Promise<QuantizedModel> {
   }
 }
 
-export { bytesOf };
+/** The float tensors and quantized matrices of a safetensors file in lowbit's layout. */
+export async function readLowbitTensors(
+  st: SafetensorsSource,
+  where: string,
+): Promise<{ floats: Map<string, { shape: number[]; data: Float32Array }>; quantized: Map<string, QuantizedMatrix> }> {
+  let meta: Record<string, QMeta>;
+  try {
+    meta = JSON.parse(st.metadata["lowbit.quantized"] ?? "{}") as Record<string, QMeta>;
+  } catch (e) {
+    throw new LowbitError("E_FORMAT", `${where}: safetensors metadata "lowbit.quantized" is not valid JSON; re-quantize the model.`, { cause: e });
+  }
+  const floats = new Map<string, { shape: number[]; data: Float32Array }>();
+  const quantized = new Map<string, QuantizedMatrix>();
+  const parts = new Set<string>();
+  for (const name of Object.keys(meta)) {
+    const stem = name.replace(/\.weight$/, "");
+    for (const s of ["qweight", "scales", "zeros", "g_idx"]) parts.add(`${stem}.${s}`);
+  }
+  for (const [name] of st.tensors) {
+    if (parts.has(name)) continue;
+    floats.set(name, { shape: [...st.tensors.get(name)!.shape], data: await st.readF32(name) });
+  }
+  for (const [name, q] of Object.entries(meta)) {
+    const stem = name.replace(/\.weight$/, "");
+    const need = (s: string) => {
+      if (!st.tensors.has(`${stem}.${s}`)) {
+        throw new LowbitError("E_MISSING_TENSOR", `${where}: missing tensor ${stem}.${s} of quantized ${name}; the output is damaged, re-quantize.`);
+      }
+      return `${stem}.${s}`;
+    };
+    const packed = await st.read(need("qweight"));
+    const zerosInfo = st.tensors.get(need("zeros"))!;
+    const zerosRaw = await st.read(need("zeros"));
+    const zeros = zerosInfo.dtype === "U8" ? Float32Array.from(zerosRaw) : new Float32Array(zerosRaw.buffer, zerosRaw.byteOffset, zerosRaw.byteLength / 4);
+    const qm: QuantizedMatrix = {
+      bits: q.bits,
+      groupSize: q.group_size,
+      rows: q.rows,
+      cols: q.cols,
+      sym: q.sym,
+      q: unpackBits(packed, q.bits, q.rows * q.cols),
+      scales: await st.readF32(need("scales")),
+      zeros,
+    };
+    const gName = `${stem}.g_idx`;
+    if (st.tensors.has(gName)) {
+      const g = await st.read(gName);
+      qm.gIdx = new Int32Array(g.buffer, g.byteOffset, g.byteLength / 4).slice();
+    }
+    quantized.set(name, qm);
+  }
+  return { floats, quantized };
+}

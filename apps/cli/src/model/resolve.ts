@@ -82,7 +82,7 @@ export async function sniffFile(path: string): Promise<"gguf" | "safetensors" | 
 
 /** The kind of a model folder from its config files. */
 function folderKind(config: Record<string, unknown>, hasQuantizeConfig: boolean): ModelKind {
-  if (typeof config.lowbit === "object" && config.lowbit !== null) return "lowbit";
+  if ((config.lowbit as { format?: unknown } | undefined)?.format === "lowbit") return "lowbit";
   const qc = config.quantization_config as { quant_method?: unknown } | undefined;
   const method = typeof qc?.quant_method === "string" ? qc.quant_method.toLowerCase() : undefined;
   if (method === "gptq" || (hasQuantizeConfig && method === undefined)) return "gptq";

@@ -63,11 +63,11 @@ function layerErrorChart(runs: readonly MethodRun[]): string {
   const names = runs[0]?.layers.map((l) => l.name) ?? [];
   const series: Series[] = runs.map((m) => ({
     label: m.label,
-    points: m.layers.map((l, i) => [i, l.outputError ?? l.weightError] as [number, number]),
+    points: m.layers.map((l, i) => [i, l.weightError] as [number, number]),
   }));
-  const measure = runs.some((m) => m.layers.some((l) => l.outputError !== undefined)) ? "relative output error" : "relative weight error";
+  const measure = "relative weight error ||W-Wq||²/||W||²";
   return chart(series, {
-    title: `Per-layer error (${measure})`,
+    title: "Per-linear weight error",
     xLabel: "linear layer",
     yLabel: measure,
     logY: true,
@@ -75,6 +75,16 @@ function layerErrorChart(runs: readonly MethodRun[]): string {
     height: 380,
     xTickLabels: names.length <= 80 ? names : undefined,
   });
+}
+
+function layerOutputChart(runs: readonly MethodRun[]): string | undefined {
+  const withOut = runs.filter((m) => m.layerOutputErrors?.some((v) => v !== null && v !== undefined));
+  if (withOut.length === 0) return undefined;
+  const series: Series[] = withOut.map((m) => ({
+    label: m.label,
+    points: (m.layerOutputErrors ?? []).flatMap((v, i) => (v === null || v === undefined ? [] : [[i, v] as [number, number]])),
+  }));
+  return chart(series, { title: "Per-layer output error (decoder layer, calibration windows)", xLabel: "decoder layer", yLabel: "relative output error", logY: true, width: 940, height: 340 });
 }
 
 function sizeVsPerplexity(r: RunRecord): string | undefined {
@@ -101,7 +111,12 @@ export function renderReport(r: RunRecord): string {
   const sp = sizeVsPerplexity(r);
   if (sp) body.push("<h2>Size and perplexity</h2>", sp);
   const withLayers = r.runs.filter((m) => m.layers.length > 0);
-  if (withLayers.length) body.push("<h2>Per-layer error</h2>", layerErrorChart(withLayers));
+  if (withLayers.length) {
+    body.push("<h2>Per-layer error</h2>");
+    const lo = layerOutputChart(withLayers);
+    if (lo) body.push(lo);
+    body.push(layerErrorChart(withLayers));
+  }
   const wh = r.runs.filter((m) => m.weightHistogram);
   const eh = r.runs.filter((m) => m.errorHistogram);
   if (wh.length || eh.length) {
@@ -131,7 +146,7 @@ export function renderReport(r: RunRecord): string {
         `<tr>${td(name)}${withLayers
           .map((m) => {
             const l = m.layers[i];
-            return td(l ? `${formatNumber(l.outputError ?? l.weightError, 3)} (${l.bits}b g${l.groupSize})` : "-");
+            return td(l ? `${formatNumber(l.weightError, 3)} (${l.bits}b g${l.groupSize})` : "-");
           })
           .join("")}</tr>`,
       );
