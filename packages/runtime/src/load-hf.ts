@@ -1,5 +1,3 @@
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { openSafetensorsModel, parseHfConfig, SUPPORTED_ARCHITECTURES } from "@lowbit/formats";
 import { LowbitError } from "@lowbit/tensor";
 import { type BuildOptions, buildModel, type TensorSource } from "./build";
@@ -97,7 +95,8 @@ export interface HfLoadOptions extends BuildOptions {
  * which keeps the files open until the model is released).
  */
 export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Promise<LlamaModel> {
-  const cfgPath = path.join(dir, "config.json");
+  const { readFile } = await import("node:fs/promises");
+  const cfgPath = dir.endsWith("/") ? `${dir}config.json` : `${dir}/config.json`;
   let text: string;
   try {
     text = await readFile(cfgPath, "utf8");

@@ -1,4 +1,3 @@
-import { open, stat } from "node:fs/promises";
 import { LowbitError } from "@lowbit/tensor";
 import type { BuildOptions } from "./build";
 import type { LlamaConfig } from "./config";
@@ -16,6 +15,7 @@ const GGUF_MAGIC = "GGUF";
 
 /** What a path holds: a Hugging Face folder, a GGUF file (by its magic), else a llama2.c checkpoint. */
 export async function detectModelFormat(path: string): Promise<ModelFormat> {
+  const { open, stat } = await import("node:fs/promises");
   let s: Awaited<ReturnType<typeof stat>>;
   try {
     s = await stat(path);

@@ -1,5 +1,3 @@
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { Tokenizer as HfTokenizerImpl } from "@huggingface/tokenizers";
 import { LowbitError } from "@lowbit/tensor";
 import type { DecodeOptions, EncodeOptions, StreamDecoder, Tokenizer } from "./types";
@@ -52,9 +50,9 @@ export class HfTokenizer implements Tokenizer {
 
   /** Loads tokenizer.json (and tokenizer_config.json when present) from a model folder or a file path. */
   static async fromPath(dirOrFile: string, options: { bosId?: number; eosIds?: number[] } = {}): Promise<HfTokenizer> {
-    const file = dirOrFile.endsWith(".json") ? dirOrFile : path.join(dirOrFile, "tokenizer.json");
+    const file = dirOrFile.endsWith(".json") ? dirOrFile : joinPath(dirOrFile, "tokenizer.json");
     const json = await readJson(file, true);
-    const cfg = await readJson(path.join(path.dirname(file), "tokenizer_config.json"), false);
+    const cfg = await readJson(joinPath(dirName(file), "tokenizer_config.json"), false);
     return new HfTokenizer(json, cfg ?? {}, { ...options, source: file });
   }
 
@@ -97,7 +95,18 @@ export class HfTokenizer implements Tokenizer {
   }
 }
 
+function joinPath(dir: string, name: string): string {
+  return dir.endsWith("/") || dir.endsWith("\\") ? dir + name : `${dir}/${name}`;
+}
+
+function dirName(file: string): string {
+  const i = Math.max(file.lastIndexOf("/"), file.lastIndexOf("\\"));
+  return i < 0 ? "." : file.slice(0, i) || "/";
+}
+
 async function readJson(file: string, required: boolean): Promise<unknown> {
+  // imported on use, so the module also loads in browsers (which construct from JSON instead)
+  const { readFile } = await import("node:fs/promises");
   let text: string;
   try {
     text = await readFile(file, "utf8");
