@@ -144,5 +144,6 @@ export async function buildModel(cfg: LlamaConfig, source: TensorSource, options
   }
   const weights: ModelWeights = { embedding, outputNorm, output, outputShared: cfg.tiedEmbeddings, layers };
   if (embeddingTable) weights.embeddingTable = embeddingTable;
-  return new LlamaModel(cfg, weights, options.lazy ? (i) => readLayer(cfg, source, i) : undefined);
+  if (!options.lazy) return new LlamaModel(cfg, weights);
+  return new LlamaModel(cfg, weights, (i) => readLayer(cfg, source, i), source.close ? () => source.close!() : undefined);
 }

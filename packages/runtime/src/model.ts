@@ -84,11 +84,17 @@ export class LlamaModel {
   private readonly rope: RopeTable;
   private readonly hooks = new Set<CaptureHook>();
   private readonly loader: LayerLoader | undefined;
+  private readonly closeSource: (() => Promise<void>) | undefined;
 
-  constructor(config: LlamaConfig, weights: ModelWeights, loader?: LayerLoader) {
+  /**
+   * `loader` reads a layer on demand (lazy models); `closeSource` releases the files it reads from
+   * (called by close()).
+   */
+  constructor(config: LlamaConfig, weights: ModelWeights, loader?: LayerLoader, closeSource?: () => Promise<void>) {
     this.config = config;
     this.weights = weights;
     this.loader = loader;
+    this.closeSource = closeSource;
     this.rope = new RopeTable(config.headDim, config.ropeTheta, config.ropeStyle);
     const { dim, vocabSize, nLayers } = config;
     if (!weights.embeddingTable || weights.embedding.length > 0) {
@@ -231,11 +237,18 @@ export class LlamaModel {
     });
   }
 
+  /** Frees the kernel memory of every backend. */
   dispose(): void {
     for (const l of this.weights.layers) {
       if (l) for (const name of LINEAR_NAMES) l.linears[name].dispose?.();
     }
     this.weights.output.dispose?.();
+  }
+
+  /** dispose() and close the files a lazily opened model reads layers from. */
+  async close(): Promise<void> {
+    this.dispose();
+    await this.closeSource?.();
   }
 
   // ---- hooks ----

@@ -104,6 +104,9 @@ describe("Hugging Face folders (random weights, half-split RoPE, GQA, sharded sa
     expect(lazy.isLayerLoaded(1)).toBe(false);
     await lazy.ensureLayer(1);
     expect(Array.from(lazy.forward([1, 5, 6], lazy.createCache()))).toEqual(Array.from(a));
+    await lazy.close();
+    lazy.releaseLayer(0);
+    await expect(lazy.ensureLayer(0)).rejects.toThrow();
   });
 
   it("lists every missing tensor by its Hugging Face name", async () => {
