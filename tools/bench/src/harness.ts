@@ -23,7 +23,10 @@
  *   `opts.maxRepeats` (default 200). It records the median time (`ms`), the fastest (`minMs`),
  *   GOP/s from `spec.ops` (operations per call; 2·m·n·k for a GEMM) and GB/s from `spec.bytes`
  *   (bytes that must move per call, e.g. the weights of a GEMV). Returns the record.
- * - `ctx.record(spec & { ms })` adds a record timed some other way (a one-shot factorisation).
+ * - `ctx.record(spec & { ms, cpuShare? })` adds a record timed some other way, e.g. a one-shot
+ *   factorisation with `const { result, timing } = timeOnce(() => cholesky(h, n))`.
+ * - Every record carries `cpuShare` (process CPU time / wall time while timing): well below 1
+ *   means the machine was busy with other work and the times are inflated.
  * - `spec.extra` carries anything else (fraction of bandwidth, residuals, peer versions).
  * - `spec.extra` may be a function of the timing, e.g. `(t) => ({ fraction: bytes / t.ms / 1e6 / bw.best })`.
  * - `await measureBandwidth()` sums a 256 MiB buffer with the WASM SIMD kernel (1 and 4 streams)
@@ -75,6 +78,11 @@ export interface BenchRecord {
   /** Gigabytes per second at the median time, or null without `bytes`. */
   readonly gbps: number | null;
   readonly threads: number;
+  /**
+   * CPU time of this process over wall time while timing (user + system). Near 1 for one thread
+   * on an idle machine; well below 1 means other processes took the CPU and the times are inflated.
+   */
+  readonly cpuShare: number | null;
   readonly extra?: Extra;
 }
 
@@ -88,7 +96,9 @@ export interface TimeOptions {
 export interface SuiteContext {
   readonly suite: string;
   bench(spec: BenchSpec, fn: () => unknown, opts?: TimeOptions): Promise<BenchRecord>;
-  record(spec: BenchSpec & { readonly ms: number; readonly minMs?: number; readonly repeats?: number }): BenchRecord;
+  record(
+    spec: BenchSpec & { readonly ms: number; readonly minMs?: number; readonly repeats?: number; readonly cpuShare?: number },
+  ): BenchRecord;
   log(message: string): void;
 }
 
@@ -106,6 +116,8 @@ export interface Timing {
   readonly ms: number;
   readonly minMs: number;
   readonly repeats: number;
+  /** Process CPU time / wall time over the timed repeats (see BenchRecord.cpuShare). */
+  readonly cpuShare?: number;
 }
 
 function median(xs: number[]): number {
@@ -123,6 +135,7 @@ export async function timeit(fn: () => unknown, opts: TimeOptions = {}): Promise
   for (let i = 0; i < warmup; i++) await fn();
   const samples: number[] = [];
   let total = 0;
+  const cpu0 = process.cpuUsage();
   while (samples.length < maxRepeats && (samples.length < minRepeats || total < minTimeMs)) {
     const t0 = performance.now();
     const r = fn();
@@ -131,7 +144,19 @@ export async function timeit(fn: () => unknown, opts: TimeOptions = {}): Promise
     samples.push(dt);
     total += dt;
   }
-  return { ms: median(samples), minMs: Math.min(...samples), repeats: samples.length };
+  const cpu = process.cpuUsage(cpu0);
+  const cpuShare = total > 0 ? (cpu.user + cpu.system) / 1000 / total : 1;
+  return { ms: median(samples), minMs: Math.min(...samples), repeats: samples.length, cpuShare: round(cpuShare, 3) };
+}
+
+/** Times one call of `fn` and returns its result with the timing. */
+export function timeOnce<T>(fn: () => T): { result: T; timing: Timing } {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const result = fn();
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { result, timing: { ms, minMs: ms, repeats: 1, cpuShare: round((cpu.user + cpu.system) / 1000 / ms, 3) } };
 }
 
 export function makeRecord(suite: string, spec: BenchSpec, t: Timing): BenchRecord {
@@ -146,6 +171,7 @@ export function makeRecord(suite: string, spec: BenchSpec, t: Timing): BenchReco
     gops: spec.ops ? round(spec.ops / t.ms / 1e6, 3) : null,
     gbps: spec.bytes ? round(spec.bytes / t.ms / 1e6, 3) : null,
     threads: spec.threads ?? 1,
+    cpuShare: t.cpuShare ?? null,
     ...(spec.extra ? { extra: typeof spec.extra === "function" ? spec.extra(t) : spec.extra } : {}),
   };
   return rec;
@@ -167,7 +193,8 @@ export function createContext(suite: string, out: BenchRecord[], log: (msg: stri
       return rec;
     },
     record(spec) {
-      const rec = makeRecord(suite, spec, { ms: spec.ms, minMs: spec.minMs ?? spec.ms, repeats: spec.repeats ?? 1 });
+      const timing = { ms: spec.ms, minMs: spec.minMs ?? spec.ms, repeats: spec.repeats ?? 1, cpuShare: spec.cpuShare };
+      const rec = makeRecord(suite, spec, timing);
       out.push(rec);
       return rec;
     },
@@ -251,7 +278,7 @@ export function recordBandwidth(ctx: SuiteContext, bw: Bandwidth): void {
 
 /** One line per record, aligned. */
 export function formatTable(records: readonly BenchRecord[]): string {
-  const head = ["suite", "kernel", "backend", "m x n x k", "ms", "min ms", "GOP/s", "GB/s", "thr", "extra"];
+  const head = ["suite", "kernel", "backend", "m x n x k", "ms", "min ms", "GOP/s", "GB/s", "thr", "cpu", "extra"];
   const rows = records.map((r) => [
     r.suite,
     r.kernel,
@@ -262,6 +289,7 @@ export function formatTable(records: readonly BenchRecord[]): string {
     r.gops === null ? "" : fmt(r.gops),
     r.gbps === null ? "" : fmt(r.gbps),
     String(r.threads),
+    r.cpuShare === null ? "" : r.cpuShare.toFixed(2),
     r.extra
       ? Object.entries(r.extra)
           .map(([k, v]) => `${k}=${typeof v === "number" ? fmt(v) : String(v)}`)
@@ -271,7 +299,7 @@ export function formatTable(records: readonly BenchRecord[]): string {
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i >= 4 && i <= 8 ? c.padStart(width[i]!) : c.padEnd(width[i]!)))
+      .map((c, i) => (i >= 4 && i <= 9 ? c.padStart(width[i]!) : c.padEnd(width[i]!)))
       .join("  ")
       .trimEnd();
   return [line(head), line(width.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");

@@ -16,7 +16,7 @@ import {
   matmulABtRef,
   upperCholeskyOfInverse,
 } from "@lowbit/tensor";
-import { defineSuite, measureBandwidth, recordBandwidth, round } from "../harness";
+import { defineSuite, measureBandwidth, recordBandwidth, round, timeOnce } from "../harness";
 
 export default defineSuite({
   name: "f32",
@@ -114,21 +114,22 @@ export default defineSuite({
       for (const backend of ["wasm", "ref"] as const) {
         setKernelBackend(backend);
         try {
-          let t0 = performance.now();
-          const l = cholesky(h, n);
-          const cholMs = performance.now() - t0;
+          const chol = timeOnce(() => cholesky(h, n));
+          const l = chol.result;
+          const cholMs = chol.timing.ms;
           const cholRes = probeResidual(n, rng, (v) => mulLower(l, mulUpperT(l, v, n), n), (v) => mulSym(h, v, n));
           ctx.record({
             kernel: "cholesky",
             backend,
             shape,
             ms: cholMs,
+            cpuShare: chol.timing.cpuShare,
             ops: n ** 3 / 3,
             extra: { relativeResidual: cholRes, note: "||L L^T v - H v|| / ||H v||, 3 random v" },
           });
-          t0 = performance.now();
-          const u = upperCholeskyOfInverse(h, n);
-          const invMs = performance.now() - t0;
+          const inv = timeOnce(() => upperCholeskyOfInverse(h, n));
+          const u = inv.result;
+          const invMs = inv.timing.ms;
           // U^T U H v = v
           const invRes = probeResidual(n, rng, (v) => mulUpperT(u, mulUpper(u, mulSym(h, v, n), n), n), (v) => v);
           ctx.record({
@@ -136,6 +137,7 @@ export default defineSuite({
             backend,
             shape,
             ms: invMs,
+            cpuShare: inv.timing.cpuShare,
             ops: (2 * n ** 3) / 3,
             extra: { relativeResidual: invRes, note: "||U^T U H v - v|| / ||v||, 3 random v; ops = n^3/3 multiply-adds" },
           });
