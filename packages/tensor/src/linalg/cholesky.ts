@@ -11,7 +11,10 @@ import { finish, workspace } from "./workspace";
  */
 
 export interface InPlaceOption {
-  /** Overwrite the input instead of allocating the result (saves n^2 doubles: ~970 MB at n = 11008). */
+  /**
+   * Write the result into the input instead of a new array (saves n^2 doubles: ~970 MB at
+   * n = 11008). If the call throws, the input's contents are unspecified.
+   */
   readonly inPlace?: boolean;
 }
 
