@@ -65,7 +65,7 @@ export function computeQParams(min: number, max: number, options: QParamsOptions
     return { scale, zeroPoint, qmin, qmax };
   }
   const scale = Math.max(Math.fround((hi - lo) / (qmax - qmin)), eps);
-  let zeroPoint = qmin - roundHalfEven(lo / scale);
+  let zeroPoint = qmin - roundHalfEven(Math.fround(lo / scale));
   zeroPoint = Math.min(qmax, Math.max(qmin, zeroPoint));
   return { scale, zeroPoint, qmin, qmax };
 }
@@ -73,7 +73,7 @@ export function computeQParams(min: number, max: number, options: QParamsOptions
 /** q = clamp(round(x / scale) + zeroPoint, qmin, qmax). */
 export function quantizeAffine(x: number, p: QParams): number {
   const q = roundHalfEven(Math.fround(x / p.scale)) + p.zeroPoint;
-  return q < p.qmin ? p.qmin : q > p.qmax ? p.qmax : q;
+  return Math.min(p.qmax, Math.max(p.qmin, q));
 }
 
 /** Quantize-dequantize in place (or into `out`): x' = scale * (q - zeroPoint). */

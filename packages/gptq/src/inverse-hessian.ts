@@ -57,7 +57,7 @@ export function dampedInverseHessian(h: Float64Array, n: number, options: DampOp
     work.set(h);
     for (let i = 0; i < n; i++) work[i * n + i] = Math.fround(work[i * n + i]! + damp);
     try {
-      const u = upperCholeskyOfInverse(work, n);
+      const u = upperCholeskyOfInverse(work, n, { inPlace: true });
       const hinv = new Float32Array(n * n);
       for (let i = 0; i < n * n; i++) hinv[i] = u[i]!;
       return { hinv, percdamp, damp, retries };

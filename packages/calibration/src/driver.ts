@@ -1,0 +1,257 @@
+import { type Linear, LowbitError } from "@lowbit/tensor";
+import { type CaptureEvent, type LinearName, type LlamaModel, makeF32Linear } from "@lowbit/runtime";
+import type { CalibrationSet } from "./dataset";
+import {
+  type ForwardOptions,
+  type LayerContext,
+  type LayerPlugin,
+  type LinearRecord,
+  linearInputKey,
+} from "./plugin";
+
+export interface DriverProgress {
+  /** Layer just finished (0-based). */
+  layer: number;
+  nLayers: number;
+  /** Layers finished so far. */
+  done: number;
+  elapsedMs: number;
+  /** Estimated time left, from the mean time per layer so far. */
+  etaMs: number;
+}
+
+export interface DriverOptions {
+  /** Windows per runLayer call: bounds the activations of one chunk. Default 16. */
+  batchWindows?: number;
+  /** Called after each layer. */
+  onProgress?: (p: DriverProgress) => void;
+  /** Messages from the driver and plug-ins (dampening retries, chosen ratios, ...). */
+  log?: (message: string) => void;
+  /** First layer to quantize (resume): the inputs of that layer must then be given. */
+  startLayer?: number;
+  /** Inputs of `startLayer` [windows * seqLen, dim] (from a previous run's `layerInputs` callback). */
+  startInputs?: Float32Array;
+  /** Called with each layer's inputs before it is quantized (to checkpoint a resumable run). */
+  layerInputs?: (layer: number, inputs: Float32Array) => void | Promise<void>;
+}
+
+export interface QuantizeReport {
+  plugin: string;
+  records: LinearRecord[];
+  timeMs: number;
+  /** Calibration tokens fed through the model (windows * seqLen). */
+  tokensUsed: number;
+  /** Per-layer wall time. */
+  layerMs: number[];
+  /** Largest resident set size seen between layers (process.memoryUsage().rss), when available. */
+  peakRssBytes?: number;
+}
+
+/** Thrown from a capture hook to end a chunk early (ForwardOptions.stopAfter); never escapes forward(). */
+const STOP = Symbol("lowbit.calibration.stop");
+
+function linearBias(lin: Linear): Float32Array | undefined {
+  const b = (lin as { bias?: unknown }).bias;
+  return b instanceof Float32Array ? b : undefined;
+}
+
+function rss(): number | undefined {
+  const p = (globalThis as { process?: { memoryUsage?: () => { rss: number } } }).process;
+  return p?.memoryUsage ? p.memoryUsage().rss : undefined;
+}
+
+class Context implements LayerContext {
+  readonly records: LinearRecord[] = [];
+
+  constructor(
+    readonly model: LlamaModel,
+    readonly layer: number,
+    readonly inputs: Float32Array,
+    readonly windows: number,
+    readonly seqLen: number,
+    private readonly batchWindows: number,
+    private readonly logFn: (m: string) => void,
+  ) {}
+
+  get nLayers(): number {
+    return this.model.nLayers;
+  }
+
+  forward(options: ForwardOptions = {}): Float32Array | undefined {
+    const { dim } = this.model.config;
+    const L = this.seqLen;
+    const capture = new Set(options.capture ?? []);
+    const onCapture = options.onCapture;
+    const stopAfter = options.stopAfter;
+    if (stopAfter && options.collectOutput) {
+      throw new LowbitError("E_INVALID_ARGUMENT", "LayerContext.forward: stopAfter cannot be combined with collectOutput");
+    }
+    if (stopAfter) capture.add(stopAfter);
+    const list = options.windows ?? Array.from({ length: this.windows }, (_, i) => i);
+    const out = options.collectOutput ? new Float32Array(list.length * L * dim) : undefined;
+    let chunkWindows = 0;
+    const hook = (e: CaptureEvent) => {
+      if (e.kind !== "linear" || e.layer !== this.layer || !capture.has(e.name)) return;
+      onCapture?.({ name: e.name, input: e.input, output: e.output, rows: e.rows, windows: chunkWindows });
+      if (e.name === stopAfter) throw STOP;
+    };
+    const unregister = capture.size > 0 && (onCapture || stopAfter) ? this.model.registerHook(hook) : undefined;
+    try {
+      for (let c = 0; c < list.length; c += this.batchWindows) {
+        const ids = list.slice(c, c + this.batchWindows);
+        chunkWindows = ids.length;
+        let x: Float32Array;
+        const contiguous = ids.every((w, j) => w === ids[0]! + j);
+        if (contiguous) {
+          x = this.inputs.subarray(ids[0]! * L * dim, (ids[0]! + ids.length) * L * dim);
+        } else {
+          x = new Float32Array(ids.length * L * dim);
+          ids.forEach((w, j) => {
+            x.set(this.inputs.subarray(w * L * dim, (w + 1) * L * dim), j * L * dim);
+          });
+        }
+        try {
+          const y = this.model.runLayer(this.layer, x, ids.length, L);
+          out?.set(y, c * L * dim);
+        } catch (e) {
+          if (e !== STOP) throw e;
+        }
+      }
+    } finally {
+      unregister?.();
+    }
+    return out;
+  }
+
+  captureInputs(names: readonly LinearName[]): Map<LinearName, Float32Array> {
+    const byKey = new Map<string, Float32Array>();
+    const offsets = new Map<string, number>();
+    const wanted = new Set(names);
+    const keys = new Map<string, LinearName>();
+    for (const n of names) if (!keys.has(linearInputKey(n))) keys.set(linearInputKey(n), n);
+    const capture = [...keys.values()];
+    this.forward({
+      capture,
+      onCapture: (a) => {
+        const key = linearInputKey(a.name);
+        let buf = byKey.get(key);
+        const cols = a.input.length / a.rows;
+        if (!buf) {
+          buf = new Float32Array(this.windows * this.seqLen * cols);
+          byKey.set(key, buf);
+          offsets.set(key, 0);
+        }
+        const off = offsets.get(key)!;
+        buf.set(a.input, off);
+        offsets.set(key, off + a.input.length);
+      },
+    });
+    const res = new Map<LinearName, Float32Array>();
+    for (const n of wanted) res.set(n, byKey.get(linearInputKey(n))!);
+    return res;
+  }
+
+  weight(name: LinearName): Float32Array {
+    return this.model.getLinear(this.layer, name).dequantizedWeight();
+  }
+
+  bias(name: LinearName): Float32Array | undefined {
+    return linearBias(this.model.getLinear(this.layer, name));
+  }
+
+  setLinear(name: LinearName, linear: Linear): void {
+    const old = this.model.setLinear(this.layer, name, linear);
+    if (old !== linear) old.dispose?.();
+  }
+
+  setWeight(name: LinearName, weight: Float32Array): void {
+    const old = this.model.getLinear(this.layer, name);
+    this.setLinear(name, makeF32Linear(weight, old.outFeatures, old.inFeatures, linearBias(old)));
+  }
+
+  record(rec: Omit<LinearRecord, "layer">): void {
+    this.records.push({ layer: this.layer, ...rec });
+  }
+
+  log(message: string): void {
+    this.logFn(`layer ${this.layer}: ${message}`);
+  }
+}
+
+/**
+ * The sequential layer-by-layer driver (DESIGN.md "The data path"): embeds the calibration
+ * windows, then for each decoder layer keeps its inputs for all windows, lets the plug-in run the
+ * layer with capture hooks and replace weights, and computes the next layer's inputs (rerunning the
+ * quantized layer, or from the float layer for plug-ins that propagate "fp"). Peak memory is one
+ * layer's working set plus two activation buffers of windows * seqLen * dim floats.
+ */
+export async function quantizeModel(
+  model: LlamaModel,
+  data: CalibrationSet,
+  plugin: LayerPlugin,
+  options: DriverOptions = {},
+): Promise<QuantizeReport> {
+  const t0 = performance.now();
+  const nLayers = model.nLayers;
+  const { windows, seqLen } = data;
+  const dim = model.config.dim;
+  const batchWindows = options.batchWindows ?? 16;
+  if (!(Number.isInteger(batchWindows) && batchWindows > 0)) {
+    throw new LowbitError("E_INVALID_ARGUMENT", `quantizeModel: batchWindows must be a positive integer, got ${batchWindows}`);
+  }
+  if (data.tokens.length !== windows * seqLen) {
+    throw new LowbitError(
+      "E_SHAPE_MISMATCH",
+      `quantizeModel: calibration has ${data.tokens.length} tokens, expected windows*seqLen = ${windows}*${seqLen}`,
+    );
+  }
+  const log = options.log ?? (() => {});
+  const start = options.startLayer ?? 0;
+  if (!(Number.isInteger(start) && start >= 0 && start <= nLayers)) {
+    throw new LowbitError("E_INVALID_ARGUMENT", `quantizeModel: startLayer ${start} outside [0, ${nLayers}]`);
+  }
+  const needsActs = plugin.needsActivations ?? true;
+  let hidden: Float32Array;
+  if (!needsActs) {
+    hidden = new Float32Array(0);
+  } else if (start > 0) {
+    if (!options.startInputs || options.startInputs.length !== windows * seqLen * dim) {
+      throw new LowbitError(
+        "E_INVALID_ARGUMENT",
+        `quantizeModel: resuming at layer ${start} needs startInputs of ${windows}*${seqLen}*${dim} values`,
+      );
+    }
+    hidden = options.startInputs;
+  } else {
+    hidden = model.embed(data.tokens);
+  }
+  const records: LinearRecord[] = [];
+  const layerMs: number[] = [];
+  let peak = rss() ?? 0;
+  for (let i = start; i < nLayers; i++) {
+    const tl = performance.now();
+    await model.ensureLayer(i);
+    await options.layerInputs?.(i, hidden);
+    const ctx = new Context(model, i, hidden, windows, seqLen, batchWindows, log);
+    const fpOut = needsActs && plugin.propagate === "fp" ? ctx.forward({ collectOutput: true }) : undefined;
+    await plugin.quantizeLayer(ctx);
+    peak = Math.max(peak, rss() ?? 0);
+    if (needsActs) hidden = fpOut ?? ctx.forward({ collectOutput: true })!;
+    records.push(...ctx.records);
+    peak = Math.max(peak, rss() ?? 0);
+    const now = performance.now();
+    layerMs.push(now - tl);
+    const done = i - start + 1;
+    const elapsed = now - t0;
+    options.onProgress?.({ layer: i, nLayers, done, elapsedMs: elapsed, etaMs: (elapsed / done) * (nLayers - start - done) });
+  }
+  const report: QuantizeReport = {
+    plugin: plugin.name,
+    records,
+    timeMs: performance.now() - t0,
+    tokensUsed: data.tokensUsed,
+    layerMs,
+  };
+  if (peak > 0) report.peakRssBytes = peak;
+  return report;
+}
