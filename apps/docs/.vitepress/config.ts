@@ -1,6 +1,21 @@
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitepress";
+import { nodeBuiltinsShim } from "./node-builtins-shim";
 
+// Sibling packages resolve to their sources (no build needed), and to browser code paths.
 const conditions = ["@lowbit/source", "browser", "module", "import", "default"];
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** The API pages scripts/gen-reference.ts wrote (one per package), for the sidebar. */
+function apiPages(): Array<{ text: string; link: string }> {
+  const order = ["tensor", "formats", "int8", "int4", "runtime", "calibration", "gptq", "awq", "qat"];
+  const dir = path.resolve(here, "../reference/api");
+  const found = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".md") && f !== "index.md") : [];
+  const names = found.map((f) => f.replace(/\.md$/, "")).sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
+  return names.map((n) => ({ text: `@lowbit/${n}`, link: `/reference/api/${n}` }));
+}
 
 export default defineConfig({
   title: "lowbit",
@@ -8,10 +23,16 @@ export default defineConfig({
   cleanUrls: false,
   lastUpdated: false,
   ignoreDeadLinks: false,
+  srcExclude: ["tmp/**", "test/**", "test-output/**", "README.md"],
   vite: {
+    plugins: [nodeBuiltinsShim()],
     resolve: { conditions },
     ssr: { noExternal: [/^@lowbit\//] },
     build: { chunkSizeWarningLimit: 4096 },
+  },
+  markdown: {
+    // generated API pages are long; keep the build quick
+    lineNumbers: false,
   },
   themeConfig: {
     nav: [
@@ -52,12 +73,12 @@ export default defineConfig({
         text: "Reference",
         items: [
           { text: "CLI", link: "/reference/cli" },
-          { text: "API", link: "/reference/api/" },
+          { text: "API", link: "/reference/api/", collapsed: true, items: apiPages() },
         ],
       },
       { text: "Benchmarks", link: "/benchmarks" },
       { text: "Playground", link: "/playground" },
     ],
-    socialLinks: [{ icon: "github", link: "https://github.com/lowbit-dev/lowbit" }],
+    search: { provider: "local" },
   },
 });
