@@ -61,7 +61,9 @@ export function encodeLlama2cCheckpoint(c: Llama2cWriteConfig, tensors: Tensors)
   const out = new Uint8Array(28 + floats * 4);
   const dv = new DataView(out.buffer);
   const header = [c.dim, c.hiddenDim, c.nLayers, c.nHeads, c.nKvHeads, c.sharedClassifier ? c.vocabSize : -c.vocabSize, c.seqLen];
-  header.forEach((v, i) => dv.setInt32(i * 4, v, true));
+  header.forEach((v, i) => {
+    dv.setInt32(i * 4, v, true);
+  });
   let o = 28;
   for (const p of parts) {
     for (let i = 0; i < p.length; i++, o += 4) dv.setFloat32(o, p[i]!, true);
