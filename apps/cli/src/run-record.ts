@@ -15,8 +15,8 @@ export interface LayerError {
   layer: number;
   bits: number;
   groupSize: number;
-  /** Relative weight error ||W - Wq||² / ||W||². */
-  weightError: number;
+  /** Relative weight error ||W - Wq||² / ||W||² (absent for AWQ, which rescales weights). */
+  weightError?: number;
   /** Relative output error on calibration inputs, when the method measured it. */
   outputError?: number;
 }

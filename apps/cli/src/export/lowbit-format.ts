@@ -96,7 +96,7 @@ export async function copyTokenizer(dir: string, m: QuantizedModel): Promise<voi
 export async function readLowbitModel(dir: string): Promise<QuantizedModel> {
   const cfgJson = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as { lowbit?: Record<string, unknown> };
   const lb = cfgJson.lowbit;
-  if (!lb || lb.format !== "lowbit") {
+  if (lb?.format !== "lowbit") {
     throw new LowbitError("E_FORMAT", `${dir}/config.json has no "lowbit" block; this folder was not written by lowbit quantize --format lowbit.`);
   }
   if (lb.format_version !== LOWBIT_FORMAT_VERSION) {

@@ -1,11 +1,11 @@
-import { dequantizeMatrix } from "@lowbit/int4";
+import { dequantizeMatrix, Int4Linear } from "@lowbit/int4";
 import type { TensorSource } from "@lowbit/runtime";
 import { LowbitError } from "@lowbit/tensor";
 import type { QuantizedModel } from "../quant/qmodel";
 
 /**
- * A runtime TensorSource over a QuantizedModel: float tensors as they are, quantized weights
- * dequantized on demand (readF32).
+ * A runtime TensorSource over a QuantizedModel: float tensors as they are; quantized weights run
+ * as @lowbit/int4 Int4Linear backends (packed codes), or dequantized on demand (readF32).
  */
 export function qmodelSource(m: QuantizedModel): TensorSource {
   return {
@@ -21,6 +21,10 @@ export function qmodelSource(m: QuantizedModel): TensorSource {
       const q = m.quantized.get(name);
       if (q) return dequantizeMatrix(q);
       throw new LowbitError("E_MISSING_TENSOR", `missing tensor "${name}"`);
+    },
+    async readLinear(name, _out, _in, bias) {
+      const q = m.quantized.get(name);
+      return q ? new Int4Linear(q, { ...(bias ? { bias } : {}), name }) : undefined;
     },
   };
 }

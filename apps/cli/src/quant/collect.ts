@@ -53,3 +53,20 @@ export function relativeError(ref: Float32Array, approx: Float32Array): number {
 }
 
 export { dequantizeMatrix };
+
+/**
+ * Swaps every backend that keeps a QuantizedMatrix for @lowbit/int4's Int4Linear (packed codes,
+ * dequantized on the fly by the kernels): the same values, the real storage and speed.
+ */
+export async function useInt4Backends(model: LlamaModel): Promise<void> {
+  const { Int4Linear } = await import("@lowbit/int4");
+  for (let i = 0; i < model.config.nLayers; i++) {
+    for (const name of LINEAR_NAMES) {
+      const lin = model.getLinear(i, name);
+      const qm = quantizedMatrixOf(lin);
+      if (!qm) continue;
+      const bias = biasOf(lin);
+      model.setLinear(i, name, new Int4Linear(qm, { ...(bias ? { bias } : {}), name: `blk.${i}.${name}` })).dispose?.();
+    }
+  }
+}

@@ -33,6 +33,8 @@ export interface QuantizeSettings extends PluginSettings {
   tokenizer?: string;
   /** Calibration text files (.txt split on blank lines, .jsonl with a "text" field); none: the built-in text. */
   calib: string[];
+  /** Calibration documents given directly (used instead of `calib` files when set). */
+  calibDocs?: string[];
   samples: number;
   /** Window length; default min(512, context length). */
   seqLen?: number;
@@ -97,7 +99,8 @@ export async function calibrationData(s: QuantizeSettings, tokenizer: Tokenizer,
     }
     docs.push(...(f.endsWith(".jsonl") ? await readJsonlDocuments(f) : await readTextDocuments(f)));
   }
-  if (s.calib.length === 0) {
+  if (s.calibDocs) docs = s.calibDocs;
+  else if (s.calib.length === 0) {
     docs = defaultCalibrationDocuments();
     notes.push("calibrating on lowbit's built-in English text; pass --calib FILE with text like your model's for better results");
   }
@@ -161,7 +164,7 @@ async function runFingerprint(s: QuantizeSettings, p: Prepared): Promise<string>
     model: await fileId(p.opened.resolved.weights),
     tokenizer: p.opened.tokenizerFiles,
     calib: await Promise.all(s.calib.map(fileId)),
-    settings: { ...s, out: undefined, resume: undefined, model: undefined, calib: undefined, batchWindows: undefined },
+    settings: { ...s, out: undefined, resume: undefined, model: undefined, calib: undefined, calibDocs: s.calibDocs?.length, batchWindows: undefined },
   });
 }
 
@@ -173,7 +176,7 @@ export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io):
   const t0 = performance.now();
   const notes = [...p.notes];
   const model = await buildModel(p.config, p.source, { what: s.model });
-  const needsData = s.method !== "rtn" || s.calib.length > 0 || s.budgetBpw !== undefined;
+  const needsData = s.method !== "rtn" || s.calib.length > 0 || s.calibDocs !== undefined || s.budgetBpw !== undefined;
   const calib = needsData ? await calibrationData(s, p.tokenizer, p.config.maxSeqLen, notes) : undefined;
   let bitsFor: ((layer: number, name: LinearName) => number | undefined) | undefined;
   let bitsPlan: Map<string, number> | undefined;
@@ -195,7 +198,14 @@ export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io):
   const sample = new ValueSample(50_000, s.seed);
   const stats: LayerStats[] = [];
   const inner = await makePlugin(s, bitsFor);
-  const plugin = withStats(inner, { sample, onLayer: (st) => (stats[st.layer] = st), needsActivations: calib !== undefined });
+  const plugin = withStats(inner, {
+    sample,
+    onLayer: (st) => {
+      stats[st.layer] = st;
+    },
+    needsActivations: calib !== undefined,
+    weightErrors: s.method !== "awq",
+  });
   let store: ResumeStore | undefined;
   let start = 0;
   let startInputs: Float32Array | undefined;
@@ -210,7 +220,9 @@ export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io):
     if (opened.resumed) {
       start = store.next;
       await store.restoreLayers(model);
-      store.stats.forEach((st, i) => (stats[i] = st));
+      store.stats.forEach((st, i) => {
+        stats[i] = st;
+      });
       if (start < p.config.nLayers && calib) startInputs = await store.loadInputs();
       notes.push(`resumed after layer ${start - 1} (${start} of ${p.config.nLayers} layers were finished)`);
     }

@@ -1,6 +1,5 @@
 import { DequantizedLinear, type LayerPlugin, rtnPlugin } from "@lowbit/calibration";
 import type { LinearName } from "@lowbit/runtime";
-import { LowbitError } from "@lowbit/tensor";
 
 export const METHODS = ["rtn", "gptq", "awq", "qat"] as const;
 export type Method = (typeof METHODS)[number];
@@ -32,11 +31,7 @@ export async function makePlugin(s: PluginSettings, bitsFor?: (layer: number, na
       return gptqPlugin({ ...common, actOrder: s.actOrder, percdamp: s.damp });
     }
     case "awq": {
-      const mod = (await import("@lowbit/awq")) as Record<string, unknown>;
-      const awqPlugin = mod.awqPlugin as ((o: Record<string, unknown>) => LayerPlugin) | undefined;
-      if (typeof awqPlugin !== "function") {
-        throw new LowbitError("E_UNSUPPORTED", "--method awq: @lowbit/awq in this build has no AWQ plug-in yet; use --method gptq or rtn.");
-      }
+      const { awqPlugin } = await import("@lowbit/awq");
       return awqPlugin({ ...common, clip: s.clip });
     }
     case "qat": {

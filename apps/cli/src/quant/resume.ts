@@ -37,7 +37,7 @@ export class ResumeStore {
 
   private constructor(
     out: string,
-    private readonly fp: string,
+    fp: string,
   ) {
     this.dir = join(dirname(out), `.${basename(out)}.lowbit-resume`);
     this.state = { version: 1, fingerprint: fp, next: 0, stats: [] };

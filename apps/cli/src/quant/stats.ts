@@ -8,7 +8,15 @@ export interface LayerStats {
   layer: number;
   /** ||layer_q(X) - layer_fp(X)||² / ||layer_fp(X)||² on the first calibration windows. */
   outputError?: number;
-  linears: Array<{ name: LinearName; bits: number; groupSize: number; weightError: number }>;
+  linears: Array<{
+    name: LinearName;
+    bits: number;
+    groupSize: number;
+    /** ||W - Wq||² / ||W||² against the weight the plug-in replaced (absent for AWQ, which rescales weights). */
+    weightError?: number;
+    /** Relative error of the linear's output in the quantized layer against the float layer, same windows. */
+    outputError?: number;
+  }>;
   ms: number;
 }
 
@@ -41,15 +49,18 @@ export class ValueSample {
   }
 }
 
+/** Largest number of calibration rows (windows x seqLen) the per-layer measurement runs on. */
+const MEASURE_ROWS = 2048;
+
 /**
- * Wraps a plug-in to measure each layer: the relative error of every quantized weight against the
- * weight it replaced (the weight just before the quantized backend was set, so AWQ's scaling is
- * not counted as error), and the layer's relative output error on up to `evalWindows` calibration
- * windows (when the driver gives activations).
+ * Wraps a plug-in to measure each layer on its first calibration windows: each linear's output
+ * error (its output in the quantized layer against the float layer's, which also holds for AWQ's
+ * rescaled weights), the decoder layer's output error, and the relative weight error against the
+ * weight the plug-in replaced (not for AWQ, whose quantized weights are rescaled).
  */
 export function withStats(
   inner: LayerPlugin,
-  opts: { evalWindows?: number; sample?: ValueSample; onLayer?: (s: LayerStats) => void; needsActivations?: boolean },
+  opts: { sample?: ValueSample; onLayer?: (s: LayerStats) => void; needsActivations?: boolean; weightErrors?: boolean },
 ): LayerPlugin {
   return {
     name: inner.name,
@@ -58,55 +69,56 @@ export function withStats(
     async quantizeLayer(ctx: LayerContext) {
       const t0 = performance.now();
       const hasInputs = ctx.inputs.length > 0;
-      const windows = Array.from({ length: Math.min(opts.evalWindows ?? 8, ctx.windows) }, (_, i) => i);
-      const fpOut = hasInputs ? ctx.forward({ windows, collectOutput: true }) : undefined;
-      const before = new Map<LinearName, Float32Array>();
-      const proxy: LayerContext = {
-        get model() {
-          return ctx.model;
-        },
-        get layer() {
-          return ctx.layer;
-        },
-        get nLayers() {
-          return ctx.nLayers;
-        },
-        get windows() {
-          return ctx.windows;
-        },
-        get seqLen() {
-          return ctx.seqLen;
-        },
-        get inputs() {
-          return ctx.inputs;
-        },
-        forward: (o) => ctx.forward(o),
-        captureInputs: (names) => ctx.captureInputs(names),
-        weight: (name) => ctx.weight(name),
-        bias: (name) => ctx.bias(name),
-        setLinear: (name: LinearName, linear: Linear) => {
-          if (quantizedMatrixOf(linear)) before.set(name, ctx.weight(name));
-          ctx.setLinear(name, linear);
-        },
-        setWeight: (name, w) => ctx.setWeight(name, w),
-        record: (rec) => ctx.record(rec),
-        log: (m) => ctx.log(m),
+      const nWin = Math.max(1, Math.min(ctx.windows, Math.floor(MEASURE_ROWS / Math.max(1, ctx.seqLen))));
+      const windows = Array.from({ length: nWin }, (_, i) => i);
+      const measure = () => {
+        const outs = new Map<LinearName, Float32Array[]>();
+        const layerOut = ctx.forward({
+          windows,
+          collectOutput: true,
+          capture: LINEAR_NAMES,
+          onCapture: (a) => {
+            const list = outs.get(a.name) ?? [];
+            list.push(a.output);
+            outs.set(a.name, list);
+          },
+        })!;
+        return { layerOut, outs };
       };
-      await inner.quantizeLayer(proxy);
+      const fp = hasInputs ? measure() : undefined;
+      const original = new Map<LinearName, Float32Array>();
+      if (opts.weightErrors !== false) for (const n of LINEAR_NAMES) original.set(n, ctx.weight(n));
+      await inner.quantizeLayer(ctx);
+      const q = fp ? measure() : undefined;
       const linears: LayerStats["linears"] = [];
       for (const name of LINEAR_NAMES) {
-        const lin = ctx.model.getLinear(ctx.layer, name);
+        const lin: Linear = ctx.model.getLinear(ctx.layer, name);
         const qm = quantizedMatrixOf(lin);
-        const ref = before.get(name);
-        if (!qm || !ref) continue;
-        const deq = lin.dequantizedWeight();
-        linears.push({ name, bits: qm.bits, groupSize: qm.groupSize, weightError: relativeError(ref, deq) });
-        opts.sample?.add(ref, deq);
+        if (!qm) continue;
+        const entry: LayerStats["linears"][number] = { name, bits: qm.bits, groupSize: qm.groupSize };
+        const ref = original.get(name);
+        if (ref) {
+          const deq = lin.dequantizedWeight();
+          entry.weightError = relativeError(ref, deq);
+          opts.sample?.add(ref, deq);
+        }
+        if (fp && q) entry.outputError = relativeError(concat(fp.outs.get(name) ?? []), concat(q.outs.get(name) ?? []));
+        linears.push(entry);
       }
-      let outputError: number | undefined;
-      if (fpOut) outputError = relativeError(fpOut, ctx.forward({ windows, collectOutput: true })!);
-      const stats: LayerStats = { layer: ctx.layer, outputError, linears, ms: performance.now() - t0 };
+      const stats: LayerStats = { layer: ctx.layer, linears, ms: performance.now() - t0 };
+      if (fp && q) stats.outputError = relativeError(fp.layerOut, q.layerOut);
       opts.onLayer?.(stats);
     },
   };
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }

@@ -12,7 +12,7 @@ export function layerErrors(stats: readonly LayerStats[]): LayerError[] {
   for (const st of stats) {
     if (!st) continue;
     for (const l of st.linears) {
-      out.push({ name: `blk.${st.layer}.${l.name}`, layer: st.layer, bits: l.bits, groupSize: l.groupSize, weightError: l.weightError, outputError: undefined });
+      out.push({ name: `blk.${st.layer}.${l.name}`, layer: st.layer, bits: l.bits, groupSize: l.groupSize, weightError: l.weightError, outputError: l.outputError });
     }
   }
   return out;
@@ -37,13 +37,14 @@ export function printLayerTable(io: Io, stats: readonly LayerStats[]): void {
         String(s.layer),
         ...LINEAR_NAMES.map((n) => {
           const l = byName.get(n);
-          return l ? formatNumber(l.weightError, 3) : "-";
+          return l ? formatNumber(l.outputError ?? l.weightError, 3) : "-";
         }),
         s.outputError === undefined ? "-" : formatNumber(s.outputError, 3),
         formatDuration(s.ms / 1000),
       ];
     });
   const bits = new Set(stats.filter((s) => s).flatMap((s) => s.linears.map((l) => l.bits)));
+  const measured = stats.some((s) => s?.linears.some((l) => l.outputError !== undefined));
   io.print(
     renderTable(
       [{ header: "layer", align: "right" }, ...LINEAR_NAMES.map((n) => ({ header: n, align: "right" as const })), { header: "output", align: "right" }, { header: "time", align: "right" }],
@@ -53,7 +54,7 @@ export function printLayerTable(io: Io, stats: readonly LayerStats[]): void {
   );
   io.print(
     c.dim(
-      `relative weight error ||W-Wq||²/||W||² per linear${bits.size > 1 ? ` (mixed: ${[...bits].sort().join("/")} bits)` : ""}; output: the decoder layer's relative output error on calibration windows`,
+      `${measured ? "relative output error of each linear (quantized layer vs float layer)" : "relative weight error ||W-Wq||²/||W||² of each linear"}${bits.size > 1 ? ` (mixed: ${[...bits].sort().join("/")} bits)` : ""}; output: the decoder layer's relative output error, on the first calibration windows`,
     ),
   );
 }

@@ -63,11 +63,11 @@ function layerErrorChart(runs: readonly MethodRun[]): string {
   const names = runs[0]?.layers.map((l) => l.name) ?? [];
   const series: Series[] = runs.map((m) => ({
     label: m.label,
-    points: m.layers.map((l, i) => [i, l.weightError] as [number, number]),
+    points: m.layers.map((l, i) => [i, l.outputError ?? l.weightError ?? Number.NaN] as [number, number]),
   }));
-  const measure = "relative weight error ||W-Wq||²/||W||²";
+  const measure = runs.some((m) => m.layers.some((l) => l.outputError !== undefined)) ? "relative output error" : "relative weight error";
   return chart(series, {
-    title: "Per-linear weight error",
+    title: `Per-linear error (${measure})`,
     xLabel: "linear layer",
     yLabel: measure,
     logY: true,
@@ -146,7 +146,7 @@ export function renderReport(r: RunRecord): string {
         `<tr>${td(name)}${withLayers
           .map((m) => {
             const l = m.layers[i];
-            return td(l ? `${formatNumber(l.weightError, 3)} (${l.bits}b g${l.groupSize})` : "-");
+            return td(l ? `${formatNumber(l.outputError ?? l.weightError, 3)} (${l.bits}b g${l.groupSize})` : "-");
           })
           .join("")}</tr>`,
       );
