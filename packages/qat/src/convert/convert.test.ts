@@ -7,6 +7,7 @@ import { MlpClassifier } from "../nn/mlp";
 import { QatLinear } from "../nn/qat-linear";
 import { AdamW } from "../optim/optimizers";
 import type { WeightQuantConfig } from "../quant/quantizers";
+import { defaultQuantizedLinear } from "./default-linear";
 import { convertMlp, type QuantizedLinearFactory } from "./quantized-mlp";
 import { linearToQuantizedMatrix } from "./to-quantized";
 
@@ -51,13 +52,17 @@ describe("fake-quantized weight -> QuantizedMatrix", () => {
 
 describe("convertMlp", () => {
   it.each([
-    ["int4 per channel weights", { bits: 4, granularity: "channel" } as WeightQuantConfig, undefined],
+    ["int2 per channel weights, Int4Linear", { bits: 2, granularity: "channel" } as WeightQuantConfig, undefined, defaultQuantizedLinear],
+    ["int4 group 8 weights, Int4Linear", { bits: 4, granularity: "group", groupSize: 8 } as WeightQuantConfig, undefined, defaultQuantizedLinear],
+    ["int8 per tensor weights, Int4Linear", { bits: 8, granularity: "tensor" } as WeightQuantConfig, undefined, defaultQuantizedLinear],
+    ["int4 per channel weights, f32 over dequantized codes", { bits: 4, granularity: "channel" } as WeightQuantConfig, undefined, dequantizedF32],
     [
       "int3 group 8 weights + static int8 inputs",
       { bits: 3, granularity: "group", groupSize: 8 } as WeightQuantConfig,
       { bits: 8, granularity: "tensor" } as const,
+      defaultQuantizedLinear,
     ],
-  ])("%s: converted logits equal the fake-quantized forward pass within float rounding", (_n, wq, aq) => {
+  ])("%s: converted logits equal the fake-quantized forward pass within float rounding", (_n, wq, aq, factory) => {
     const rng = new Rng(11);
     const model = new MlpClassifier([16, 24, 5], 2).quantize(wq, aq);
     const x = rng.fillNormal(new Float32Array(20 * 16));
@@ -70,7 +75,7 @@ describe("convertMlp", () => {
     }
     for (const l of model.layers) l.inputQuant?.freeze();
     const fake = noGrad(() => model.forward(Variable.constant(x, [20, 16]))).value;
-    const q = convertMlp(model, dequantizedF32);
+    const q = convertMlp(model, factory);
     const real = q.forward(x, 20);
     expect(relErr(real, fake)).toBeLessThan(1e-6);
     expect(q.accuracy(x, labels)).toBe(model.accuracy(x, labels));

@@ -1,9 +1,8 @@
 import fs from "node:fs";
 import { gunzipSync } from "node:zlib";
-import { dequantizeMatrix } from "@lowbit/int4";
-import { makeF32Linear } from "@lowbit/runtime";
 import { dataFile, hasData } from "@lowbit/testing";
 import { describe, expect, it } from "vitest";
+import { defaultQuantizedLinear } from "../convert/default-linear";
 import { parseDigitsCsv, runDigitsExperiment, splitData } from "./digits";
 
 describe("parseDigitsCsv", () => {
@@ -45,7 +44,7 @@ describe.skipIf(!hasData)("digits QAT (fast version of `pnpm --filter @lowbit/qa
       qatEpochs: 8,
       fpLr: 1e-2,
       bits: [4, 2],
-      makeLinear: (qm) => makeF32Linear(dequantizeMatrix(qm), qm.rows, qm.cols),
+      makeLinear: defaultQuantizedLinear,
     });
     expect(r.fp).toBeGreaterThan(0.93);
     for (const b of r.results) {
