@@ -1,3 +1,7 @@
+import type { KVCache } from "./kv-cache";
+import { decoderKernels, put, scratchRegions, useWasm, viewF32 } from "./kernels/modules";
+import type { RopeTable } from "./ops";
+
 /**
  * Causal grouped-query attention for a run of T query rows.
  *
@@ -14,6 +18,13 @@ export interface AttentionShape {
   window?: number;
 }
 
+// small integers only: a double (Infinity) here would make the loop indices doubles
+const NO_WINDOW = 0x3fffffff;
+
+/**
+ * Causal attention (see AttentionShape) through the WebAssembly SIMD kernel (f32 softmax), or
+ * causalAttentionRef under the "ref" kernel backend.
+ */
 export function causalAttention(
   shape: AttentionShape,
   q: Float32Array,
@@ -25,9 +36,49 @@ export function causalAttention(
   startPos: number,
   out: Float32Array,
 ): void {
+  if (!useWasm() || T === 0) {
+    causalAttentionRef(shape, q, qRow0, T, k, v, kvRow0, startPos, out);
+    return;
+  }
   const { nHeads, nKvHeads, headDim } = shape;
-  // small integers only: a double (Infinity) here would make the loop indices doubles
-  const window = shape.window ?? 0x3fffffff;
+  const qDim = nHeads * headDim;
+  const kvDim = nKvHeads * headDim;
+  const n = startPos + T;
+  const kx = decoderKernels();
+  const [pq, pk, pv, po, pw] = scratchRegions([
+    T * qDim * 4,
+    n * kvDim * 4,
+    n * kvDim * 4,
+    T * qDim * 4,
+    kx.attention_work_bytes(n, headDim),
+  ]) as [number, number, number, number, number];
+  put(pq, q.subarray(qRow0 * qDim, (qRow0 + T) * qDim));
+  put(pk, k.subarray(kvRow0 * kvDim, (kvRow0 + n) * kvDim));
+  put(pv, v.subarray(kvRow0 * kvDim, (kvRow0 + n) * kvDim));
+  runAttention(shape, pq, pk, pv, po, T, startPos, pw);
+  out.set(viewF32(po, T * qDim), qRow0 * qDim);
+}
+
+function runAttention(shape: AttentionShape, pq: number, pk: number, pv: number, po: number, T: number, startPos: number, pw: number): void {
+  const { nHeads, nKvHeads, headDim } = shape;
+  const scale = 1 / Math.sqrt(headDim);
+  decoderKernels().attention_f32(pq, pk, pv, po, T, startPos, nHeads, nKvHeads, headDim, shape.window ?? NO_WINDOW, scale, pw);
+}
+
+/** Reference twin of causalAttention: plain loops, scores and softmax in f64. */
+export function causalAttentionRef(
+  shape: AttentionShape,
+  q: Float32Array,
+  qRow0: number,
+  T: number,
+  k: Float32Array,
+  v: Float32Array,
+  kvRow0: number,
+  startPos: number,
+  out: Float32Array,
+): void {
+  const { nHeads, nKvHeads, headDim } = shape;
+  const window = shape.window ?? NO_WINDOW;
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
   const group = nHeads / nKvHeads;
@@ -65,4 +116,93 @@ export function causalAttention(
       for (let d = 0; d < headDim; d++) out[qh + d] = acc[d]!;
     }
   }
+}
+
+/** How a decoder layer's rows are laid out for attention. */
+export type AttentionMode =
+  /** `rows` = windows of seqLen tokens, each a fresh context at position 0. */
+  | { kind: "windows"; seqLen: number }
+  /** Rows continue the sequence in `cache` at position pos0 (keys/values of earlier positions cached). */
+  | { kind: "cache"; cache: KVCache; pos0: number };
+
+/**
+ * The attention block of decoder layer `layer` after the q/k/v projections: RoPE on q and k
+ * (never in place: q and k stay the projections' outputs), in cache mode the rotated keys and the
+ * values appended to the cache, then causal attention. Returns [rows, nHeads * headDim]. The fast
+ * path keeps q, k, v and the tables in kernel memory for the whole block.
+ */
+export function ropeAttention(
+  shape: AttentionShape,
+  rope: RopeTable,
+  layer: number,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  rows: number,
+  mode: AttentionMode,
+): Float32Array {
+  const { nHeads, nKvHeads, headDim } = shape;
+  const qDim = nHeads * headDim;
+  const kvDim = nKvHeads * headDim;
+  const att = new Float32Array(rows * qDim);
+  if (!useWasm()) {
+    const qr = q.slice();
+    const kr = k.slice();
+    if (mode.kind === "windows") {
+      const L = mode.seqLen;
+      for (let r = 0; r < rows; r++) {
+        rope.apply(qr, r * qDim, nHeads, r % L);
+        rope.apply(kr, r * kvDim, nKvHeads, r % L);
+      }
+      for (let b = 0; b * L < rows; b++) causalAttentionRef(shape, qr, b * L, L, kr, v, b * L, 0, att);
+    } else {
+      const { cache, pos0 } = mode;
+      for (let t = 0; t < rows; t++) {
+        rope.apply(qr, t * qDim, nHeads, pos0 + t);
+        rope.apply(kr, t * kvDim, nKvHeads, pos0 + t);
+      }
+      cache.write(layer, pos0, kr, v, rows);
+      causalAttentionRef(shape, qr, 0, rows, cache.layerKeys(layer), cache.layerValues(layer), 0, pos0, att);
+    }
+    return att;
+  }
+  const kx = decoderKernels();
+  // keys/values in kernel memory: the window rows, or the cached positions followed by the new rows
+  const pos0 = mode.kind === "cache" ? mode.pos0 : 0;
+  const n = pos0 + rows;
+  const tableRows = mode.kind === "windows" ? mode.seqLen : rows;
+  const span = mode.kind === "windows" ? mode.seqLen : n;
+  const { cf, ss } = rope.expanded(pos0, tableRows);
+  const [pq, pk, pv, pc, ps, po, pw] = scratchRegions([
+    rows * qDim * 4,
+    n * kvDim * 4,
+    n * kvDim * 4,
+    cf.length * 4,
+    ss.length * 4,
+    rows * qDim * 4,
+    kx.attention_work_bytes(span, headDim),
+  ]) as [number, number, number, number, number, number, number];
+  put(pq, q.subarray(0, rows * qDim));
+  const pkNew = pk + pos0 * kvDim * 4;
+  if (mode.kind === "cache" && pos0 > 0) {
+    put(pk, mode.cache.layerKeys(layer).subarray(0, pos0 * kvDim));
+    put(pv, mode.cache.layerValues(layer).subarray(0, pos0 * kvDim));
+  }
+  put(pkNew, k.subarray(0, rows * kvDim));
+  put(pv + pos0 * kvDim * 4, v.subarray(0, rows * kvDim));
+  put(pc, cf);
+  put(ps, ss);
+  rope.rotateInKernel(pq, rows, qDim, nHeads, pc, ps, tableRows);
+  rope.rotateInKernel(pkNew, rows, kvDim, nKvHeads, pc, ps, tableRows);
+  if (mode.kind === "windows") {
+    const L = mode.seqLen;
+    for (let b = 0; b * L < rows; b++) {
+      runAttention(shape, pq + b * L * qDim * 4, pk + b * L * kvDim * 4, pv + b * L * kvDim * 4, po + b * L * qDim * 4, L, 0, pw);
+    }
+  } else {
+    mode.cache.write(layer, pos0, viewF32(pkNew, rows * kvDim), v, rows);
+    runAttention(shape, pq, pk, pv, po, rows, pos0, pw);
+  }
+  att.set(viewF32(po, rows * qDim));
+  return att;
 }

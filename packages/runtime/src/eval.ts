@@ -1,6 +1,6 @@
 import { LowbitError } from "@lowbit/tensor";
 import type { LlamaModel } from "./model";
-import { logSumExp } from "./ops";
+import { logitStats, STATS_STRIDE } from "./logit-stats";
 
 /**
  * Evaluation convention (perplexity, KL, top-1), the same for every model compared:
@@ -89,26 +89,17 @@ export function evaluate(model: LlamaModel, tokens: ArrayLike<number>, options: 
   windows.forEach((win, w) => {
     const logits = model.forward(win, model.createCache(L), "all");
     const refLogits = ref ? ref.forward(win, ref.createCache(L), "all") : undefined;
+    const stats = logitStats(logits, refLogits, win.slice(1), L - 1, V);
     for (let t = 0; t < L - 1; t++) {
-      const o = t * V;
-      const target = win[t + 1]!;
-      const lse = logSumExp(logits, o, V);
-      nll += lse - logits[o + target]!;
+      const s = t * STATS_STRIDE;
+      const lnS = Math.log(stats[s + 1]!);
+      nll += stats[s]! + lnS - stats[s + 2]!;
       if (refLogits) {
-        const rlse = logSumExp(refLogits, o, V);
-        refNll += rlse - refLogits[o + target]!;
-        let k = 0;
-        let am = 0;
-        let rm = 0;
-        for (let j = 0; j < V; j++) {
-          const lr = refLogits[o + j]! - rlse;
-          const lm = logits[o + j]! - lse;
-          k += Math.exp(lr) * (lr - lm);
-          if (logits[o + j]! > logits[o + am]!) am = j;
-          if (refLogits[o + j]! > refLogits[o + rm]!) rm = j;
-        }
-        kl += k;
-        if (am === rm) agree++;
+        const lnSr = Math.log(stats[s + 5]!);
+        refNll += stats[s + 4]! + lnSr - stats[s + 6]!;
+        // KL(ref || model) = sum_j p_j (r_j - rlse - x_j + lse)
+        kl += stats[s + 7]! / stats[s + 5]! - (stats[s + 4]! - stats[s]!) - lnSr + lnS;
+        if (stats[s + 3] === stats[s + 8]) agree++;
       }
       scored++;
     }

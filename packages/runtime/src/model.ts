@@ -1,8 +1,8 @@
 import { LowbitError, type Linear } from "@lowbit/tensor";
-import { causalAttention } from "./attention";
+import { type AttentionMode, ropeAttention } from "./attention";
 import { type LinearName, type LlamaConfig, LINEAR_NAMES, linearShape } from "./config";
 import { KVCache } from "./kv-cache";
-import { RopeTable, rmsNorm } from "./ops";
+import { RopeTable, rmsNorm, siluMul } from "./ops";
 
 /** The weights of one decoder layer. Norm weights are mutable so AWQ can fold scales into them. */
 export interface DecoderLayerWeights {
@@ -67,8 +67,6 @@ export type CaptureEvent = LinearCapture | LayerCapture;
  * reused by the model, so a hook may keep them (or copy what it needs).
  */
 export type CaptureHook = (event: CaptureEvent) => void;
-
-type Mode = { kind: "windows"; seqLen: number } | { kind: "cache"; cache: KVCache; pos0: number };
 
 /** What forward() returns logits for. */
 export type LogitsMode = "last" | "all" | "none";
@@ -338,7 +336,7 @@ export class LlamaModel {
     cache.reserve(T);
     const pos0 = cache.length;
     let x = this.embed(tokens);
-    const mode: Mode = { kind: "cache", cache, pos0 };
+    const mode: AttentionMode = { kind: "cache", cache, pos0 };
     for (let i = 0; i < this.config.nLayers; i++) x = this.decoderLayer(i, x, T, mode);
     cache.length = pos0 + T;
     if (logits === "none") return new Float32Array(0);
@@ -353,7 +351,7 @@ export class LlamaModel {
     return y;
   }
 
-  private decoderLayer(i: number, x: Float32Array, rows: number, mode: Mode): Float32Array {
+  private decoderLayer(i: number, x: Float32Array, rows: number, mode: AttentionMode): Float32Array {
     const cfg = this.config;
     const { dim, nHeads, nKvHeads, headDim, normEps } = cfg;
     const L = this.layer(i);
@@ -362,42 +360,16 @@ export class LlamaModel {
     const q = this.linear(i, "attn_q", lin.attn_q, h, rows);
     const k = this.linear(i, "attn_k", lin.attn_k, h, rows);
     const v = this.linear(i, "attn_v", lin.attn_v, h, rows);
-    const qDim = nHeads * headDim;
-    const kvDim = nKvHeads * headDim;
-    const att = new Float32Array(rows * qDim);
     const windowed = cfg.slidingWindow !== undefined && i >= (cfg.slidingWindowFromLayer ?? 0);
     const shape = { nHeads, nKvHeads, headDim, window: windowed ? cfg.slidingWindow : undefined };
-    // RoPE is applied to copies so hooks that kept q/k see the projections' real outputs.
-    const qr = q.slice();
-    const kr = k.slice();
-    if (mode.kind === "windows") {
-      const L = mode.seqLen;
-      for (let r = 0; r < rows; r++) {
-        const p = r % L;
-        this.rope.apply(qr, r * qDim, nHeads, p);
-        this.rope.apply(kr, r * kvDim, nKvHeads, p);
-      }
-      for (let b = 0; b * L < rows; b++) causalAttention(shape, qr, b * L, L, kr, v, b * L, 0, att);
-    } else {
-      const { cache, pos0 } = mode;
-      for (let t = 0; t < rows; t++) {
-        this.rope.apply(qr, t * qDim, nHeads, pos0 + t);
-        this.rope.apply(kr, t * kvDim, nKvHeads, pos0 + t);
-      }
-      cache.write(i, pos0, kr, v, rows);
-      causalAttention(shape, qr, 0, rows, cache.layerKeys(i), cache.layerValues(i), 0, pos0, att);
-    }
+    const att = ropeAttention(shape, this.rope, i, q, k, v, rows, mode);
     const o = this.linear(i, "attn_output", lin.attn_output, att, rows);
     const x2 = new Float32Array(rows * dim);
     for (let j = 0; j < x2.length; j++) x2[j] = x[j]! + o[j]!;
     const h2 = rmsNorm(x2, L.ffnNorm, rows, dim, normEps);
     const g = this.linear(i, "ffn_gate", lin.ffn_gate, h2, rows);
     const u = this.linear(i, "ffn_up", lin.ffn_up, h2, rows);
-    const act = new Float32Array(g.length);
-    for (let j = 0; j < act.length; j++) {
-      const gv = g[j]!;
-      act[j] = (gv / (1 + Math.exp(-gv))) * u[j]!;
-    }
+    const act = siluMul(g, u);
     const d = this.linear(i, "ffn_down", lin.ffn_down, act, rows);
     for (let j = 0; j < x2.length; j++) x2[j] = x2[j]! + d[j]!;
     if (this.hooks.size > 0) this.emit({ kind: "layer", layer: i, input: x, output: x2, rows });

@@ -1,10 +1,31 @@
 import type { RopeStyle } from "./config";
+import { decoderKernels, put, scratchRegions, useWasm, viewF32 } from "./kernels/modules";
 
 /**
  * RMSNorm of `rows` rows of width `dim`: out = x / sqrt(mean(x^2) + eps) * weight.
- * `out` may alias `x`.
+ * `out` may alias `x`. WebAssembly SIMD (sum of squares in f64), or rmsNormRef under the "ref"
+ * kernel backend.
  */
 export function rmsNorm(
+  x: Float32Array,
+  weight: Float32Array,
+  rows: number,
+  dim: number,
+  eps: number,
+  out: Float32Array = new Float32Array(rows * dim),
+): Float32Array {
+  if (!useWasm() || rows * dim === 0) return rmsNormRef(x, weight, rows, dim, eps, out);
+  const n = rows * dim;
+  const [px, pw] = scratchRegions([n * 4, dim * 4]) as [number, number];
+  put(px, x.subarray(0, n));
+  put(pw, weight.subarray(0, dim));
+  decoderKernels().rmsnorm_f32(px, pw, px, rows, dim, eps);
+  out.set(viewF32(px, n));
+  return out;
+}
+
+/** Reference twin of rmsNorm (plain loops, f64 arithmetic). */
+export function rmsNormRef(
   x: Float32Array,
   weight: Float32Array,
   rows: number,
@@ -21,6 +42,27 @@ export function rmsNorm(
     }
     const inv = 1 / Math.sqrt(ss / dim + eps);
     for (let i = 0; i < dim; i++) out[o + i] = x[o + i]! * inv * weight[i]!;
+  }
+  return out;
+}
+
+/** out[i] = silu(g[i]) * u[i] = g[i] / (1 + e^-g[i]) * u[i] (the SwiGLU gate); out may alias g or u. */
+export function siluMul(g: Float32Array, u: Float32Array, out: Float32Array = new Float32Array(g.length)): Float32Array {
+  const n = g.length;
+  if (!useWasm() || n === 0) return siluMulRef(g, u, out);
+  const [pg, pu] = scratchRegions([n * 4, n * 4]) as [number, number];
+  put(pg, g);
+  put(pu, u.subarray(0, n));
+  decoderKernels().silu_mul_f32(pg, pu, pg, n);
+  out.set(viewF32(pg, n));
+  return out;
+}
+
+/** Reference twin of siluMul (f64 arithmetic, Math.exp). */
+export function siluMulRef(g: Float32Array, u: Float32Array, out: Float32Array = new Float32Array(g.length)): Float32Array {
+  for (let j = 0; j < g.length; j++) {
+    const gv = g[j]!;
+    out[j] = (gv / (1 + Math.exp(-gv))) * u[j]!;
   }
   return out;
 }
@@ -65,11 +107,16 @@ export function argmax(x: Float32Array, offset = 0, n = x.length - offset): numb
 /**
  * Rotary position embedding tables: cos/sin of pos * theta^(-2i/headDim) for i < headDim/2, grown
  * on demand. Shared by both pairing conventions; only the pairing of dimensions differs.
+ * `apply` is the reference (one head row at a time); `rotateRows` runs many rows through the
+ * WebAssembly kernel, which reads the tables expanded to the head width (`expanded`).
  */
 export class RopeTable {
   private cos = new Float32Array(0);
   private sin = new Float32Array(0);
+  private cf = new Float32Array(0);
+  private ss = new Float32Array(0);
   private positions = 0;
+  private expandedPositions = 0;
   private readonly half: number;
   private readonly invFreq: Float64Array;
 
@@ -98,6 +145,39 @@ export class RopeTable {
     this.cos = cos;
     this.sin = sin;
     this.positions = n;
+  }
+
+  /**
+   * The tables of positions [pos0, pos0 + count) expanded to the head width, as the kernel reads
+   * them: cf[p, d] = cos of d's pair, ss[p, d] = -sin for the first member of the pair and +sin
+   * for the second (x'[d] = x[d] cf[p, d] + x[partner(d)] ss[p, d]). Same f32 values as `apply`.
+   */
+  expanded(pos0: number, count: number): { cf: Float32Array; ss: Float32Array } {
+    const need = pos0 + count;
+    if (need > this.expandedPositions) {
+      this.ensure(need);
+      const n = this.positions;
+      const hd = this.headDim;
+      const half = this.half;
+      const cf = new Float32Array(n * hd);
+      const ss = new Float32Array(n * hd);
+      for (let p = 0; p < n; p++) {
+        for (let i = 0; i < half; i++) {
+          const c = this.cos[p * half + i]!;
+          const sn = this.sin[p * half + i]!;
+          const [a, b] = this.style === "interleaved" ? [2 * i, 2 * i + 1] : [i, i + half];
+          cf[p * hd + a] = c;
+          cf[p * hd + b] = c;
+          ss[p * hd + a] = -sn;
+          ss[p * hd + b] = sn;
+        }
+      }
+      this.cf = cf;
+      this.ss = ss;
+      this.expandedPositions = n;
+    }
+    const hd = this.headDim;
+    return { cf: this.cf.subarray(pos0 * hd, need * hd), ss: this.ss.subarray(pos0 * hd, need * hd) };
   }
 
   /**
@@ -135,5 +215,34 @@ export class RopeTable {
         }
       }
     }
+  }
+
+  /**
+   * Rotates `rows` rows of x in place (row r at r * stride, `nHeads` heads at its start): row r is
+   * at position pos0 + r, or r % period when `period` is given (windows restarting at 0).
+   */
+  rotateRows(x: Float32Array, rows: number, stride: number, nHeads: number, pos0: number, period?: number): void {
+    if (!useWasm() || rows === 0) {
+      for (let r = 0; r < rows; r++) this.apply(x, r * stride, nHeads, period ? r % period : pos0 + r);
+      return;
+    }
+    const n = rows * stride;
+    const count = period ?? rows;
+    const { cf, ss } = this.expanded(period ? 0 : pos0, count);
+    const [px, pc, ps] = scratchRegions([n * 4, cf.length * 4, ss.length * 4]) as [number, number, number];
+    put(px, x.subarray(0, n));
+    put(pc, cf);
+    put(ps, ss);
+    this.rotateInKernel(px, rows, stride, nHeads, pc, ps, count);
+    x.set(viewF32(px, n));
+  }
+
+  /**
+   * The kernel call on rows already in kernel memory at px, with the expanded() tables copied to
+   * pc/ps; row r uses table row r % period.
+   * @internal
+   */
+  rotateInKernel(px: number, rows: number, stride: number, nHeads: number, pc: number, ps: number, period: number): void {
+    decoderKernels().rope_f32(px, rows, stride, nHeads, this.headDim, pc, ps, period, this.style === "interleaved" ? 0 : 1);
   }
 }
