@@ -25,8 +25,9 @@
  *   (bytes that must move per call, e.g. the weights of a GEMV). Returns the record.
  * - `ctx.record(spec & { ms, cpuShare? })` adds a record timed some other way, e.g. a one-shot
  *   factorisation with `const { result, timing } = timeOnce(() => cholesky(h, n))`.
- * - Every record carries `cpuShare` (process CPU time / wall time while timing): well below 1
- *   means the machine was busy with other work and the times are inflated.
+ * - Every record carries `cpuShare` (process CPU time / wall time while timing) and `cpuMs` (CPU
+ *   time per call): a cpuShare well below 1 means the machine was busy with other work and the
+ *   wall times are inflated; then `minMs` and `cpuMs` are the better guides.
  * - `spec.extra` carries anything else (fraction of bandwidth, residuals, peer versions).
  * - `spec.extra` may be a function of the timing, e.g. `(t) => ({ fraction: bytes / t.ms / 1e6 / bw.best })`.
  * - `await measureBandwidth()` sums a 256 MiB buffer with the WASM SIMD kernel (1 and 4 streams)
@@ -83,6 +84,8 @@ export interface BenchRecord {
    * on an idle machine; well below 1 means other processes took the CPU and the times are inflated.
    */
   readonly cpuShare: number | null;
+  /** Mean CPU milliseconds per call: on a busy machine, closer to the idle-machine time than `ms`. */
+  readonly cpuMs: number | null;
   readonly extra?: Extra;
 }
 
@@ -97,7 +100,7 @@ export interface SuiteContext {
   readonly suite: string;
   bench(spec: BenchSpec, fn: () => unknown, opts?: TimeOptions): Promise<BenchRecord>;
   record(
-    spec: BenchSpec & { readonly ms: number; readonly minMs?: number; readonly repeats?: number; readonly cpuShare?: number },
+    spec: BenchSpec & Partial<Timing> & { readonly ms: number },
   ): BenchRecord;
   log(message: string): void;
 }
@@ -118,6 +121,8 @@ export interface Timing {
   readonly repeats: number;
   /** Process CPU time / wall time over the timed repeats (see BenchRecord.cpuShare). */
   readonly cpuShare?: number;
+  /** Mean CPU milliseconds per call. */
+  readonly cpuMs?: number;
 }
 
 function median(xs: number[]): number {
@@ -145,8 +150,14 @@ export async function timeit(fn: () => unknown, opts: TimeOptions = {}): Promise
     total += dt;
   }
   const cpu = process.cpuUsage(cpu0);
-  const cpuShare = total > 0 ? (cpu.user + cpu.system) / 1000 / total : 1;
-  return { ms: median(samples), minMs: Math.min(...samples), repeats: samples.length, cpuShare: round(cpuShare, 3) };
+  const cpuTotal = (cpu.user + cpu.system) / 1000;
+  return {
+    ms: median(samples),
+    minMs: Math.min(...samples),
+    repeats: samples.length,
+    cpuShare: round(total > 0 ? cpuTotal / total : 1, 3),
+    cpuMs: round(cpuTotal / samples.length, 4),
+  };
 }
 
 /** Times one call of `fn` and returns its result with the timing. */
@@ -156,7 +167,8 @@ export function timeOnce<T>(fn: () => T): { result: T; timing: Timing } {
   const result = fn();
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  return { result, timing: { ms, minMs: ms, repeats: 1, cpuShare: round((cpu.user + cpu.system) / 1000 / ms, 3) } };
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  return { result, timing: { ms, minMs: ms, repeats: 1, cpuShare: round(cpuMs / ms, 3), cpuMs: round(cpuMs, 4) } };
 }
 
 export function makeRecord(suite: string, spec: BenchSpec, t: Timing): BenchRecord {
@@ -172,6 +184,7 @@ export function makeRecord(suite: string, spec: BenchSpec, t: Timing): BenchReco
     gbps: spec.bytes ? round(spec.bytes / t.ms / 1e6, 3) : null,
     threads: spec.threads ?? 1,
     cpuShare: t.cpuShare ?? null,
+    cpuMs: t.cpuMs ?? null,
     ...(spec.extra ? { extra: typeof spec.extra === "function" ? spec.extra(t) : spec.extra } : {}),
   };
   return rec;
@@ -193,7 +206,7 @@ export function createContext(suite: string, out: BenchRecord[], log: (msg: stri
       return rec;
     },
     record(spec) {
-      const timing = { ms: spec.ms, minMs: spec.minMs ?? spec.ms, repeats: spec.repeats ?? 1, cpuShare: spec.cpuShare };
+      const timing = { ...spec, minMs: spec.minMs ?? spec.ms, repeats: spec.repeats ?? 1 };
       const rec = makeRecord(suite, spec, timing);
       out.push(rec);
       return rec;
@@ -278,7 +291,7 @@ export function recordBandwidth(ctx: SuiteContext, bw: Bandwidth): void {
 
 /** One line per record, aligned. */
 export function formatTable(records: readonly BenchRecord[]): string {
-  const head = ["suite", "kernel", "backend", "m x n x k", "ms", "min ms", "GOP/s", "GB/s", "thr", "cpu", "extra"];
+  const head = ["suite", "kernel", "backend", "m x n x k", "ms", "min ms", "cpu ms", "GOP/s", "GB/s", "thr", "cpu", "extra"];
   const rows = records.map((r) => [
     r.suite,
     r.kernel,
@@ -286,6 +299,7 @@ export function formatTable(records: readonly BenchRecord[]): string {
     `${r.shape.m}x${r.shape.n}x${r.shape.k}`,
     fmt(r.ms),
     fmt(r.minMs),
+    r.cpuMs === null ? "" : fmt(r.cpuMs),
     r.gops === null ? "" : fmt(r.gops),
     r.gbps === null ? "" : fmt(r.gbps),
     String(r.threads),
@@ -299,7 +313,7 @@ export function formatTable(records: readonly BenchRecord[]): string {
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i >= 4 && i <= 9 ? c.padStart(width[i]!) : c.padEnd(width[i]!)))
+      .map((c, i) => (i >= 4 && i <= 10 ? c.padStart(width[i]!) : c.padEnd(width[i]!)))
       .join("  ")
       .trimEnd();
   return [line(head), line(width.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");

@@ -122,8 +122,7 @@ export default defineSuite({
             kernel: "cholesky",
             backend,
             shape,
-            ms: cholMs,
-            cpuShare: chol.timing.cpuShare,
+            ...chol.timing,
             ops: n ** 3 / 3,
             extra: { relativeResidual: cholRes, note: "||L L^T v - H v|| / ||H v||, 3 random v" },
           });
@@ -136,8 +135,7 @@ export default defineSuite({
             kernel: "upperCholeskyOfInverse",
             backend,
             shape,
-            ms: invMs,
-            cpuShare: inv.timing.cpuShare,
+            ...inv.timing,
             ops: (2 * n ** 3) / 3,
             extra: { relativeResidual: invRes, note: "||U^T U H v - v|| / ||v||, 3 random v; ops = n^3/3 multiply-adds" },
           });
