@@ -134,6 +134,9 @@ export function logit_stats(logits: usize, ref: usize, targets: usize, rows: i32
       store<f64>(o, <f64>load<f32>(pr + tgt), 48);
       store<f64>(o, klSum(pr, p, v, <f64>rm), 56);
       store<f64>(o, <f64>firstIndex(pr, v, rm), 64);
+    } else {
+      for (let i: usize = 32; i < 72; i += 8) store<f64>(o + i, 0);
     }
+    store<f64>(o, 0, 72);
   }
 }
