@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { gguf } from "@huggingface/gguf";
 import { dataFile, hasData, tmpDir } from "@lowbit/testing";
 import { generate } from "@lowbit/runtime";
-import { type Llama, getLlama } from "node-llama-cpp";
+import { type Llama, LlamaLogLevel, type Token, getLlama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadModel } from "../src/model/load";
 import { run } from "../src/test-helpers";
@@ -28,7 +28,7 @@ describe.skipIf(!hasData)("GGUF from lowbit in real clients (stories260K)", () =
       const r = await run(["convert", dataFile("stories260K", "stories260K.bin"), "--to", "gguf", "--gguf-type", t, "--out", files[t]!]);
       expect(r.code, r.stderr).toBe(0);
     }
-    llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
+    llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
   }, 120_000);
 
   afterAll(async () => {
@@ -42,7 +42,7 @@ describe.skipIf(!hasData)("GGUF from lowbit in real clients (stories260K)", () =
     const ctx = await model.createContext({ threads: 1, contextSize: 256 });
     try {
       const out: number[] = [];
-      for await (const tok of ctx.getSequence().evaluate(prompt, { temperature: 0 })) {
+      for await (const tok of ctx.getSequence().evaluate(prompt as Token[], { temperature: 0 })) {
         out.push(tok as number);
         if (out.length >= N) break;
       }
@@ -73,7 +73,9 @@ describe.skipIf(!hasData)("GGUF from lowbit in real clients (stories260K)", () =
   };
 
   it.each(TYPES)("%s: metadata parses with @huggingface/gguf and names the llama architecture", async (t) => {
-    const { metadata, tensorInfos } = await gguf(files[t]!, { allowLocalFile: true });
+    const parsed = await gguf(files[t]!, { allowLocalFile: true });
+    const metadata = parsed.metadata as unknown as Record<string, unknown>;
+    const tensorInfos = parsed.tensorInfos;
     expect(metadata["general.architecture"]).toBe("llama");
     expect(Number(metadata["llama.block_count"])).toBe(5);
     expect(Number(metadata["llama.embedding_length"])).toBe(64);

@@ -58,6 +58,34 @@ export function uniformGroupSize(m: QuantizedModel, format: string): { bits: num
   return { bits: [...bits][0]!, groupSize: requested <= 0 ? -1 : requested };
 }
 
+/**
+ * GPTQ v1 stores zero - 1, so a zero point of 0 cannot be written. A group with zero 0 whose codes
+ * stay below the largest code is the same group with zero 1 and every code + 1 (value s * (q - z)
+ * unchanged): rewritten so. Returns undefined when some group has zero 0 and uses the largest code
+ * (no exact v1 encoding exists; such models are written as gptq_v2).
+ */
+export function remapZerosForV1(qm: QuantizedMatrix): QuantizedMatrix | undefined {
+  const ng = qm.cols / qm.groupSize;
+  const maxq = (1 << qm.bits) - 1;
+  const bad: number[] = [];
+  for (let i = 0; i < qm.zeros.length; i++) if (qm.zeros[i] === 0) bad.push(i);
+  if (bad.length === 0) return qm;
+  const groupOf = qm.gIdx ?? Int32Array.from({ length: qm.cols }, (_, c) => Math.floor(c / qm.groupSize));
+  const q = qm.q.slice();
+  const zeros = qm.zeros.slice();
+  for (const i of bad) {
+    const r = Math.floor(i / ng);
+    const g = i % ng;
+    for (let c = 0; c < qm.cols; c++) {
+      if (groupOf[c] !== g) continue;
+      if (q[r * qm.cols + c]! >= maxq) return undefined;
+    }
+    for (let c = 0; c < qm.cols; c++) if (groupOf[c] === g) q[r * qm.cols + c]!++;
+    zeros[i] = 1;
+  }
+  return { ...qm, q, zeros };
+}
+
 /** q/k rows converted to Hugging Face's order when the model uses interleaved RoPE pairs. */
 function toHalfRope(m: QuantizedModel): { quantized: Map<string, QuantizedMatrix>; floats: QuantizedModel["floats"] } {
   const cfg = m.config;
@@ -111,14 +139,30 @@ async function writeJson(path: string, value: unknown): Promise<void> {
 export async function writeGptqModel(dir: string, m: QuantizedModel, opts: { checkpointFormat?: GptqCheckpointFormat | "auto" } = {}): Promise<HfQuantizedResult> {
   const { bits, groupSize } = uniformGroupSize(m, "gptq");
   const notes: string[] = [];
-  const { quantized, floats } = toHalfRope(m);
-  const hasZero0 = !m.quantization.sym && [...quantized.values()].some((q) => q.zeros.some((z) => z === 0));
+  const half = toHalfRope(m);
+  const floats = half.floats;
+  let quantized = half.quantized;
   let format: GptqCheckpointFormat = opts.checkpointFormat === "gptq_v2" ? "gptq_v2" : "gptq";
-  if ((opts.checkpointFormat ?? "auto") === "auto" && hasZero0) {
-    format = "gptq_v2";
-    notes.push(
-      'asymmetric zero points of 0 occur, which GPTQ v1 ("gptq", stores zero - 1) cannot hold; wrote checkpoint_format "gptq_v2" (GPTQModel loads it; for AutoGPTQ v1 quantize with --sym)',
-    );
+  if (format === "gptq") {
+    // v1: rewrite zero points of 0 exactly where possible (see remapZerosForV1)
+    const remapped = new Map<string, QuantizedMatrix>();
+    const stuck: string[] = [];
+    let moved = 0;
+    for (const [name, qm] of quantized) {
+      const r = remapZerosForV1(qm);
+      if (!r) stuck.push(name);
+      else if (r !== qm) moved++;
+      remapped.set(name, r ?? qm);
+    }
+    if (stuck.length && (opts.checkpointFormat ?? "auto") === "auto") {
+      format = "gptq_v2";
+      notes.push(
+        `asymmetric zero points of 0 next to the largest code occur in ${stuck.length} tensor(s) (${stuck.slice(0, 3).join(", ")}${stuck.length > 3 ? ", ..." : ""}), which GPTQ v1 ("gptq", stores zero - 1) cannot hold; wrote checkpoint_format "gptq_v2" (GPTQModel loads it; for AutoGPTQ's v1 quantize with --sym)`,
+      );
+    } else {
+      quantized = remapped;
+      if (moved) notes.push(`zero points of 0 in ${moved} tensor(s) were stored as zero 1 with codes + 1 (identical values), since GPTQ v1 stores zero - 1`);
+    }
   }
   const tensors = floatTensors(floats);
   let descAct = false;
