@@ -112,6 +112,7 @@ export default lowbitCommand(
         const q = toQuantizedModel(run, settings, prepared);
         const te = performance.now();
         const written = await writeModel(format, out, { config: q.config, q }, { ggufType, checkpointFormat });
+        await run.store?.remove();
         const exportSeconds = (performance.now() - te) / 1000;
         const seconds = (performance.now() - t0) / 1000;
         const bytesBefore = await sizeOnDisk(prepared.opened.resolved.path);

@@ -147,6 +147,8 @@ export interface QuantizeRun {
   resumedAt?: number;
   bitsPlan?: Map<string, number>;
   notes: string[];
+  /** The checkpoints of this run (remove them once the output is written). */
+  store?: ResumeStore;
 }
 
 function peakRss(): number {
@@ -267,6 +269,7 @@ export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io):
     resumedAt: start > 0 ? start : undefined,
     bitsPlan,
     notes,
+    store,
   };
 }
 
