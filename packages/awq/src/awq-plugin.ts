@@ -64,8 +64,9 @@ function mse(a: Float32Array, b: Float32Array): number {
 
 interface LayerState {
   ctx: LayerContext;
-  /** Current f32 weights (the model computes with them). */
+  /** Current f32 weights (the model computes with them) and biases. */
   weights: Map<LinearName, Float32Array>;
+  biases: Map<LinearName, Float32Array | undefined>;
   shapes: Map<LinearName, [number, number]>;
   inputs: Map<LinearName, Float32Array>;
 }
@@ -76,10 +77,10 @@ function blockOutput(st: LayerState, g: ScaleGroup, over: Map<LinearName, Float3
   const w = (n: LinearName) => over.get(n) ?? st.weights.get(n)!;
   const lin = (n: LinearName) => {
     const [o, i] = st.shapes.get(n)!;
-    return makeF32Linear(w(n), o, i, ctx.bias(n));
+    return makeF32Linear(w(n), o, i, st.biases.get(n));
   };
   if (g.inspect === "attn") {
-    for (const [n, wt] of over) ctx.setWeight(n, wt);
+    for (const [n, wt] of over) ctx.setWeight(n, wt, st.biases.get(n) ?? null);
     const [dim] = st.shapes.get("attn_output")!;
     const out = new Float32Array(ctx.windows * ctx.seqLen * dim);
     let off = 0;
@@ -90,7 +91,7 @@ function blockOutput(st: LayerState, g: ScaleGroup, over: Map<LinearName, Float3
         off += a.output.length;
       },
     });
-    for (const n of over.keys()) ctx.setWeight(n, st.weights.get(n)!);
+    for (const n of over.keys()) ctx.setWeight(n, st.weights.get(n)!, st.biases.get(n) ?? null);
     return out;
   }
   const x = st.inputs.get(g.input)!;
@@ -126,13 +127,16 @@ function blockOutput(st: LayerState, g: ScaleGroup, over: Map<LinearName, Float3
 export function awqQuantizeLayer(ctx: LayerContext, options: AwqPluginOptions): void | Promise<void> {
   const shapes = new Map<LinearName, [number, number]>();
   const weights = new Map<LinearName, Float32Array>();
+  const biases = new Map<LinearName, Float32Array | undefined>();
   for (const n of LINEAR_NAMES) {
     const l = ctx.model.getLinear(ctx.layer, n);
     shapes.set(n, [l.outFeatures, l.inFeatures]);
     weights.set(n, ctx.weight(n));
+    biases.set(n, ctx.bias(n));
   }
   const inputs = ctx.captureInputs(LINEAR_NAMES);
-  const st: LayerState = { ctx, weights, shapes, inputs };
+  const st: LayerState = { ctx, weights, biases, shapes, inputs };
+  const setFloat = (n: LinearName) => ctx.setWeight(n, weights.get(n)!, biases.get(n) ?? null);
   const nGrid = options.nGrid ?? 20;
   const cfgOf = (n: LinearName) => linearQuantConfig(options, ctx.layer, n, shapes.get(n)![1]);
   const quantDequant = (n: LinearName, w: Float32Array): Float32Array => {
@@ -190,7 +194,7 @@ export function awqQuantizeLayer(ctx: LayerContext, options: AwqPluginOptions): 
     } else {
       const [, pc] = shapes.get(g.prev)!;
       divideRows(weights.get(g.prev)!, pc, s);
-      const b = ctx.bias(g.prev);
+      const b = biases.get(g.prev);
       if (b) for (let i = 0; i < s.length; i++) b[b.length - s.length + i] = b[b.length - s.length + i]! / s[i]!;
     }
     for (const n of g.linears) {
@@ -225,19 +229,19 @@ export function awqQuantizeLayer(ctx: LayerContext, options: AwqPluginOptions): 
 
   // 4. quantize: a given plug-in on the scaled float layer, or AWQ's round-to-nearest
   if (options.quantize) {
-    for (const n of LINEAR_NAMES) ctx.setWeight(n, weights.get(n)!);
+    for (const n of LINEAR_NAMES) setFloat(n);
     inputs.clear();
     return options.quantize.quantizeLayer(ctx);
   }
   for (const n of LINEAR_NAMES) {
     const [rows, cols] = shapes.get(n)!;
     if (!wanted.has(n)) {
-      ctx.setWeight(n, weights.get(n)!);
+      setFloat(n);
       continue;
     }
     const cfg = cfgOf(n);
     const qm = awqPseudoQuantize(weights.get(n)!, rows, cols, { bits: cfg.bits, groupSize: cfg.groupSize, zeroPoint: !cfg.sym });
-    const q = new DequantizedLinear(qm, ctx.bias(n));
+    const q = new DequantizedLinear(qm, biases.get(n));
     ctx.setLinear(n, q);
     const ratio = ratioOf(n);
     ctx.record({

@@ -50,9 +50,15 @@ export interface QuantizeReport {
 /** Thrown from a capture hook to end a chunk early (ForwardOptions.stopAfter); never escapes forward(). */
 const STOP = Symbol("lowbit.calibration.stop");
 
-function linearBias(lin: Linear): Float32Array | undefined {
+/**
+ * A linear's bias: its `bias` field when it exposes one as a Float32Array, otherwise read off the
+ * backend as forward(0) (= b exactly); undefined when that is all zeros.
+ */
+export function linearBias(lin: Linear): Float32Array | undefined {
   const b = (lin as { bias?: unknown }).bias;
-  return b instanceof Float32Array ? b : undefined;
+  if (b instanceof Float32Array) return b;
+  const y = lin.forward(new Float32Array(lin.inFeatures), 1);
+  return y.some((v) => v !== 0) ? y : undefined;
 }
 
 function rss(): number | undefined {
@@ -164,9 +170,10 @@ class Context implements LayerContext {
     if (old !== linear) old.dispose?.();
   }
 
-  setWeight(name: LinearName, weight: Float32Array): void {
+  setWeight(name: LinearName, weight: Float32Array, bias?: Float32Array | null): void {
     const old = this.model.getLinear(this.layer, name);
-    this.setLinear(name, makeF32Linear(weight, old.outFeatures, old.inFeatures, linearBias(old)));
+    const b = bias === null ? undefined : (bias ?? linearBias(old));
+    this.setLinear(name, makeF32Linear(weight, old.outFeatures, old.inFeatures, b));
   }
 
   record(rec: Omit<LinearRecord, "layer">): void {

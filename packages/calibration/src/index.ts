@@ -17,7 +17,7 @@ export {
 export type { CalibrationSet, SampleOptions, TokenEncoder } from "./dataset";
 export { TRUE_SEQUENTIAL_GROUPS, linearInputKey, bitsPerWeight } from "./plugin";
 export type { LayerPlugin, LayerContext, ForwardOptions, LinearActivations, LinearRecord } from "./plugin";
-export { quantizeModel } from "./driver";
+export { quantizeModel, linearBias } from "./driver";
 export type { DriverOptions, DriverProgress, QuantizeReport } from "./driver";
 export { DequantizedLinear, quantizedKind } from "./quantized-linear";
 export { rtnPlugin, linearQuantConfig } from "./rtn-plugin";

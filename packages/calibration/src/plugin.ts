@@ -68,8 +68,8 @@ export interface LayerContext {
   bias(name: LinearName): Float32Array | undefined;
   /** Replaces a linear's backend (the old one is disposed). */
   setLinear(name: LinearName, linear: Linear): void;
-  /** Replaces a linear by an f32 one with this weight (keeping its bias). */
-  setWeight(name: LinearName, weight: Float32Array): void;
+  /** Replaces a linear by an f32 one with this weight, and this bias (default: keep its bias; null: none). */
+  setWeight(name: LinearName, weight: Float32Array, bias?: Float32Array | null): void;
   /** Records what was done to a linear for the report. */
   record(rec: Omit<LinearRecord, "layer">): void;
   log(message: string): void;

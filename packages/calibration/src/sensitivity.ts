@@ -2,6 +2,7 @@ import { LowbitError } from "@lowbit/tensor";
 import { effectiveGroupSize, quantizeRTN } from "@lowbit/int4";
 import { LINEAR_NAMES, type LinearName, type LlamaModel } from "@lowbit/runtime";
 import type { CalibrationSet } from "./dataset";
+import { linearBias } from "./driver";
 import { DequantizedLinear } from "./quantized-linear";
 
 /** One linear layer's sensitivity: the model's output error when it alone is quantized. */
@@ -101,7 +102,7 @@ export async function measureSensitivity(
       const w = orig.dequantizedWeight();
       const r = orig.outFeatures;
       const cols = orig.inFeatures;
-      const bias = (orig as { bias?: unknown }).bias;
+      const bias = linearBias(orig);
       const error: Record<number, number> = {};
       for (const bits of options.bits) {
         const qm = quantizeRTN(w, r, cols, {
@@ -109,7 +110,7 @@ export async function measureSensitivity(
           groupSize: effectiveGroupSize(cols, options.groupSize),
           sym: options.sym ?? false,
         });
-        const q = new DequantizedLinear(qm, bias instanceof Float32Array ? bias : undefined);
+        const q = new DequantizedLinear(qm, bias);
         model.setLinear(i, name, q);
         try {
           error[bits] = meanKl(i);

@@ -1,4 +1,5 @@
 import { type Linear, LowbitError } from "@lowbit/tensor";
+import { Int8Weights } from "@lowbit/int8";
 import { LINEAR_NAMES, type LinearName } from "@lowbit/runtime";
 import { MinMaxObserver, type Observer } from "./observers";
 import { type LayerContext, type LayerPlugin, linearInputKey } from "./plugin";
@@ -8,7 +9,9 @@ import { computeQParams, type QParams, quantizeAffine, roundHalfEven } from "./q
  * Static W8A8 linear: weights int8 per output channel, symmetric (scale = amax / 127, codes
  * -127..127); activations int8 per tensor with a scale and zero point fixed at calibration time
  * (torch.ao static quantization, ONNX Runtime QDQ). y[r,o] = sx * sw[o] * sum_k (xq[r,k] - zx) wq[o,k]
- * (+ bias), accumulated exactly in integers.
+ * (+ bias), accumulated exactly in integers: the weights stay resident in kernel memory as
+ * @lowbit/int8 `Int8Weights` and the product runs on its int8 GEMM; `forwardRef` is the plain
+ * TypeScript twin.
  */
 export class StaticW8A8Linear implements Linear {
   readonly kind = "w8a8-static";
@@ -16,7 +19,7 @@ export class StaticW8A8Linear implements Linear {
   readonly wq: Int8Array;
   readonly wScale: Float32Array;
   private readonly rowSum: Int32Array;
-  private xq: Int32Array = new Int32Array(0);
+  private packed: Int8Weights | undefined;
 
   constructor(
     weight: Float32Array,
@@ -52,29 +55,57 @@ export class StaticW8A8Linear implements Linear {
       this.rowSum[o] = sum;
     }
     this.storageBytes = this.wq.byteLength + this.wScale.byteLength + 8 + (bias?.byteLength ?? 0);
+    this.packed = new Int8Weights(this.wq, outFeatures, inFeatures);
   }
 
-  forward(x: Float32Array, m: number, out: Float32Array = new Float32Array(m * this.outFeatures)): Float32Array {
+  /** The activations' int8 codes, [m, in]. */
+  quantizeInput(x: Float32Array, m: number): Int8Array {
     const k = this.inFeatures;
-    const n = this.outFeatures;
     if (x.length < m * k) {
       throw new LowbitError("E_SHAPE_MISMATCH", `StaticW8A8Linear: input has ${x.length} values, expected ${m}x${k}`);
     }
-    if (this.xq.length < k) this.xq = new Int32Array(k);
-    const xq = this.xq;
+    const xq = new Int8Array(m * k);
+    for (let i = 0; i < m * k; i++) xq[i] = quantizeAffine(x[i]!, this.act);
+    return xq;
+  }
+
+  private finish(acc: ArrayLike<number>, m: number, out: Float32Array): Float32Array {
+    const n = this.outFeatures;
     const { scale: sx, zeroPoint: zx } = this.act;
-    const wq = this.wq;
     for (let r = 0; r < m; r++) {
-      for (let i = 0; i < k; i++) xq[i] = quantizeAffine(x[r * k + i]!, this.act);
       for (let o = 0; o < n; o++) {
-        const wo = o * k;
-        let acc = 0;
-        for (let i = 0; i < k; i++) acc += xq[i]! * wq[wo + i]!;
-        acc -= zx * this.rowSum[o]!;
-        out[r * n + o] = sx * this.wScale[o]! * acc + (this.bias ? this.bias[o]! : 0);
+        const a = acc[r * n + o]! - zx * this.rowSum[o]!;
+        out[r * n + o] = sx * this.wScale[o]! * a + (this.bias ? this.bias[o]! : 0);
       }
     }
     return out;
+  }
+
+  forward(x: Float32Array, m: number, out: Float32Array = new Float32Array(m * this.outFeatures)): Float32Array {
+    if (!this.packed) throw new LowbitError("E_INVALID_ARGUMENT", "StaticW8A8Linear: used after dispose()");
+    const xq = this.quantizeInput(x, m);
+    return this.finish(this.packed.gemmI8(xq, m), m, out);
+  }
+
+  /** Plain TypeScript twin of forward (the ground truth in tests). */
+  forwardRef(x: Float32Array, m: number, out: Float32Array = new Float32Array(m * this.outFeatures)): Float32Array {
+    const k = this.inFeatures;
+    const n = this.outFeatures;
+    const xq = this.quantizeInput(x, m);
+    const acc = new Float64Array(m * n);
+    for (let r = 0; r < m; r++) {
+      for (let o = 0; o < n; o++) {
+        let s = 0;
+        for (let i = 0; i < k; i++) s += xq[r * k + i]! * this.wq[o * k + i]!;
+        acc[r * n + o] = s;
+      }
+    }
+    return this.finish(acc, m, out);
+  }
+
+  dispose(): void {
+    this.packed?.dispose();
+    this.packed = undefined;
   }
 
   dequantizedWeight(): Float32Array {

@@ -1,0 +1,131 @@
+import { dequantizeMatrix, quantizeRTN } from "@lowbit/int4";
+import { LINEAR_NAMES, type LinearName } from "@lowbit/runtime";
+import { hasData } from "@lowbit/testing";
+import { describe, expect, it } from "vitest";
+import { quantizeModel } from "./driver";
+import type { LayerContext, LayerPlugin } from "./plugin";
+import { rtnPlugin } from "./rtn-plugin";
+import { loadStories, smallCalibration } from "./test-model";
+
+/** RMSNorm exactly as the runtime computes it. */
+function rmsNorm(x: Float32Array, w: Float32Array, rows: number, dim: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < rows; r++) {
+    let ss = 0;
+    for (let i = 0; i < dim; i++) ss += x[r * dim + i]! ** 2;
+    const inv = 1 / Math.sqrt(ss / dim + 1e-5);
+    for (let i = 0; i < dim; i++) out[r * dim + i] = x[r * dim + i]! * inv * w[i]!;
+  }
+  return out;
+}
+
+/** Replaces every linear by an all-zero f32 linear: the layer becomes the identity (residuals only). */
+function zeroPlugin(propagate: "fp" | "quantized", seen: Float32Array[]): LayerPlugin {
+  return {
+    name: "zero",
+    propagate,
+    quantizeLayer(ctx: LayerContext) {
+      seen.push(ctx.inputs.slice());
+      for (const n of LINEAR_NAMES) ctx.setWeight(n, new Float32Array(ctx.weight(n).length));
+    },
+  };
+}
+
+describe.runIf(hasData)("quantizeModel (the sequential driver) on stories260K", () => {
+  it("gives a plug-in each linear's real inputs (attn_q of layer 0 = RMSNorm(embedding))", async () => {
+    const model = await loadStories();
+    const data = await smallCalibration(3, 32);
+    let captured: Map<LinearName, Float32Array> | undefined;
+    let chunks = 0;
+    await quantizeModel(
+      model,
+      data,
+      {
+        name: "probe",
+        quantizeLayer(ctx) {
+          if (ctx.layer !== 0) return;
+          captured = ctx.captureInputs(["attn_q", "attn_k", "ffn_down"]);
+          ctx.forward({ capture: ["ffn_gate"], onCapture: () => chunks++ });
+        },
+      },
+      { batchWindows: 2 },
+    );
+    const dim = model.config.dim;
+    const expected = rmsNorm(model.embed(data.tokens), model.layerNorms(0).attnNorm, 96, dim);
+    const q = captured!.get("attn_q")!;
+    expect(q.length).toBe(96 * dim);
+    let maxDiff = 0;
+    for (let i = 0; i < q.length; i++) maxDiff = Math.max(maxDiff, Math.abs(q[i]! - expected[i]!));
+    expect(maxDiff).toBeLessThan(1e-5);
+    expect(captured!.get("attn_k")).toBe(q); // shared input, one array
+    expect(captured!.get("ffn_down")!.length).toBe(96 * model.config.hiddenDim);
+    expect(chunks).toBe(2); // 3 windows in chunks of 2
+  });
+
+  it("RTN through the driver equals RTN applied to each weight, and needs no activations", async () => {
+    const model = await loadStories();
+    const fp = LINEAR_NAMES.map((n) => model.getLinear(2, n).dequantizedWeight());
+    const progress: number[] = [];
+    const rep = await quantizeModel(model, await smallCalibration(2, 16), rtnPlugin({ bits: 4, groupSize: 32 }), {
+      onProgress: (p) => {
+        progress.push(p.done);
+        expect(p.etaMs).toBeGreaterThanOrEqual(0);
+        expect(p.nLayers).toBe(5);
+      },
+    });
+    expect(progress).toEqual([1, 2, 3, 4, 5]);
+    expect(rep.records).toHaveLength(35);
+    LINEAR_NAMES.forEach((n, j) => {
+      const l = model.getLinear(2, n);
+      const g = l.inFeatures === 172 ? 43 : 32;
+      const ref = dequantizeMatrix(quantizeRTN(fp[j]!, l.outFeatures, l.inFeatures, { bits: 4, groupSize: g, sym: false }));
+      expect(l.dequantizedWeight()).toEqual(ref);
+      expect(l.kind).toBe(`w4g${g}`);
+    });
+    const down = rep.records.find((r) => r.layer === 0 && r.name === "ffn_down")!;
+    expect(down.groupSize).toBe(43);
+    expect(down.bitsPerWeight).toBeCloseTo(4 + 20 / 43, 10);
+  });
+
+  it.each([
+    { propagate: "quantized" as const, identity: true },
+    { propagate: "fp" as const, identity: false },
+  ])("propagates $propagate outputs to the next layer", async ({ propagate, identity }) => {
+    const model = await loadStories();
+    const seen: Float32Array[] = [];
+    await quantizeModel(model, await smallCalibration(2, 16), zeroPlugin(propagate, seen));
+    expect(seen).toHaveLength(5);
+    // a zeroed layer is the identity, so quantized propagation hands every layer the embeddings
+    expect(seen[1]!.every((v, i) => v === seen[0]![i])).toBe(identity);
+    expect(seen[4]!.every((v, i) => v === seen[0]![i])).toBe(identity);
+  });
+
+  it("resumes from a layer's saved inputs with the same result", async () => {
+    const data = await smallCalibration(2, 32);
+    const saved = new Map<number, Float32Array>();
+    const b = await loadStories();
+    const seenFull: Float32Array[] = [];
+    await quantizeModel(b, data, zeroPlugin("fp", seenFull), { layerInputs: (i, x) => void saved.set(i, x.slice()) });
+    const c = await loadStories();
+    const seenResumed: Float32Array[] = [];
+    await quantizeModel(c, data, zeroPlugin("fp", seenResumed), { startLayer: 3, startInputs: saved.get(3)! });
+    expect(seenResumed).toHaveLength(2);
+    expect(seenResumed[0]).toEqual(seenFull[3]);
+    expect(seenResumed[1]).toEqual(seenFull[4]);
+    await expect(quantizeModel(c, data, zeroPlugin("fp", []), { startLayer: 3 })).rejects.toThrow(/startInputs/);
+  });
+
+  it("stops a chunk after a linear (attention block alone) without running the MLP", async () => {
+    const model = await loadStories();
+    const names: string[] = [];
+    await quantizeModel(model, await smallCalibration(2, 16), {
+      name: "stop",
+      quantizeLayer(ctx) {
+        if (ctx.layer > 0) return;
+        ctx.forward({ capture: ["attn_q", "attn_output", "ffn_gate"], stopAfter: "attn_output", onCapture: (a) => names.push(a.name) });
+        expect(() => ctx.forward({ stopAfter: "attn_output", collectOutput: true })).toThrow(/stopAfter/);
+      },
+    });
+    expect(names).toEqual(["attn_q", "attn_output"]);
+  });
+});
