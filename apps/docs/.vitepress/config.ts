@@ -23,6 +23,7 @@ export default defineConfig({
   cleanUrls: false,
   lastUpdated: false,
   ignoreDeadLinks: false,
+  head: [["link", { rel: "icon", type: "image/svg+xml", href: "/favicon.svg" }]],
   srcExclude: ["tmp/**", "test/**", "test-output/**", "README.md"],
   vite: {
     plugins: [nodeBuiltinsShim()],

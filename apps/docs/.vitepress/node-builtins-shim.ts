@@ -5,7 +5,10 @@
  * bundle whose named imports Vite's empty "browser external" does not provide. Each stand-in exports
  * the same names as the real module, as functions that throw a clear error if ever called.
  */
-import type { Plugin } from "vite";
+import type { UserConfig } from "vitepress";
+
+type PluginOption = NonNullable<NonNullable<UserConfig["vite"]>["plugins"]>[number];
+type Plugin = Extract<PluginOption, { name: string }>;
 
 const PREFIX = "\0lowbit-node-shim:";
 const SHIMMED = /^(node:)?(fs|fs\/promises|path|os|url|worker_threads|crypto|child_process)$/;
@@ -14,11 +17,11 @@ export function nodeBuiltinsShim(): Plugin {
   return {
     name: "lowbit-node-builtins-shim",
     enforce: "pre",
-    resolveId(id, _importer, options) {
+    resolveId(id: string, _importer: string | undefined, options?: { ssr?: boolean }) {
       if (options?.ssr) return null;
       return SHIMMED.test(id) ? `${PREFIX}${id.startsWith("node:") ? id : `node:${id}`}` : null;
     },
-    async load(id) {
+    async load(id: string) {
       if (!id.startsWith(PREFIX)) return null;
       const name = id.slice(PREFIX.length);
       const real = (await import(name)) as Record<string, unknown>;

@@ -52,6 +52,11 @@ export async function renderApiReference(root: string, outDir: string): Promise<
     enumMembersFormat: "table",
     typeDeclarationFormat: "table",
     sanitizeComments: true,
+    // HTML anchors on symbol headings, named by typedoc's own slugger, so links always match them
+    // (VitePress slugs headings differently: "Q4_0Linear" becomes q4-0linear); the prefix keeps
+    // them apart from VitePress's heading ids
+    useHTMLAnchors: true,
+    anchorPrefix: "api-",
   } as Record<string, unknown>);
   // name each module after its package (typedoc would call it "int4/src")
   app.converter.on(Converter.EVENT_RESOLVE_BEGIN, (context: Context) => {

@@ -7,8 +7,9 @@
  *   package (reference/api/<package>.md) and an index.
  *
  * Run with the source condition (sibling packages and the CLI are imported from their sources):
- *   node --conditions=@lowbit/source --import tsx scripts/gen-reference.ts [--cli-only|--api-only]
+ *   node --conditions=@lowbit/source --import tsx scripts/gen-reference.ts [--cli-only|--api-only] [--force]
  */
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +19,26 @@ import { API_PACKAGES, renderApiReference } from "./api-reference";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const docs = path.resolve(here, "..");
 const root = path.resolve(docs, "../..");
+
+/** A hash of everything the API pages are generated from (sources, generator, tool versions). */
+function apiInputsHash(): string {
+  const h = createHash("sha256");
+  const add = (dir: string) => {
+    if (!fs.existsSync(dir)) return;
+    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) add(p);
+      else if (e.name.endsWith(".ts") && !e.name.endsWith(".test.ts")) h.update(p).update(fs.readFileSync(p));
+    }
+  };
+  for (const p of API_PACKAGES) add(path.join(root, "packages", p, "src"));
+  add(here);
+  for (const dep of ["typedoc", "typedoc-plugin-markdown", "typescript"]) {
+    h.update(fs.readFileSync(path.join(docs, "node_modules", dep, "package.json")));
+  }
+  h.update(fs.readFileSync(path.join(docs, "tsconfig.api.json")));
+  return h.digest("hex");
+}
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -30,8 +51,18 @@ async function main(): Promise<void> {
   }
   if (!argv.includes("--cli-only")) {
     const t1 = performance.now();
-    const pages = await renderApiReference(root, path.join(docs, "reference/api"));
-    console.log(`reference: api/ (${pages} pages for ${API_PACKAGES.length} packages, ${((performance.now() - t1) / 1000).toFixed(1)} s)`);
+    const out = path.join(docs, "reference/api");
+    const stamp = path.join(docs, "reference/.api-inputs");
+    const hash = apiInputsHash();
+    // typedoc takes most of this script's time: skip it when nothing it reads has changed
+    if (!argv.includes("--force") && fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === hash && fs.existsSync(path.join(out, "index.md"))) {
+      console.log("reference: api/ is up to date with the packages' sources (--force regenerates)");
+    } else {
+      fs.rmSync(stamp, { force: true });
+      const pages = await renderApiReference(root, out);
+      fs.writeFileSync(stamp, hash);
+      console.log(`reference: api/ (${pages} pages for ${API_PACKAGES.length} packages, ${((performance.now() - t1) / 1000).toFixed(1)} s)`);
+    }
   }
 }
 

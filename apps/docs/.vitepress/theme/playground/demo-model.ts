@@ -13,7 +13,18 @@
  *
  * Pure TypeScript over the lowbit packages: the page and the Node tests build the same model.
  */
-import { type Tokenizer, Llama2cTokenizer, LlamaModel, buildModel, makeConfig, memorySource, splitDocuments, documentHalf, encodeDocuments, type LlamaConfig } from "@lowbit/runtime";
+import {
+  Llama2cTokenizer,
+  type LlamaConfig,
+  type LlamaModel,
+  type Tokenizer,
+  buildModel,
+  documentHalf,
+  encodeDocuments,
+  makeConfig,
+  memorySource,
+  splitDocuments,
+} from "@lowbit/runtime";
 import { Rng, inverseSPD } from "@lowbit/tensor";
 import { SAMPLE_STORIES } from "./sample-text";
 

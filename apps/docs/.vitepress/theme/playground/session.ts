@@ -7,7 +7,7 @@
 import { awqPlugin } from "@lowbit/awq";
 import { DequantizedLinear, type LayerPlugin, type QuantizeReport, quantizeModel, rtnPlugin, sampleWindows } from "@lowbit/calibration";
 import { gptqPlugin } from "@lowbit/gptq";
-import { Int4Linear } from "@lowbit/int4";
+import { Int4Linear, type QuantizedMatrix, dequantizeMatrix } from "@lowbit/int4";
 import {
   type EvalResult,
   LINEAR_NAMES,
@@ -70,19 +70,22 @@ export function pluginFor(s: QuantSettings): LayerPlugin {
   }
 }
 
-/** Replaces every fake-quantized linear by an Int4Linear over the same codes (packed weights, WASM SIMD kernels). */
-export function packQuantizedLinears(model: LlamaModel): number {
-  let n = 0;
+/**
+ * Replaces every fake-quantized linear by an Int4Linear over the same codes (packed weights, WASM
+ * SIMD kernels). Returns the quantized matrices by "layer:name".
+ */
+export function packQuantizedLinears(model: LlamaModel): Map<string, QuantizedMatrix> {
+  const out = new Map<string, QuantizedMatrix>();
   for (let i = 0; i < model.nLayers; i++) {
     for (const name of LINEAR_NAMES) {
       const lin = model.getLinear(i, name);
       if (lin instanceof DequantizedLinear) {
+        out.set(`${i}:${name}`, lin.qm);
         model.setLinear(i, name, new Int4Linear(lin.qm, { name: `blk.${i}.${name}`, ...(lin.bias ? { bias: lin.bias } : {}) }));
-        n++;
       }
     }
   }
-  return n;
+  return out;
 }
 
 export interface LinearError {
@@ -100,8 +103,8 @@ export interface Histogram {
   /** Counts per bin of the FP weights and of the weights the quantized model computes with. */
   fp: number[];
   q: number[];
-  /** Distinct values in the first quantization group of row 0 (shows the grid). */
-  levels: number;
+  /** Row 0, group 0: its FP weights, the values they became, and the grid they were rounded onto. */
+  group?: { fp: number[]; q: number[]; grid: number[]; bits: number; size: number };
 }
 
 export interface QuantResult {
@@ -176,7 +179,7 @@ export function linearErrors(fp: LlamaModel, q: LlamaModel, tokens: readonly num
 }
 
 /** Histogram of one linear's FP weights and of the weights the quantized model computes with. */
-export function weightHistogram(fp: LlamaModel, q: LlamaModel, layer: number, name: LinearName, bins = 60): Histogram {
+export function weightHistogram(fp: LlamaModel, q: LlamaModel, layer: number, name: LinearName, qm?: QuantizedMatrix, bins = 60): Histogram {
   const a = fp.getLinear(layer, name).dequantizedWeight();
   const b = q.getLinear(layer, name).dequantizedWeight();
   let lo = Number.POSITIVE_INFINITY;
@@ -187,10 +190,17 @@ export function weightHistogram(fp: LlamaModel, q: LlamaModel, layer: number, na
     for (let i = 0; i < arr.length; i++) c[Math.min(bins - 1, Math.floor(((arr[i]! - lo) / (hi - lo || 1)) * bins))]! += 1;
     return c;
   };
-  const lin = q.getLinear(layer, name) as { groupSize?: number };
-  const g = Math.min(lin.groupSize ?? 32, b.length);
-  const levels = new Set(Array.from(b.subarray(0, g))).size;
-  return { layer, name, lo, hi, fp: count(a), q: count(b), levels };
+  const h: Histogram = { layer, name, lo, hi, fp: count(a), q: count(b) };
+  if (qm) {
+    // the first group of row 0 (act-order matrices: the columns gIdx assigns to group 0)
+    const cols = Array.from({ length: qm.cols }, (_, c) => c).filter((c) => (qm.gIdx ? qm.gIdx[c] === 0 : c < qm.groupSize));
+    const deq = dequantizeMatrix(qm);
+    const scale = qm.scales[0]!;
+    const zero = qm.zeros[0]!;
+    const grid = Array.from({ length: 2 ** qm.bits }, (_, k) => scale * (k - zero));
+    h.group = { fp: cols.map((c) => a[c]!), q: cols.map((c) => deq[c]!), grid, bits: qm.bits, size: cols.length };
+  }
+  return h;
 }
 
 export interface Progress {
@@ -208,7 +218,7 @@ export async function runQuantization(
   input: ModelInput,
   s: QuantSettings,
   onProgress: (p: Progress) => void = () => {},
-): Promise<{ fp: LlamaModel; q: LlamaModel; result: QuantResult }> {
+): Promise<{ fp: LlamaModel; q: LlamaModel; matrices: Map<string, QuantizedMatrix>; result: QuantResult }> {
   onProgress({ stage: "building models", fraction: 0 });
   await tick();
   const fp = await buildModel(input.config, input.source(), { what: input.name });
@@ -221,7 +231,7 @@ export async function runQuantization(
     batchWindows: 8,
     onProgress: (p) => onProgress({ stage: `quantizing layer ${p.layer + 1} of ${p.nLayers}`, fraction: (0.8 * p.done) / p.nLayers }),
   });
-  packQuantizedLinears(q);
+  const matrices = packQuantizedLinears(q);
   const quantizeMs = performance.now() - t0;
   onProgress({ stage: "evaluating", fraction: 0.8 });
   await tick();
@@ -236,6 +246,7 @@ export async function runQuantization(
   return {
     fp,
     q,
+    matrices,
     result: {
       settings: s,
       report,

@@ -1,0 +1,47 @@
+/**
+ * The built site's pages, and a rebuild when .vitepress/dist is missing or older than what it is
+ * built from (the docs sources, the reference generator, and the packages the playground bundles).
+ */
+import fs from "node:fs";
+import path from "node:path";
+
+/** Every page of the built site as a route ("/guide/getting-started.html"), 404 page excluded. */
+export function sitePages(dist: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        if (e.name !== "assets") walk(p);
+      } else if (e.name.endsWith(".html") && e.name !== "404.html") {
+        out.push(`/${path.relative(dist, p).split(path.sep).join("/")}`);
+      }
+    }
+  };
+  walk(dist);
+  return out.sort();
+}
+
+function newestMtime(dir: string, skip: RegExp): number {
+  let newest = 0;
+  if (!fs.existsSync(dir)) return newest;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (skip.test(p)) continue;
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p, skip) : fs.statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds the site (pnpm run build) unless dist is newer than every source it depends on. */
+export function ensureBuilt(docs: string, run: (cmd: string, args: string[]) => void): void {
+  const stamp = path.join(docs, ".vitepress/dist/index.html");
+  const skip = /node_modules|[/\\](dist|cache|test-output|tmp|test|reference)([/\\]|$)|\.test\.ts$/;
+  const root = path.resolve(docs, "../..");
+  const sources = Math.max(
+    newestMtime(docs, skip),
+    ...fs.readdirSync(path.join(root, "packages")).map((p) => newestMtime(path.join(root, "packages", p, "src"), skip)),
+  );
+  if (fs.existsSync(stamp) && fs.statSync(stamp).mtimeMs >= sources) return;
+  run("pnpm", ["run", "build"]);
+}

@@ -1,0 +1,264 @@
+/**
+ * The built site in a real browser (Debian's headless Chromium driven by playwright-core): every page
+ * renders without console errors, every internal link (and #anchor) resolves, and the playground
+ * quantizes the demo model and shows the perplexity the packages compute in Node for the same
+ * settings. Uses .vitepress/dist, building it first when it is missing or older than its sources.
+ * A screenshot of the playground goes to test-output/playground.png.
+ */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { type QuantizeReport, quantizeModel, rtnPlugin, sampleWindows } from "@lowbit/calibration";
+import { gptqPlugin } from "@lowbit/gptq";
+import { buildModel, encodeDocuments, evaluate, memorySource } from "@lowbit/runtime";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DemoModel, makeDemoModel } from "../.vitepress/theme/playground/demo-model";
+import { hasChromium, launchChromium } from "./chromium";
+import { type StaticServer, serveStatic } from "./static-server";
+import { ensureBuilt, sitePages } from "./site-files";
+
+const docs = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const dist = path.join(docs, ".vitepress/dist");
+const outDir = path.join(docs, "test-output");
+
+if (!hasChromium()) {
+  throw new Error("these tests need Chromium at /usr/bin/chromium (Debian's package: apt-get install chromium) or LOWBIT_CHROMIUM");
+}
+
+let server: StaticServer;
+let browser: Browser;
+
+beforeAll(async () => {
+  ensureBuilt(docs, (cmd, args) => execFileSync(cmd, args, { cwd: docs, stdio: "inherit" }));
+  server = await serveStatic(dist);
+  browser = await launchChromium();
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+interface PageVisit {
+  errors: string[];
+  links: string[];
+  h1: string;
+}
+
+/** Opens a page, waits until it has rendered (the playground: until its model is ready), and collects errors and links. */
+async function visit(page: Page, route: string): Promise<PageVisit> {
+  const errors: string[] = [];
+  const onConsole = (m: { type(): string; text(): string }) => {
+    if (m.type() === "error") errors.push(`console: ${m.text()}`);
+  };
+  const onError = (e: Error) => errors.push(`page error: ${e.message}`);
+  // prefetches of linked pages that a navigation cancels fail with ERR_ABORTED: not an error of the page
+  const onFailed = (r: { url(): string; failure(): { errorText: string } | null }) => {
+    const why = r.failure()?.errorText ?? "";
+    if (!why.includes("ERR_ABORTED")) errors.push(`request failed: ${r.url()} ${why}`);
+  };
+  page.on("console", onConsole);
+  page.on("pageerror", onError);
+  page.on("requestfailed", onFailed);
+  try {
+    const res = await page.goto(`${server.url}${route}`, { waitUntil: "load" });
+    if (res?.status() !== 200) errors.push(`HTTP ${res?.status()} for ${route}`);
+    await page.waitForSelector(".VPContent", { timeout: 15_000 });
+    if (route.includes("playground")) {
+      await page.waitForSelector("[data-testid=status][data-state=ready], [data-testid=status][data-state=error]", { timeout: 120_000 });
+      const state = await page.getAttribute("[data-testid=status]", "data-state");
+      if (state !== "ready") errors.push(`playground: ${await page.textContent("[data-testid=status]")}`);
+    }
+    const links = await page.$$eval("a[href]", (as) => as.map((a) => (a as HTMLAnchorElement).href));
+    const h1 = (await page.textContent("h1").catch(() => "")) ?? "";
+    return { errors, links, h1 };
+  } finally {
+    page.off("console", onConsole);
+    page.off("pageerror", onError);
+    page.off("requestfailed", onFailed);
+  }
+}
+
+/** The file a site URL maps to (as the static server does), or undefined. */
+function fileFor(url: URL): string | undefined {
+  let file = path.join(dist, decodeURIComponent(url.pathname));
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, "index.html");
+  if (!fs.existsSync(file) && fs.existsSync(`${file}.html`)) file = `${file}.html`;
+  return fs.existsSync(file) ? file : undefined;
+}
+
+const idsCache = new Map<string, Set<string>>();
+function idsOf(file: string): Set<string> {
+  let ids = idsCache.get(file);
+  if (!ids) {
+    const html = fs.readFileSync(file, "utf8");
+    ids = new Set([...html.matchAll(/\sid="([^"]+)"/g)].map((m) => decodeHtml(m[1]!)));
+    idsCache.set(file, ids);
+  }
+  return ids;
+}
+const decodeHtml = (s: string) => s.replace(/&amp;/g, "&").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">");
+
+describe("docs site in Chromium", () => {
+  const pages = sitePages(dist);
+  const visits = new Map<string, PageVisit>();
+
+  it("has the pages the issue asks for", () => {
+    for (const p of ["/index.html", "/guide/getting-started.html", "/reference/cli.html", "/reference/api/index.html", "/reference/api/int4.html", "/benchmarks.html", "/playground.html"]) {
+      expect(pages, p).toContain(p);
+    }
+    expect(pages.filter((p) => p.startsWith("/concepts/")).length).toBeGreaterThanOrEqual(8);
+    expect(pages.filter((p) => p.startsWith("/how-to/")).length).toBeGreaterThanOrEqual(6);
+  });
+
+  it("renders every page without console errors", async () => {
+    // three tabs side by side
+    const lanes = 3;
+    await Promise.all(
+      Array.from({ length: lanes }, async (_, lane) => {
+        const page = await browser.newPage();
+        try {
+          for (const route of pages.filter((_, i) => i % lanes === lane)) visits.set(route, await visit(page, route));
+        } finally {
+          await page.close();
+        }
+      }),
+    );
+    for (const route of pages) {
+      const v = visits.get(route)!;
+      expect(v.errors, route).toEqual([]);
+      expect(v.h1.trim().length, `${route} has a title`).toBeGreaterThan(0);
+    }
+  }, 240_000);
+
+  it("resolves every internal link and anchor", () => {
+    expect(visits.size).toBe(pages.length);
+    const broken: string[] = [];
+    let checked = 0;
+    for (const [route, v] of visits) {
+      for (const href of v.links) {
+        const url = new URL(href);
+        if (url.origin !== server.url) continue;
+        checked++;
+        const file = fileFor(url);
+        if (!file) {
+          broken.push(`${route} -> ${url.pathname}`);
+          continue;
+        }
+        const anchor = decodeURIComponent(url.hash.slice(1));
+        if (anchor && file.endsWith(".html") && !idsOf(file).has(anchor)) broken.push(`${route} -> ${url.pathname}#${anchor} (no such anchor)`);
+      }
+    }
+    expect(broken).toEqual([]);
+    expect(checked).toBeGreaterThan(pages.length * 10);
+  });
+
+  it("shows the benchmark charts, or a no-results note, for every suite", async () => {
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${server.url}/benchmarks.html`);
+      const suites = await page.$$eval(".lb-suite", (els) => els.length);
+      const charts = await page.$$eval(".lb-chart svg rect", (els) => els.length);
+      const missing = await page.$$eval(".lb-missing", (els) => els.length);
+      expect(suites).toBeGreaterThan(0);
+      expect(charts + missing).toBeGreaterThan(0);
+      const resultFiles = fs.readdirSync(path.resolve(docs, "../../tools/bench/results")).filter((f) => f.endsWith(".json") && f !== "machine.json");
+      if (resultFiles.length > 0) expect(charts).toBeGreaterThan(0);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+});
+
+describe("playground in Chromium against Node", () => {
+  let demo: DemoModel;
+  let page: Page;
+  const seqLen = 64;
+  const calibWindows = 16;
+
+  /** What the packages compute in Node for the demo model and a plug-in. */
+  async function expected(plugin: Parameters<typeof quantizeModel>[2]): Promise<{ ppl: number; fpPpl: number; report: QuantizeReport }> {
+    const fp = await buildModel(demo.config, memorySource(demo.tensors));
+    const q = await buildModel(demo.config, memorySource(demo.tensors));
+    try {
+      const stream = encodeDocuments(demo.tokenizer, demo.trainDocs);
+      const calib = sampleWindows(stream, { windows: calibWindows, seqLen, seed: 0, bosId: 1 });
+      const report = await quantizeModel(q, calib, plugin);
+      const tokens = encodeDocuments(demo.tokenizer, demo.evalDocs);
+      const r = evaluate(q, tokens, { windowLength: seqLen, reference: fp });
+      return { ppl: r.perplexity, fpPpl: r.referencePerplexity!, report };
+    } finally {
+      fp.dispose();
+      q.dispose();
+    }
+  }
+
+  async function quantizeInPage(method: string, bits: number, groupSize: number): Promise<{ ppl: number; fpPpl: number }> {
+    await page.selectOption("[data-testid=method]", method);
+    await page.selectOption("[data-testid=bits]", String(bits));
+    await page.selectOption("[data-testid=group-size]", String(groupSize));
+    await page.click("[data-testid=quantize]");
+    await page.waitForSelector("[data-testid=status][data-state=working]", { timeout: 10_000 }).catch(() => {});
+    await page.waitForSelector("[data-testid=status][data-state=ready], [data-testid=status][data-state=error]", { timeout: 180_000 });
+    expect(await page.getAttribute("[data-testid=status]", "data-state"), (await page.textContent("[data-testid=status]")) ?? "").toBe("ready");
+    return {
+      ppl: Number(await page.getAttribute("[data-testid=ppl-q]", "data-value")),
+      fpPpl: Number(await page.getAttribute("[data-testid=ppl-fp]", "data-value")),
+    };
+  }
+
+  beforeAll(async () => {
+    demo = await makeDemoModel();
+    page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    await page.goto(`${server.url}/playground.html`);
+    await page.waitForSelector("[data-testid=status][data-state=ready]", { timeout: 120_000 });
+  }, 180_000);
+
+  afterAll(async () => {
+    await page?.close();
+  });
+
+  it("runs on the WebAssembly SIMD kernels", async () => {
+    expect(await page.textContent("[data-testid=kernels]")).toBe("WebAssembly SIMD");
+    expect(await page.textContent("[data-testid=model-summary]")).toContain("4 layers, dim 128");
+  });
+
+  it.each([
+    // method, bits, group size, tolerance on perplexity (relative): the page runs packed Int4Linear
+    // kernels, Node the f32 dequantized weights, so sums differ in rounding only
+    ["rtn", 4, 32, 1e-3],
+    ["gptq", 3, 64, 1e-3],
+  ] as const)("quantizes the demo model with %s at %i bits, group %i, to Node's perplexity", async (method, bits, groupSize, tol) => {
+    const inPage = await quantizeInPage(method, bits, groupSize);
+    const plugin = method === "rtn" ? rtnPlugin({ bits, groupSize, sym: false }) : gptqPlugin({ bits, groupSize, sym: false });
+    const node = await expected(plugin);
+    expect(node.report.records.length).toBe(demo.config.nLayers * 7);
+    expect(Math.abs(inPage.fpPpl - node.fpPpl) / node.fpPpl).toBeLessThan(1e-5);
+    expect(Math.abs(inPage.ppl - node.ppl) / node.ppl).toBeLessThan(tol);
+    // quantization costs something, and the demo model is far better than chance
+    expect(node.ppl).toBeGreaterThan(node.fpPpl);
+    expect(node.fpPpl).toBeLessThan(demo.config.vocabSize / 2);
+  }, 240_000);
+
+  it("draws the error chart and histogram, generates from both models, and saves a screenshot", async () => {
+    await page.selectOption("[data-testid=method]", "rtn");
+    await page.selectOption("[data-testid=bits]", "4");
+    await page.selectOption("[data-testid=group-size]", "32");
+    await page.click("[data-testid=quantize]");
+    await page.waitForSelector("[data-testid=status][data-state=ready]", { timeout: 180_000 });
+    expect(await page.$$eval("[data-testid=results] svg rect", (els) => els.length)).toBeGreaterThanOrEqual(28 + 60);
+    expect(await page.$$eval("[data-testid=results] svg circle", (els) => els.length)).toBe(64);
+    await page.click("[data-testid=generate]");
+    await page.waitForSelector("[data-testid=gen-q]", { timeout: 60_000 });
+    const fpText = (await page.textContent("[data-testid=gen-fp]")) ?? "";
+    const qText = (await page.textContent("[data-testid=gen-q]")) ?? "";
+    expect(fpText.startsWith("Once upon a time")).toBe(true);
+    expect(fpText.length).toBeGreaterThan("Once upon a time".length + 20);
+    expect(qText.length).toBeGreaterThan("Once upon a time".length + 20);
+    fs.mkdirSync(outDir, { recursive: true });
+    await page.screenshot({ path: path.join(outDir, "playground.png"), fullPage: true });
+    expect(fs.statSync(path.join(outDir, "playground.png")).size).toBeGreaterThan(50_000);
+  }, 240_000);
+});
