@@ -4,8 +4,9 @@ import { type InPlaceOption, checkSquare, choleskyInPlace, copyLower } from "./c
 import { type Workspace, finish, workspace } from "./workspace";
 
 /**
- * Inverses built on the Cholesky factor, all working inside one n x n Float64Array (the result),
- * so n = 11008 needs the input plus one ~970 MB result (or only the input with `inPlace`).
+ * Inverses built on the Cholesky factor, all working inside one n x n Float64Array plus O(n)
+ * scratch rows: at n = 11008 (~970 MB per matrix) the input, the result (none with `inPlace`) and,
+ * with the "wasm" backend, the working copy in kernel memory (see workspace.ts).
  *
  * - Y = L^-T (upper) is computed in the upper triangle while L stays in the strict lower one.
  * - choleskyInverse: a^-1 = L^-T L^-1 = Y Y^T, written into the lower triangle, then mirrored.
