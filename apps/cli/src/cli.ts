@@ -3,6 +3,7 @@ import { type ArgsDef, type CommandDef, runCommand } from "citty";
 import { checkArgs } from "./args";
 import { commandExtras, commonArgs, lowbitCommand } from "./command";
 import { renderHelp } from "./help";
+import { withHint } from "./hints";
 import { Io, type IoOptions, stripAnsi, withIo } from "./ui/io";
 import { VERSION } from "./version";
 
@@ -123,8 +124,9 @@ async function loadSub(name: string): Promise<CommandDef<ArgsDef>> {
 function reportError(io: Io, e: unknown, name: string | undefined, _sub: unknown): void {
   const c = io.ce;
   if (isLowbitError(e)) {
-    io.stderr.write(`${c.red(c.bold("error"))} ${c.dim(`[${e.code}]`)} ${e.message}\n`);
-    io.result({ ok: false, error: { code: e.code, message: e.message } });
+    const message = withHint(e.code, e.message.replace(/\s*\n\s*/g, " "));
+    io.stderr.write(`${c.red(c.bold("error"))} ${c.dim(`[${e.code}]`)} ${message}\n`);
+    io.result({ ok: false, error: { code: e.code, message } });
     return;
   }
   if (isCliError(e)) {

@@ -43,7 +43,7 @@ export async function renderHelp(cmd: CommandDef<ArgsDef>, path: string, color: 
     }
     const flag = `--${kebab(name)}${hint(name, def)}`;
     const alias = "alias" in def && def.alias ? (Array.isArray(def.alias) ? def.alias : [def.alias]).map((a) => (a.length === 1 ? `-${a}` : `--${a}`)) : [];
-    const extra = [def.required ? "required" : "", def.default !== undefined && def.default !== false ? `default: ${def.default}` : ""].filter(Boolean).join(", ");
+    const extra = [def.required ? "required" : "", def.default !== undefined && def.default !== false && def.default !== "" ? `default: ${def.default}` : ""].filter(Boolean).join(", ");
     options.push([[...alias, flag].join(", "), extra ? `${desc} ${c.dim(`(${extra})`)}` : desc]);
   }
   const subNames = Object.keys(subs);

@@ -82,10 +82,15 @@ function numel(shape: readonly number[]): number {
   return shape.reduce((a, d) => a * d, 1);
 }
 
-/** Logical parameter count of a stored tensor (packed GPTQ/AWQ int32 words hold 32/bits values). */
-function logicalParams(name: string, dtype: string, shape: number[], bits: number | undefined): number {
+/**
+ * Logical parameter count of a stored tensor: packed GPTQ/AWQ int32 words hold 32/bits values;
+ * lowbit's packed codes count rows x cols from its metadata; scales, zeros and g_idx count nothing.
+ */
+function logicalParams(name: string, dtype: string, shape: number[], bits: number | undefined, lowbitMeta: Record<string, { rows: number; cols: number }>): number {
+  const stem = name.replace(/\.qweight$/, ".weight");
+  if (lowbitMeta[stem] && name.endsWith(".qweight")) return lowbitMeta[stem]!.rows * lowbitMeta[stem]!.cols;
   if (bits && dtype === "i32" && /\.qweight$/.test(name)) return (numel(shape) * 32) / bits;
-  if (/\.(qzeros|scales|g_idx)$/.test(name)) return 0;
+  if (/\.(qzeros|zeros|scales|g_idx)$/.test(name)) return 0;
   return numel(shape);
 }
 
@@ -157,9 +162,15 @@ async function describeSafetensors(model: ResolvedModel, withStats: boolean): Pr
     const bits = num(qc?.bits) ?? num((model.config?.lowbit as Record<string, unknown> | undefined)?.bits);
     const tensors: TensorSummary[] = [];
     let params = 0;
+    let lowbitMeta: Record<string, { rows: number; cols: number }> = {};
+    try {
+      lowbitMeta = JSON.parse(st.metadata["lowbit.quantized"] ?? "{}") as typeof lowbitMeta;
+    } catch {
+      // not lowbit's layout
+    }
     for (const [name, info] of st.tensors) {
       const dtype = info.dtype.toLowerCase();
-      params += logicalParams(name, dtype, info.shape, bits);
+      params += logicalParams(name, dtype, info.shape, bits, lowbitMeta);
       let stats: TensorStats | undefined;
       if (withStats && ["f32", "f16", "bf16", "f64"].includes(dtype)) stats = tensorStats(await st.readF32(name));
       tensors.push({ name, dtype, shape: info.shape, bytes: info.byteLength, stats });

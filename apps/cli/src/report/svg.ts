@@ -95,7 +95,7 @@ export function chart(series: readonly Series[], o: ChartOptions): string {
   const X = axis(xs, o.logX ?? false, m.l, W - m.r);
   const Y = axis(ys, o.logY ?? false, H - m.b, m.t);
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(o.title)}">`);
+  parts.push(`<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(o.title)}">`);
   parts.push(`<text x="${W / 2}" y="18" text-anchor="middle" class="t">${escapeXml(o.title)}</text>`);
   for (const t of Y.ticks) {
     const y = Y.map(t);
