@@ -22,7 +22,7 @@ const HINTS: Partial<Record<LowbitErrorCode, string>> = {
   E_UNSUPPORTED: "See lowbit <command> --help for what is supported.",
   E_CALIBRATION: "Give more calibration text with --calib, or a smaller --seq-len.",
   E_CONTEXT_LENGTH: "Use a shorter prompt or fewer --max-tokens.",
-  E_NON_FINITE: "The weights contain NaN or infinity; the model file is damaged.",
+  E_NON_FINITE: "NaN or infinity appeared: check the model file, and report a bug if the model is sound.",
   E_NOT_POSITIVE_DEFINITE: "Raise --damp or give more calibration data (--samples).",
 };
 
