@@ -2,7 +2,7 @@ import fs from "node:fs";
 import {
   type CalibrationSet,
   consecutiveWindows,
-  DequantizedLinear,
+  type DequantizedLinear,
   encodeDocuments,
   quantizeModel,
   rtnPlugin,
