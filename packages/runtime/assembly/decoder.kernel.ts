@@ -16,20 +16,25 @@ function hsum(a: v128): f32 {
 // @ts-ignore: decorator
 @inline
 function hmax(a: v128): f32 {
-  return max(max(f32x4.extract_lane(a, 0), f32x4.extract_lane(a, 1)), max(f32x4.extract_lane(a, 2), f32x4.extract_lane(a, 3)));
+  // pmax/pmin are single instructions on x64 (max/min carry NaN and -0 rules that cost a sequence)
+  const m = f32x4.pmax(a, f32x4.shuffle(a, a, 2, 3, 0, 1));
+  return f32x4.extract_lane(f32x4.pmax(m, f32x4.shuffle(m, m, 1, 0, 3, 2)), 0);
 }
 
 /**
  * e^x per lane (Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, about 1 ulp).
- * Lanes below -87.3 (including -inf) give exactly 0; lanes are clamped at 88 above.
+ * Lanes below -87.3 (including -inf) give exactly 0; lanes are clamped at 88 above. n is rounded
+ * by adding 1.5 * 2^23, which leaves it in the low mantissa bits (no float-int conversion).
  */
 // @ts-ignore: decorator
 @inline
 function exp4(x: v128): v128 {
   const lo = f32x4.splat(-87.33654);
+  const magic = f32x4.splat(12582912.0);
   const under = f32x4.lt(x, lo);
-  const xc = f32x4.min(f32x4.max(x, lo), f32x4.splat(88.0));
-  const fx = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  const xc = f32x4.pmin(f32x4.pmax(x, lo), f32x4.splat(88.0));
+  const t = f32x4.add(f32x4.mul(xc, f32x4.splat(1.44269504088896341)), magic);
+  const fx = f32x4.sub(t, magic);
   let r = f32x4.sub(xc, f32x4.mul(fx, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(fx, f32x4.splat(-2.12194440e-4)));
   let y = f32x4.splat(1.9875691500e-4);
@@ -39,7 +44,8 @@ function exp4(x: v128): v128 {
   y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.6666665459e-1));
   y = f32x4.add(f32x4.mul(y, r), f32x4.splat(5.0000001201e-1));
   y = f32x4.add(f32x4.add(f32x4.mul(y, f32x4.mul(r, r)), r), f32x4.splat(1.0));
-  const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(fx), i32x4.splat(127)), 23);
+  // bits(t) = bits(magic) + n, and bits(magic) has nine zero low bits: (bits(t) + 127) << 23 = 2^n
+  const pow2n = i32x4.shl(i32x4.add(t, i32x4.splat(127)), 23);
   return v128.andnot(f32x4.mul(y, pow2n), under);
 }
 
@@ -152,14 +158,69 @@ export function silu_mul_f32(g: usize, u: usize, out: usize, n: i32): void {
 
 // @ts-ignore: decorator
 @inline
-function padded(n: i32): i32 {
+function round8(n: i32): i32 {
   return (n + 7) & ~7;
+}
+
+/** Stores the first `count` lanes of a (all four when count >= 4, none when count <= 0). */
+// @ts-ignore: decorator
+@inline
+function storeLanes(p: usize, a: v128, count: i32): void {
+  if (count >= 4) {
+    v128.store(p, a);
+  } else if (count > 0) {
+    store<f32>(p, f32x4.extract_lane(a, 0));
+    if (count > 1) store<f32>(p, f32x4.extract_lane(a, 1), 4);
+    if (count > 2) store<f32>(p, f32x4.extract_lane(a, 2), 8);
+  }
 }
 
 /** Bytes of work space attention_f32 needs for n key positions and head width hd. */
 export function attention_work_bytes(n: i32, hd: i32): i32 {
-  const np = padded(n);
-  return (2 * hd * np + np) * 4 + hd * 16 + 64;
+  const np = round8(n);
+  const hdp = (hd + 3) & ~3;
+  // key panel [hd, np], padded key and value rows [n, hdp], 4 score rows [np], 4 splatted queries
+  return (hd * np + 2 * n * hdp + 4 * np) * 4 + 4 * hd * 16 + hdp * 4 + 64;
+}
+
+/** dst[j, :] = src row j (row stride rs bytes) widened to hdp floats with zeros, for j < n. */
+function padRows(src: usize, rs: usize, n: i32, hd: i32, hdp: i32, dst: usize): void {
+  for (let j = 0; j < n; j++) {
+    const a = src + <usize>j * rs;
+    const b = dst + (<usize>(j * hdp) << 2);
+    for (let d = 0; d < hd; d++) store<f32>(b + (<usize>d << 2), load<f32>(a + (<usize>d << 2)));
+    for (let d = hd; d < hdp; d++) store<f32>(b + (<usize>d << 2), 0);
+  }
+}
+
+/** dst[d, j] = src[j, d] for j < n, zero for n <= j < np (src row stride rs bytes). */
+function transpose(src: usize, rs: usize, n: i32, hd: i32, np: i32, dst: usize): void {
+  const pb = <usize>np << 2;
+  for (let j = 0; j < n; j++) {
+    const a = src + <usize>j * rs;
+    const b = dst + (<usize>j << 2);
+    for (let d = 0; d < hd; d++) store<f32>(b + <usize>d * pb, load<f32>(a + (<usize>d << 2)));
+  }
+  for (let d = 0; d < hd; d++) for (let j = n; j < np; j++) store<f32>(dst + <usize>d * pb + (<usize>j << 2), 0);
+}
+
+/**
+ * In place over the score row s[ja, ne): -inf outside [j0, n), then softmax numerators e^(s - max).
+ * Returns 1 / sum.
+ */
+function softmaxRow(s: usize, ja: i32, ne: i32, j0: i32, n: i32): f32 {
+  for (let j = ja; j < j0; j++) store<f32>(s + (<usize>j << 2), <f32>-Infinity);
+  for (let j = n; j < ne; j++) store<f32>(s + (<usize>j << 2), <f32>-Infinity);
+  let mv = f32x4.splat(<f32>-Infinity);
+  for (let j = ja; j < ne; j += 4) mv = f32x4.pmax(mv, v128.load(s + (<usize>j << 2)));
+  const mx = f32x4.splat(hmax(mv));
+  let sv = f32x4.splat(0);
+  for (let j = ja; j < ne; j += 4) {
+    const e = exp4(f32x4.sub(v128.load(s + (<usize>j << 2)), mx));
+    v128.store(s + (<usize>j << 2), e);
+    sv = f32x4.add(sv, e);
+  }
+  return <f32>1 / hsum(sv);
 }
 
 /**
@@ -167,6 +228,11 @@ export function attention_work_bytes(n: i32, hd: i32): i32 {
  * q, out: [t, nHeads*hd]; k, v: [startPos + t, nKv*hd] (position 0 first). Query head h reads
  * key/value head h / (nHeads / nKv). A query at position p attends to positions
  * max(0, p + 1 - window) .. p. Scores are scaled by `scale`; softmax in f32.
+ *
+ * Four or more query rows (prefill): the keys of a head are transposed into a [hd, np] panel and
+ * queries go four at a time (scores 4 queries x 8 keys per step, weighted values 4 queries x 8
+ * dimensions per step). Fewer rows (decoding): one query at a time against the key rows in place.
+ * Rows whose width is not a multiple of 4 are first copied into zero-padded rows.
  */
 export function attention_f32(
   q: usize,
@@ -183,105 +249,269 @@ export function attention_f32(
   work: usize,
 ): void {
   const n = startPos + t;
-  const np = padded(n);
-  const qDim = nHeads * hd;
+  const np = round8(n);
+  const hdp = (hd + 3) & ~3;
   const kvDim = nKv * hd;
   const group = nHeads / nKv;
-  const pb = <usize>np << 2; // bytes per panel row
+  const rs = <usize>kvDim << 2;
   const kt = (work + 15) & ~(<usize>15);
-  const vt = kt + <usize>hd * pb;
-  const s = vt + <usize>hd * pb;
-  const qs = s + pb;
-  const ninf = f32x4.splat(<f32>-Infinity);
+  const kr = kt + (<usize>(hd * np) << 2);
+  const vr = kr + (<usize>(n * hdp) << 2);
+  const s = vr + (<usize>(n * hdp) << 2);
+  const qs = s + (<usize>(4 * np) << 2);
+  const aligned = (hd & 3) == 0;
   for (let kh = 0; kh < nKv; kh++) {
-    // transpose this head's keys and values into [hd, np] panels, zero padded
-    for (let j = 0; j < n; j++) {
-      const src = <usize>(j * kvDim + kh * hd) << 2;
-      const dj = <usize>j << 2;
-      for (let d = 0; d < hd; d++) {
-        const db = <usize>d * pb + dj;
-        store<f32>(kt + db, load<f32>(k + src + (<usize>d << 2)));
-        store<f32>(vt + db, load<f32>(v + src + (<usize>d << 2)));
+    const kBase = k + (<usize>(kh * hd) << 2);
+    const vBase = v + (<usize>(kh * hd) << 2);
+    let vb = vBase;
+    let vs = rs;
+    if (!aligned) {
+      padRows(vBase, rs, n, hd, hdp, vr);
+      vb = vr;
+      vs = <usize>hdp << 2;
+    }
+    if (t >= 4) {
+      transpose(kBase, rs, n, hd, np, kt);
+      for (let hh = 0; hh < group; hh++) {
+        const h = kh * group + hh;
+        for (let t0 = 0; t0 < t; t0 += 4) block4(q, out, nHeads * hd, h, hd, hdp, t0, t, startPos, window, scale, kt, np, vb, vs, s, qs);
+      }
+    } else {
+      let kb = kBase;
+      let ks = rs;
+      if (!aligned) {
+        padRows(kBase, rs, n, hd, hdp, kr);
+        kb = kr;
+        ks = <usize>hdp << 2;
+      }
+      for (let hh = 0; hh < group; hh++) {
+        const h = kh * group + hh;
+        for (let tt = 0; tt < t; tt++) single(q, out, nHeads * hd, h, hd, hdp, tt, startPos, window, scale, kb, ks, vb, vs, s, qs);
       }
     }
+  }
+}
+
+/**
+ * Query rows t0 .. t0+3 of head h (rows past t - 1 repeat row t - 1: same result, same place)
+ * against the transposed key panel kt [hd, np] and value rows vb (stride vs bytes, hdp wide).
+ */
+function block4(
+  q: usize,
+  out: usize,
+  qDim: i32,
+  h: i32,
+  hd: i32,
+  hdp: i32,
+  t0: i32,
+  t: i32,
+  startPos: i32,
+  window: i32,
+  scale: f32,
+  kt: usize,
+  np: i32,
+  vb: usize,
+  vs: usize,
+  s: usize,
+  qs: usize,
+): void {
+  const pb = <usize>np << 2;
+  const r0 = t0;
+  const r1 = min(t0 + 1, t - 1);
+  const r2 = min(t0 + 2, t - 1);
+  const r3 = min(t0 + 3, t - 1);
+  const qb = <usize>hd << 4; // bytes of one splatted query
+  for (let i = 0; i < 4; i++) {
+    const r = min(t0 + i, t - 1);
+    const qrow = q + (<usize>(r * qDim + h * hd) << 2);
+    const dst = qs + <usize>i * qb;
+    for (let d = 0; d < hd; d++) v128.store(dst + (<usize>d << 4), f32x4.splat(load<f32>(qrow + (<usize>d << 2)) * scale));
+  }
+  const nFirst = startPos + r0 + 1;
+  const nLast = startPos + r3 + 1;
+  const j0First = nFirst > window ? nFirst - window : 0;
+  const ja = j0First & ~7;
+  const ne = round8(nLast);
+  // scores: 4 queries x 8 keys per step
+  const s1 = s + pb;
+  const s2 = s1 + pb;
+  const s3 = s2 + pb;
+  for (let jc = ja; jc < ne; jc += 8) {
+    let a0 = f32x4.splat(0);
+    let b0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let b1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let b2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    let b3 = f32x4.splat(0);
+    let kp = kt + (<usize>jc << 2);
+    let qp = qs;
     for (let d = 0; d < hd; d++) {
-      for (let j = n; j < np; j++) {
-        const db = <usize>d * pb + (<usize>j << 2);
-        store<f32>(kt + db, 0);
-        store<f32>(vt + db, 0);
-      }
+      const k0 = v128.load(kp);
+      const k1 = v128.load(kp, 16);
+      const q0 = v128.load(qp);
+      a0 = f32x4.add(a0, f32x4.mul(q0, k0));
+      b0 = f32x4.add(b0, f32x4.mul(q0, k1));
+      const q1 = v128.load(qp + qb);
+      a1 = f32x4.add(a1, f32x4.mul(q1, k0));
+      b1 = f32x4.add(b1, f32x4.mul(q1, k1));
+      const q2 = v128.load(qp + 2 * qb);
+      a2 = f32x4.add(a2, f32x4.mul(q2, k0));
+      b2 = f32x4.add(b2, f32x4.mul(q2, k1));
+      const q3 = v128.load(qp + 3 * qb);
+      a3 = f32x4.add(a3, f32x4.mul(q3, k0));
+      b3 = f32x4.add(b3, f32x4.mul(q3, k1));
+      kp += pb;
+      qp += 16;
     }
-    for (let hh = 0; hh < group; hh++) {
-      const h = kh * group + hh;
-      for (let tt = 0; tt < t; tt++) {
-        const qrow = q + (<usize>(tt * qDim + h * hd) << 2);
-        for (let d = 0; d < hd; d++) v128.store(qs + (<usize>d << 4), f32x4.splat(load<f32>(qrow + (<usize>d << 2)) * scale));
-        const nn = startPos + tt + 1;
-        const j0 = nn > window ? nn - window : 0;
-        const ja = j0 & ~3;
-        const ne = (nn + 3) & ~3;
-        // scores of keys ja .. ne (two vectors of keys per pass when possible)
-        let jc = ja;
-        for (; jc + 8 <= ne; jc += 8) {
-          let a0 = f32x4.splat(0);
-          let a1 = f32x4.splat(0);
-          let kp = kt + (<usize>jc << 2);
-          for (let d = 0; d < hd; d++) {
-            const qv = v128.load(qs + (<usize>d << 4));
-            a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(kp)));
-            a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(kp, 16)));
-            kp += pb;
-          }
-          v128.store(s + (<usize>jc << 2), a0);
-          v128.store(s + (<usize>jc << 2), a1, 16);
-        }
-        if (jc < ne) {
-          let a0 = f32x4.splat(0);
-          let kp = kt + (<usize>jc << 2);
-          for (let d = 0; d < hd; d++) {
-            a0 = f32x4.add(a0, f32x4.mul(v128.load(qs + (<usize>d << 4)), v128.load(kp)));
-            kp += pb;
-          }
-          v128.store(s + (<usize>jc << 2), a0);
-        }
-        for (let j = ja; j < j0; j++) store<f32>(s + (<usize>j << 2), <f32>-Infinity);
-        for (let j = nn; j < ne; j++) store<f32>(s + (<usize>j << 2), <f32>-Infinity);
-        // softmax over ja .. ne (masked lanes are -inf and become exactly 0)
-        let mv = ninf;
-        for (let j = ja; j < ne; j += 4) mv = f32x4.max(mv, v128.load(s + (<usize>j << 2)));
-        const mx = f32x4.splat(hmax(mv));
-        let sv = f32x4.splat(0);
-        for (let j = ja; j < ne; j += 4) {
-          const e = exp4(f32x4.sub(v128.load(s + (<usize>j << 2)), mx));
-          v128.store(s + (<usize>j << 2), e);
-          sv = f32x4.add(sv, e);
-        }
-        const inv: f32 = <f32>1 / hsum(sv);
-        // weighted values: out[d] = sum_j p_j v[j, d], two head dimensions per pass
-        const orow = out + (<usize>(tt * qDim + h * hd) << 2);
-        const sb = s + (<usize>ja << 2);
-        const len = <usize>(ne - ja) << 2;
-        let d = 0;
-        for (; d + 2 <= hd; d += 2) {
-          const v0 = vt + <usize>d * pb + (<usize>ja << 2);
-          const v1 = v0 + pb;
-          let a0 = f32x4.splat(0);
-          let a1 = f32x4.splat(0);
-          for (let i: usize = 0; i < len; i += 16) {
-            const p = v128.load(sb + i);
-            a0 = f32x4.add(a0, f32x4.mul(p, v128.load(v0 + i)));
-            a1 = f32x4.add(a1, f32x4.mul(p, v128.load(v1 + i)));
-          }
-          store<f32>(orow + (<usize>d << 2), hsum(a0) * inv);
-          store<f32>(orow + (<usize>d << 2), hsum(a1) * inv, 4);
-        }
-        if (d < hd) {
-          const v0 = vt + <usize>d * pb + (<usize>ja << 2);
-          let a0 = f32x4.splat(0);
-          for (let i: usize = 0; i < len; i += 16) a0 = f32x4.add(a0, f32x4.mul(v128.load(sb + i), v128.load(v0 + i)));
-          store<f32>(orow + (<usize>d << 2), hsum(a0) * inv);
-        }
-      }
+    const o = <usize>jc << 2;
+    v128.store(s + o, a0);
+    v128.store(s + o, b0, 16);
+    v128.store(s1 + o, a1);
+    v128.store(s1 + o, b1, 16);
+    v128.store(s2 + o, a2);
+    v128.store(s2 + o, b2, 16);
+    v128.store(s3 + o, a3);
+    v128.store(s3 + o, b3, 16);
+  }
+  const n1 = startPos + r1 + 1;
+  const n2 = startPos + r2 + 1;
+  const inv0 = f32x4.splat(softmaxRow(s, ja, ne, j0First, nFirst));
+  const inv1 = f32x4.splat(softmaxRow(s1, ja, ne, n1 > window ? n1 - window : 0, n1));
+  const inv2 = f32x4.splat(softmaxRow(s2, ja, ne, n2 > window ? n2 - window : 0, n2));
+  const inv3 = f32x4.splat(softmaxRow(s3, ja, ne, nLast > window ? nLast - window : 0, nLast));
+  // weighted values over keys ja .. nLast (later scores are 0; value rows end at n)
+  const o0 = out + (<usize>(r0 * qDim + h * hd) << 2);
+  const o1 = out + (<usize>(r1 * qDim + h * hd) << 2);
+  const o2 = out + (<usize>(r2 * qDim + h * hd) << 2);
+  const o3 = out + (<usize>(r3 * qDim + h * hd) << 2);
+  let dc = 0;
+  for (; dc + 8 <= hdp; dc += 8) {
+    let a0 = f32x4.splat(0);
+    let b0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let b1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let b2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    let b3 = f32x4.splat(0);
+    let vp = vb + <usize>ja * vs + (<usize>dc << 2);
+    for (let j = ja; j < nLast; j++) {
+      const v0 = v128.load(vp);
+      const v1 = v128.load(vp, 16);
+      const jo = <usize>j << 2;
+      const p0 = v128.load32_splat(s + jo);
+      a0 = f32x4.add(a0, f32x4.mul(p0, v0));
+      b0 = f32x4.add(b0, f32x4.mul(p0, v1));
+      const p1 = v128.load32_splat(s1 + jo);
+      a1 = f32x4.add(a1, f32x4.mul(p1, v0));
+      b1 = f32x4.add(b1, f32x4.mul(p1, v1));
+      const p2 = v128.load32_splat(s2 + jo);
+      a2 = f32x4.add(a2, f32x4.mul(p2, v0));
+      b2 = f32x4.add(b2, f32x4.mul(p2, v1));
+      const p3 = v128.load32_splat(s3 + jo);
+      a3 = f32x4.add(a3, f32x4.mul(p3, v0));
+      b3 = f32x4.add(b3, f32x4.mul(p3, v1));
+      vp += vs;
     }
+    const db = <usize>dc << 2;
+    const c = hd - dc;
+    storeLanes(o3 + db, f32x4.mul(a3, inv3), c);
+    storeLanes(o3 + db + 16, f32x4.mul(b3, inv3), c - 4);
+    storeLanes(o2 + db, f32x4.mul(a2, inv2), c);
+    storeLanes(o2 + db + 16, f32x4.mul(b2, inv2), c - 4);
+    storeLanes(o1 + db, f32x4.mul(a1, inv1), c);
+    storeLanes(o1 + db + 16, f32x4.mul(b1, inv1), c - 4);
+    storeLanes(o0 + db, f32x4.mul(a0, inv0), c);
+    storeLanes(o0 + db + 16, f32x4.mul(b0, inv0), c - 4);
+  }
+  if (dc < hdp) {
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    let vp = vb + <usize>ja * vs + (<usize>dc << 2);
+    for (let j = ja; j < nLast; j++) {
+      const v0 = v128.load(vp);
+      const jo = <usize>j << 2;
+      a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(s + jo), v0));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(s1 + jo), v0));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(s2 + jo), v0));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(s3 + jo), v0));
+      vp += vs;
+    }
+    const db = <usize>dc << 2;
+    const c = hd - dc;
+    storeLanes(o3 + db, f32x4.mul(a3, inv3), c);
+    storeLanes(o2 + db, f32x4.mul(a2, inv2), c);
+    storeLanes(o1 + db, f32x4.mul(a1, inv1), c);
+    storeLanes(o0 + db, f32x4.mul(a0, inv0), c);
+  }
+}
+
+/** One query row tt of head h against key rows kb and value rows vb (strides ks, vs bytes, hdp wide). */
+function single(
+  q: usize,
+  out: usize,
+  qDim: i32,
+  h: i32,
+  hd: i32,
+  hdp: i32,
+  tt: i32,
+  startPos: i32,
+  window: i32,
+  scale: f32,
+  kb: usize,
+  ks: usize,
+  vb: usize,
+  vs: usize,
+  s: usize,
+  qs: usize,
+): void {
+  const qrow = q + (<usize>(tt * qDim + h * hd) << 2);
+  for (let d = 0; d < hd; d++) store<f32>(qs + (<usize>d << 2), load<f32>(qrow + (<usize>d << 2)) * scale);
+  for (let d = hd; d < hdp; d++) store<f32>(qs + (<usize>d << 2), 0);
+  const n = startPos + tt + 1;
+  const j0 = n > window ? n - window : 0;
+  const hb = <usize>hdp << 2;
+  for (let j = j0; j < n; j++) {
+    const kp = kb + <usize>j * ks;
+    let a = f32x4.splat(0);
+    for (let i: usize = 0; i < hb; i += 16) a = f32x4.add(a, f32x4.mul(v128.load(qs + i), v128.load(kp + i)));
+    store<f32>(s + (<usize>j << 2), hsum(a));
+  }
+  const inv = f32x4.splat(softmaxRow(s, j0 & ~3, (n + 3) & ~3, j0, n));
+  const orow = out + (<usize>(h * hd) << 2) + (<usize>(tt * qDim) << 2);
+  let dc = 0;
+  for (; dc + 16 <= hdp; dc += 16) {
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    let vp = vb + <usize>j0 * vs + (<usize>dc << 2);
+    for (let j = j0; j < n; j++) {
+      const p = v128.load32_splat(s + (<usize>j << 2));
+      a0 = f32x4.add(a0, f32x4.mul(p, v128.load(vp)));
+      a1 = f32x4.add(a1, f32x4.mul(p, v128.load(vp, 16)));
+      a2 = f32x4.add(a2, f32x4.mul(p, v128.load(vp, 32)));
+      a3 = f32x4.add(a3, f32x4.mul(p, v128.load(vp, 48)));
+      vp += vs;
+    }
+    const db = <usize>dc << 2;
+    const c = hd - dc;
+    storeLanes(orow + db, f32x4.mul(a0, inv), c);
+    storeLanes(orow + db + 16, f32x4.mul(a1, inv), c - 4);
+    storeLanes(orow + db + 32, f32x4.mul(a2, inv), c - 8);
+    storeLanes(orow + db + 48, f32x4.mul(a3, inv), c - 12);
+  }
+  for (; dc < hdp; dc += 4) {
+    let a0 = f32x4.splat(0);
+    let vp = vb + <usize>j0 * vs + (<usize>dc << 2);
+    for (let j = j0; j < n; j++) {
+      a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(s + (<usize>j << 2)), v128.load(vp)));
+      vp += vs;
+    }
+    storeLanes(orow + (<usize>dc << 2), f32x4.mul(a0, inv), hd - dc);
   }
 }

@@ -9,20 +9,22 @@ export function stats_stride(): i32 {
 }
 
 /**
- * e^x per f64 lane for x <= 0 (x = n ln2 + r, |r| <= ln2/2, degree-12 Taylor polynomial, about
- * 1 ulp). Lanes below -708 (including -inf) give exactly 0.
+ * e^x per f64 lane for x <= 0 (x = n ln2 + r, |r| <= ln2/2, degree-11 Taylor polynomial: error
+ * below 1e-14 relative). Lanes below -708 (including -inf) give exactly 0. n is rounded by adding
+ * 1.5 * 2^52, which leaves it in the low mantissa bits (no float-int conversion).
  */
 // @ts-ignore: decorator
 @inline
 function exp2d(x: v128): v128 {
   const lo = f64x2.splat(-708.0);
+  const magic = f64x2.splat(6755399441055744.0);
   const under = f64x2.lt(x, lo);
-  const xc = f64x2.max(x, lo);
-  const fx = f64x2.nearest(f64x2.mul(xc, f64x2.splat(1.4426950408889634)));
+  const xc = f64x2.pmax(x, lo);
+  const t = f64x2.add(f64x2.mul(xc, f64x2.splat(1.4426950408889634)), magic);
+  const fx = f64x2.sub(t, magic);
   let r = f64x2.sub(xc, f64x2.mul(fx, f64x2.splat(6.93147180369123816490e-01)));
   r = f64x2.sub(r, f64x2.mul(fx, f64x2.splat(1.90821492927058770002e-10)));
-  let y = f64x2.splat(1.0 / 479001600.0);
-  y = f64x2.add(f64x2.mul(y, r), f64x2.splat(1.0 / 39916800.0));
+  let y = f64x2.splat(1.0 / 39916800.0);
   y = f64x2.add(f64x2.mul(y, r), f64x2.splat(1.0 / 3628800.0));
   y = f64x2.add(f64x2.mul(y, r), f64x2.splat(1.0 / 362880.0));
   y = f64x2.add(f64x2.mul(y, r), f64x2.splat(1.0 / 40320.0));
@@ -34,8 +36,8 @@ function exp2d(x: v128): v128 {
   y = f64x2.add(f64x2.mul(y, r), f64x2.splat(0.5));
   y = f64x2.add(f64x2.mul(y, r), f64x2.splat(1.0));
   y = f64x2.add(f64x2.mul(y, r), f64x2.splat(1.0));
-  const n = i64x2.extend_low_i32x4_s(i32x4.trunc_sat_f64x2_s_zero(fx));
-  const pow2n = i64x2.shl(i64x2.add(n, i64x2.splat(1023)), 52);
+  // bits(t) = bits(magic) + n and bits(magic) has twelve zero low bits: (bits(t) + 1023) << 52 = 2^n
+  const pow2n = i64x2.shl(i64x2.add(t, i64x2.splat(1023)), 52);
   return v128.andnot(f64x2.mul(y, pow2n), under);
 }
 
@@ -45,7 +47,7 @@ function maxf(p: usize, n: i32): f32 {
   let m: f32 = load<f32>(p);
   if (n4 > 0) {
     let mv = v128.load(p);
-    for (let i: usize = 16; i < n4; i += 16) mv = f32x4.max(mv, v128.load(p + i));
+    for (let i: usize = 16; i < n4; i += 16) mv = f32x4.pmax(mv, v128.load(p + i));
     m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
   }
   for (let i = n4; i < (<usize>n << 2); i += 4) m = max(m, load<f32>(p + i));
@@ -82,29 +84,37 @@ function sumExp(p: usize, n: i32, m: f64): f64 {
 }
 
 /**
- * Sum over j of e^(r_j - rm) * (r_j - m_j) for the n reference values r at pr and model values m
- * at pm, in f64 (the KL numerator).
+ * For the n reference values r at pr (max rm) and model values m at pm, in f64: returns
+ * sum_j e^(r_j - rm) and stores sum_j e^(r_j - rm) * (r_j - m_j) (the KL numerator) at w.
  */
-function klSum(pr: usize, pm: usize, n: i32, rm: f64): f64 {
+function refSums(pr: usize, pm: usize, n: i32, rm: f64, w: usize): f64 {
   const n4 = <usize>(n & ~3) << 2;
   const mv = f64x2.splat(rm);
+  let s0 = f64x2.splat(0);
+  let s1 = f64x2.splat(0);
   let a0 = f64x2.splat(0);
   let a1 = f64x2.splat(0);
   for (let i: usize = 0; i < n4; i += 16) {
     const r = v128.load(pr + i);
     const m = v128.load(pm + i);
-    const rh = f32x4.shuffle(r, r, 2, 3, 0, 1);
-    const mh = f32x4.shuffle(m, m, 2, 3, 0, 1);
     const r0 = f64x2.promote_low_f32x4(r);
-    const r1 = f64x2.promote_low_f32x4(rh);
-    a0 = f64x2.add(a0, f64x2.mul(exp2d(f64x2.sub(r0, mv)), f64x2.sub(r0, f64x2.promote_low_f32x4(m))));
-    a1 = f64x2.add(a1, f64x2.mul(exp2d(f64x2.sub(r1, mv)), f64x2.sub(r1, f64x2.promote_low_f32x4(mh))));
+    const r1 = f64x2.promote_low_f32x4(f32x4.shuffle(r, r, 2, 3, 0, 1));
+    const e0 = exp2d(f64x2.sub(r0, mv));
+    const e1 = exp2d(f64x2.sub(r1, mv));
+    s0 = f64x2.add(s0, e0);
+    s1 = f64x2.add(s1, e1);
+    a0 = f64x2.add(a0, f64x2.mul(e0, f64x2.sub(r0, f64x2.promote_low_f32x4(m))));
+    a1 = f64x2.add(a1, f64x2.mul(e1, f64x2.sub(r1, f64x2.promote_low_f32x4(f32x4.shuffle(m, m, 2, 3, 0, 1)))));
   }
-  let s = f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a0, 1) + f64x2.extract_lane(a1, 1);
+  let s = f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s1, 0) + f64x2.extract_lane(s0, 1) + f64x2.extract_lane(s1, 1);
+  let a = f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a0, 1) + f64x2.extract_lane(a1, 1);
   for (let i = n4; i < (<usize>n << 2); i += 4) {
     const r = <f64>load<f32>(pr + i);
-    s += f64x2.extract_lane(exp2d(f64x2.splat(r - rm)), 0) * (r - <f64>load<f32>(pm + i));
+    const e = f64x2.extract_lane(exp2d(f64x2.splat(r - rm)), 0);
+    s += e;
+    a += e * (r - <f64>load<f32>(pm + i));
   }
+  store<f64>(w, a);
   return s;
 }
 
@@ -130,9 +140,8 @@ export function logit_stats(logits: usize, ref: usize, targets: usize, rows: i32
       const pr = ref + <usize>r * rb;
       const rm = maxf(pr, v);
       store<f64>(o, <f64>rm, 32);
-      store<f64>(o, sumExp(pr, v, <f64>rm), 40);
+      store<f64>(o, refSums(pr, p, v, <f64>rm, o + 56), 40);
       store<f64>(o, <f64>load<f32>(pr + tgt), 48);
-      store<f64>(o, klSum(pr, p, v, <f64>rm), 56);
       store<f64>(o, <f64>firstIndex(pr, v, rm), 64);
     } else {
       for (let i: usize = 32; i < 72; i += 8) store<f64>(o + i, 0);
