@@ -4,7 +4,8 @@
  * - reference/cli.md from the CLI's own command definitions (apps/cli/src/cli.ts: `commands`,
  *   lazy loaders of citty commands with `args`, and `rootCommand` for the descriptions);
  * - reference/api/ from the packages' TSDoc with typedoc + typedoc-plugin-markdown, one page per
- *   package (reference/api/<package>.md) and an index.
+ *   package (reference/api/<package>.md) and an index;
+ * - .vitepress/generated/figures.json, the concept pages' figures computed by the packages.
  *
  * Run with the source condition (sibling packages and the CLI are imported from their sources):
  *   node --conditions=@lowbit/source --import tsx scripts/gen-reference.ts [--cli-only|--api-only] [--force]
@@ -15,6 +16,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { renderCliReference } from "./cli-reference";
 import { API_PACKAGES, renderApiReference } from "./api-reference";
+import { computeFigures } from "./figures";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const docs = path.resolve(here, "..");
@@ -48,6 +50,13 @@ async function main(): Promise<void> {
     fs.mkdirSync(path.join(docs, "reference"), { recursive: true });
     fs.writeFileSync(path.join(docs, "reference/cli.md"), md);
     console.log(`reference: cli.md (${md.length} chars, ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  {
+    const t2 = performance.now();
+    const figures = computeFigures();
+    fs.mkdirSync(path.join(docs, ".vitepress/generated"), { recursive: true });
+    fs.writeFileSync(path.join(docs, ".vitepress/generated/figures.json"), `${JSON.stringify(figures)}\n`);
+    console.log(`reference: figures.json (${Object.keys(figures).length} figures, ${((performance.now() - t2) / 1000).toFixed(1)} s)`);
   }
   if (!argv.includes("--cli-only")) {
     const t1 = performance.now();

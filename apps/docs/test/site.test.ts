@@ -102,8 +102,12 @@ function idsOf(file: string): Set<string> {
 const decodeHtml = (s: string) => s.replace(/&amp;/g, "&").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">");
 
 describe("docs site in Chromium", () => {
-  const pages = sitePages(dist);
+  // listed once the site is built (beforeAll)
+  let pages: string[] = [];
   const visits = new Map<string, PageVisit>();
+  beforeAll(() => {
+    pages = sitePages(dist);
+  });
 
   it("has the pages the issue asks for", () => {
     for (const p of ["/index.html", "/guide/getting-started.html", "/reference/cli.html", "/reference/api/index.html", "/reference/api/int4.html", "/benchmarks.html", "/playground.html"]) {

@@ -169,7 +169,7 @@ function fromLlama2c(model: DroppedFile, tok: DroppedFile | undefined): LoadedMo
     throw new LowbitError(
       "E_UNSUPPORTED",
       `${model.name}: this build of @lowbit/formats reads llama2.c checkpoints only from a path, not from bytes in a browser. ` +
-        "Convert it to GGUF first (lowbit convert model.bin --format gguf) and drop the .gguf.",
+        "Convert it to GGUF first (lowbit convert model.bin --to gguf --out model.gguf) and drop the .gguf.",
     );
   }
   if (!tok) throw new LowbitError("E_INVALID_ARGUMENT", `${model.name}: drop the llama2.c tokenizer .bin together with the checkpoint`);
