@@ -1,6 +1,7 @@
 import {
   bitsPerWeight,
-  DequantizedLinear,
+  quantizedBackend,
+  quantizedKind,
   type LayerContext,
   type LayerPlugin,
   linearQuantConfig,
@@ -241,12 +242,11 @@ export function awqQuantizeLayer(ctx: LayerContext, options: AwqPluginOptions): 
     }
     const cfg = cfgOf(n);
     const qm = awqPseudoQuantize(weights.get(n)!, rows, cols, { bits: cfg.bits, groupSize: cfg.groupSize, zeroPoint: !cfg.sym });
-    const q = new DequantizedLinear(qm, biases.get(n));
-    ctx.setLinear(n, q);
+    ctx.setLinear(n, quantizedBackend(options, qm, biases.get(n)));
     const ratio = ratioOf(n);
     ctx.record({
       name: n,
-      kind: q.kind,
+      kind: quantizedKind(qm),
       bits: cfg.bits,
       groupSize: cfg.groupSize,
       rows,

@@ -20,7 +20,7 @@ export type { LayerPlugin, LayerContext, ForwardOptions, LinearActivations, Line
 export { quantizeModel, linearBias } from "./driver";
 export type { DriverOptions, DriverProgress, QuantizeReport } from "./driver";
 export { DequantizedLinear, quantizedKind } from "./quantized-linear";
-export { rtnPlugin, linearQuantConfig } from "./rtn-plugin";
+export { rtnPlugin, linearQuantConfig, quantizedBackend } from "./rtn-plugin";
 export type { RtnPluginOptions, WeightQuantOptions } from "./rtn-plugin";
 export { StaticW8A8Linear, staticW8A8Plugin, activationQParams } from "./static-w8a8";
 export type { StaticW8A8Options } from "./static-w8a8";

@@ -1,7 +1,8 @@
-import { type ClipSearchOptions, effectiveGroupSize, quantizeRTN } from "@lowbit/int4";
+import type { Linear } from "@lowbit/tensor";
+import { type ClipSearchOptions, effectiveGroupSize, type QuantizedMatrix, quantizeRTN } from "@lowbit/int4";
 import { LINEAR_NAMES, type LinearName } from "@lowbit/runtime";
 import { bitsPerWeight, type LayerContext, type LayerPlugin } from "./plugin";
-import { DequantizedLinear } from "./quantized-linear";
+import { DequantizedLinear, quantizedKind } from "./quantized-linear";
 
 /** Options shared by the weight-quantizing plug-ins. */
 export interface WeightQuantOptions {
@@ -15,6 +16,17 @@ export interface WeightQuantOptions {
   bitsFor?: (layer: number, name: LinearName) => number | undefined;
   /** Linears to quantize (default all seven). */
   linears?: readonly LinearName[];
+  /**
+   * The backend built for each quantized matrix: default `DequantizedLinear` (f32 over the
+   * dequantized weights, exact "fake quantization"); e.g. `(qm, bias) => new Int4Linear(qm, { bias })`
+   * for packed int4 weights in memory.
+   */
+  makeLinear?: (qm: QuantizedMatrix, bias: Float32Array | undefined) => Linear;
+}
+
+/** The backend of a quantized matrix: the plug-in option's factory or DequantizedLinear. */
+export function quantizedBackend(o: WeightQuantOptions, qm: QuantizedMatrix, bias: Float32Array | undefined): Linear {
+  return o.makeLinear ? o.makeLinear(qm, bias) : new DequantizedLinear(qm, bias);
 }
 
 /** The bits and effective group size for one linear. */
@@ -53,11 +65,11 @@ export function rtnPlugin(options: RtnPluginOptions): LayerPlugin {
           name: `blk.${ctx.layer}.${name}`,
           ...(options.clipSearch !== undefined ? { clipSearch: options.clipSearch } : {}),
         });
-        const q = new DequantizedLinear(qm, ctx.bias(name));
+        const q = quantizedBackend(options, qm, ctx.bias(name));
         ctx.setLinear(name, q);
         ctx.record({
           name,
-          kind: q.kind,
+          kind: quantizedKind(qm),
           bits: cfg.bits,
           groupSize: cfg.groupSize,
           rows,

@@ -1,6 +1,7 @@
 import {
   bitsPerWeight,
-  DequantizedLinear,
+  quantizedBackend,
+  quantizedKind,
   type LayerContext,
   type LayerPlugin,
   linearInputKey,
@@ -82,11 +83,10 @@ export function gptqQuantizeLayer(ctx: LayerContext, options: GptqPluginOptions)
         ctx.log(`${name}: Cholesky failed, dampening raised ${res.dampRetries} time(s) to percdamp ${res.percdamp.toFixed(4)}`);
       }
       if (res.deadColumns > 0) ctx.log(`${name}: ${res.deadColumns} dead input(s) (zero Hessian diagonal) zeroed`);
-      const q = new DequantizedLinear(res.qm, ctx.bias(name));
-      ctx.setLinear(name, q);
+      ctx.setLinear(name, quantizedBackend(options, res.qm, ctx.bias(name)));
       ctx.record({
         name,
-        kind: q.kind,
+        kind: quantizedKind(res.qm),
         bits: cfg.bits,
         groupSize: cfg.groupSize,
         rows,
