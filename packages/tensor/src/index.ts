@@ -4,6 +4,16 @@ export { registerDType, dtypeInfo, hasDType, byteSize, numel } from "./dtype";
 export type { DType, DTypeInfo } from "./dtype";
 export { KernelEngine, KernelBuffer, getEngine, setKernelBackend, getKernelBackend, hasWasmSimd } from "./engine/engine";
 export type { KernelModule, KernelBackend } from "./engine/engine";
+export {
+  setKernelThreads,
+  getKernelThreads,
+  kernelThreadsReady,
+  kernelThreadsInfo,
+  shutdownKernelThreads,
+  runKernelParts,
+  activeKernelThreads,
+} from "./engine/threads";
+export type { KernelThreadsOptions, KernelPart } from "./engine/threads";
 export type { Linear } from "./linear";
 export { Rng } from "./rng";
 export type { FloatArrayLike } from "./rng";

@@ -1,5 +1,6 @@
 import { LowbitError } from "../errors";
 import { Allocator } from "./allocator";
+import { toSharedMemoryModule } from "./shared-module";
 
 /** A compiled kernel module: a name and its bytes as base64 (see tools/build/wasm.mjs). */
 export interface KernelModule {
@@ -10,6 +11,8 @@ export interface KernelModule {
 export type KernelBackend = "wasm" | "ref";
 
 const PAGE = 65536;
+/** Maximum pages of the memory (4 GiB); also the maximum declared by shared-memory kernel modules. */
+export const MAX_PAGES = 65536;
 /** The first 64 KiB stay free for the modules' stacks and (absent) static data. */
 const RESERVED = 64 * 1024;
 
@@ -20,21 +23,25 @@ type Exports = Record<string, unknown>;
  * package, an allocator over it, and the compiled modules. Kernels take byte offsets into
  * `memory`; data that is used again (weights) stays resident in a `KernelBuffer`.
  *
- * Designed for threads (a later step): the memory is imported by every module, so the same
- * modules can be instantiated in workers over a shared memory.
+ * Threads (opt-in, see threads.ts): `useSharedMemory()` moves the engine onto a shared
+ * `WebAssembly.Memory` (same offsets, contents copied once) and from then on instantiates the
+ * shared-memory variant of every module, so workers can instantiate the same modules over it.
  */
 export class KernelEngine {
-  readonly memory: WebAssembly.Memory;
+  private mem: WebAssembly.Memory;
+  private isShared: boolean;
   private readonly allocator: Allocator;
   private readonly compiled = new Map<string, WebAssembly.Module>();
+  private readonly compiledShared = new Map<string, WebAssembly.Module>();
   private readonly instances = new Map<string, Exports>();
   private readonly modules = new Map<string, KernelModule>();
   private finalizer = new FinalizationRegistry<number>((ptr) => this.allocator.release(ptr));
   private scratchPtr = -1;
   private scratchBytes = 0;
 
-  constructor() {
-    this.memory = new WebAssembly.Memory({ initial: RESERVED / PAGE + 16, maximum: 65536 });
+  constructor(options: { shared?: boolean } = {}) {
+    this.mem = new WebAssembly.Memory({ initial: RESERVED / PAGE + 16, maximum: MAX_PAGES, shared: options.shared === true });
+    this.isShared = typeof SharedArrayBuffer !== "undefined" && this.mem.buffer instanceof SharedArrayBuffer;
     this.allocator = new Allocator(RESERVED, (minEnd) => {
       const have = this.memory.buffer.byteLength;
       if (minEnd > have) {
@@ -42,7 +49,7 @@ export class KernelEngine {
         // grow at least 25% at a time so repeated small allocations do not regrow each time
         const want = Math.max(pages, Math.ceil(have / PAGE / 4));
         try {
-          this.memory.grow(Math.min(want, 65536 - have / PAGE));
+          this.memory.grow(Math.min(want, MAX_PAGES - have / PAGE));
         } catch (e) {
           throw new LowbitError("E_KERNEL", `could not grow kernel memory to ${minEnd} bytes`, { cause: e });
         }
@@ -53,6 +60,75 @@ export class KernelEngine {
     });
   }
 
+  /** The one memory of every kernel module (a shared memory once `useSharedMemory()` ran). */
+  get memory(): WebAssembly.Memory {
+    return this.mem;
+  }
+
+  /** True when the memory is a shared WebAssembly.Memory (kernel threads possible). */
+  get shared(): boolean {
+    return this.isShared;
+  }
+
+  /**
+   * Moves the engine onto a shared memory (needed for kernel threads): a shared memory of the same
+   * size receives a copy of the current one, and modules are instantiated again (their shared
+   * variant) on next use. Offsets and KernelBuffers stay valid; views made earlier do not see later
+   * writes (make views afresh, as after any allocation). No-op when already shared. Throws
+   * E_KERNEL when the host has no shared memory (no SharedArrayBuffer, or a browser page that is
+   * not cross-origin isolated).
+   */
+  useSharedMemory(): void {
+    if (this.shared) return;
+    const pages = this.mem.buffer.byteLength / PAGE;
+    let next: WebAssembly.Memory;
+    try {
+      next = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
+      if (typeof SharedArrayBuffer === "undefined" || !(next.buffer instanceof SharedArrayBuffer)) {
+        throw new Error("the host returned an unshared memory");
+      }
+    } catch (e) {
+      throw new LowbitError(
+        "E_KERNEL",
+        "kernel threads need a shared WebAssembly.Memory (SharedArrayBuffer; in browsers a cross-origin-isolated page)",
+        { cause: e },
+      );
+    }
+    new Uint8Array(next.buffer).set(new Uint8Array(this.mem.buffer));
+    this.mem = next;
+    this.isShared = true;
+    this.instances.clear();
+  }
+
+  /**
+   * The compiled module as this engine instantiates it (the shared-memory variant when the memory
+   * is shared), compiling synchronously if needed. @internal (threads load it into workers)
+   */
+  compiledModule(mod: KernelModule): WebAssembly.Module {
+    this.register(mod);
+    const cache = this.shared ? this.compiledShared : this.compiled;
+    let compiled = cache.get(mod.name);
+    if (!compiled) {
+      try {
+        compiled = new WebAssembly.Module(this.moduleBytes(mod));
+      } catch (e) {
+        throw new LowbitError(
+          "E_KERNEL",
+          `kernel module "${mod.name}" could not be compiled synchronously (await engine.ready() first in browsers)`,
+          { cause: e },
+        );
+      }
+      cache.set(mod.name, compiled);
+    }
+    return compiled;
+  }
+
+  /** The bytes of `mod` matching this engine's memory (shared variant when shared). @internal */
+  moduleBytes(mod: KernelModule): Uint8Array<ArrayBuffer> {
+    const bytes = decodeBase64(mod.base64);
+    return this.shared ? toSharedMemoryModule(bytes, MAX_PAGES) : bytes;
+  }
+
   /** Registers a module; compiled lazily (sync in Node) or by `ready()` (needed in browsers). */
   register(mod: KernelModule): void {
     if (!this.modules.has(mod.name)) this.modules.set(mod.name, mod);
@@ -61,9 +137,10 @@ export class KernelEngine {
   /** Compiles every registered module asynchronously (browsers forbid large sync compiles). */
   async ready(): Promise<void> {
     for (const mod of this.modules.values()) {
-      if (this.compiled.has(mod.name)) continue;
-      const m = await WebAssembly.compile(decodeBase64(mod.base64));
-      this.compiled.set(mod.name, m);
+      const cache = this.shared ? this.compiledShared : this.compiled;
+      if (cache.has(mod.name)) continue;
+      const m = await WebAssembly.compile(this.moduleBytes(mod));
+      cache.set(mod.name, m);
     }
   }
 
@@ -71,20 +148,7 @@ export class KernelEngine {
   exports<T = Exports>(mod: KernelModule): T {
     let inst = this.instances.get(mod.name);
     if (!inst) {
-      this.register(mod);
-      let compiled = this.compiled.get(mod.name);
-      if (!compiled) {
-        try {
-          compiled = new WebAssembly.Module(decodeBase64(mod.base64));
-        } catch (e) {
-          throw new LowbitError(
-            "E_KERNEL",
-            `kernel module "${mod.name}" could not be compiled synchronously (await engine.ready() first in browsers)`,
-            { cause: e },
-          );
-        }
-        this.compiled.set(mod.name, compiled);
-      }
+      const compiled = this.compiledModule(mod);
       inst = new WebAssembly.Instance(compiled, { env: { memory: this.memory } }).exports as Exports;
       this.instances.set(mod.name, inst);
     }

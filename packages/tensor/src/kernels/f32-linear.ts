@@ -1,7 +1,7 @@
 import { type KernelBuffer, getEngine, getKernelBackend } from "../engine/engine";
 import { LowbitError } from "../errors";
 import type { Linear } from "../linear";
-import { checkDims, checkLength, f32Kernels, stage } from "./f32";
+import { checkDims, checkLength, f32Kernels, gemmParts, gemmThreaded, gemvThreaded, stage } from "./f32";
 import { matmulABtRef } from "./f32-ref";
 
 /**
@@ -57,10 +57,11 @@ export class F32Linear implements Linear {
     }
     const engine = getEngine();
     const kx = f32Kernels(engine);
-    const [px, py, pw] = stage(engine, [x], m * n, m === 1 ? 0 : kx.pack_bytes()) as [number, number, number];
+    const parts = m === 1 ? 0 : gemmParts(m, n, k);
+    const [px, py, pw] = stage(engine, [x], m * n, parts * kx.pack_bytes()) as [number, number, number];
     const pb = this.bias ? this.bias.ptr : 0;
-    if (m === 1) kx.gemv_f32(w.ptr, px, py, pb, k, 0, n);
-    else kx.matmul_abt_f32(px, w.ptr, py, pb, n, k, 0, m, 0, n, pw);
+    if (m === 1) gemvThreaded(engine, w.ptr, px, py, pb, n, k);
+    else gemmThreaded(engine, "abt", px, w.ptr, py, pb, m, n, k, pw, parts);
     out.set(engine.f32(py, m * n));
     return out;
   }

@@ -1,4 +1,5 @@
 import { getEngine, getKernelBackend, type KernelEngine } from "../engine/engine";
+import { type KernelPart, activeKernelThreads, runKernelParts } from "../engine/threads";
 import { LowbitError } from "../errors";
 import { wasmBase64 } from "../wasm/f32.generated";
 import { gemvRef, matmulABRef, matmulABtRef } from "./f32-ref";
@@ -95,6 +96,94 @@ export function stage(engine: KernelEngine, inputs: Float32Array[], outFloats: n
   return ptrs;
 }
 
+/** Multiply-adds below which a kernel call is not worth a thread (about 0.1 ms of work). */
+const MIN_MACS_PER_THREAD = 1 << 18;
+
+/** How many parts (threads) a call of `macs` multiply-adds over `units` splittable units uses. @internal */
+export function threadParts(macs: number, units: number): number {
+  const t = activeKernelThreads();
+  if (t <= 1) return 1;
+  return Math.max(1, Math.min(t, units, Math.floor(macs / MIN_MACS_PER_THREAD)));
+}
+
+/** Boundaries [b0 = 0, ..., b_parts = total] of `parts` near-equal ranges, inner ones multiples of `align`. @internal */
+export function splitRange(total: number, parts: number, align: number): number[] {
+  const units = Math.ceil(total / align);
+  const out = [0];
+  for (let i = 1; i < parts; i++) out.push(Math.min(total, Math.round((i * units) / parts) * align));
+  out.push(total);
+  return out;
+}
+
+function run(parts: KernelPart[]): void {
+  runKernelParts(parts.filter((p) => p.args.length > 0));
+}
+
+/**
+ * y = W x (+ bias) over rows [0, n), split by rows (multiples of 4, so every row sees the same
+ * arithmetic as on one thread) across the kernel threads. @internal
+ */
+export function gemvThreaded(engine: KernelEngine, pw: number, px: number, py: number, pb: number, n: number, k: number): void {
+  const parts = threadParts(n * k, Math.ceil(n / 4));
+  if (parts === 1) {
+    f32Kernels(engine).gemv_f32(pw, px, py, pb, k, 0, n);
+    return;
+  }
+  const b = splitRange(n, parts, 4);
+  run(
+    b.slice(0, -1).map((r0, i) => ({
+      module: f32Module,
+      fn: "gemv_f32",
+      args: r0 < b[i + 1]! ? [pw, px, py, pb, k, r0, b[i + 1]!] : [],
+    })),
+  );
+}
+
+/**
+ * matmul_abt_f32 / matmul_ab_f32 over the whole of C [m, n], split across `parts` threads by
+ * columns (multiples of 8: each thread packs only its own panels of B) or, when n is narrow, by
+ * rows (multiples of 4). `pack` holds parts * pack_bytes(). Every element of C sees the same
+ * arithmetic as on one thread. @internal
+ */
+export function gemmThreaded(
+  engine: KernelEngine,
+  layout: "abt" | "ab",
+  pa: number,
+  pb: number,
+  pc: number,
+  pbias: number,
+  m: number,
+  n: number,
+  k: number,
+  pack: number,
+  parts: number,
+): void {
+  const kx = f32Kernels(engine);
+  if (parts === 1) {
+    if (layout === "abt") kx.matmul_abt_f32(pa, pb, pc, pbias, n, k, 0, m, 0, n, pack);
+    else kx.matmul_ab_f32(pa, pb, pc, n, k, 0, m, 0, n, pack);
+    return;
+  }
+  const packBytes = kx.pack_bytes();
+  const byCols = Math.ceil(n / 8) >= parts;
+  const b = byCols ? splitRange(n, parts, 8) : splitRange(m, parts, 4);
+  run(
+    b.slice(0, -1).map((lo, i) => {
+      const hi = b[i + 1]!;
+      const [i0, i1, j0, j1] = byCols ? [0, m, lo, hi] : [lo, hi, 0, n];
+      const pk = pack + i * packBytes;
+      const args =
+        layout === "abt" ? [pa, pb, pc, pbias, n, k, i0, i1, j0, j1, pk] : [pa, pb, pc, n, k, i0, i1, j0, j1, pk];
+      return { module: f32Module, fn: layout === "abt" ? "matmul_abt_f32" : "matmul_ab_f32", args: lo < hi ? args : [] };
+    }),
+  );
+}
+
+/** Parts for a GEMM of C [m, n] with inner size k. @internal */
+export function gemmParts(m: number, n: number, k: number): number {
+  return threadParts(m * n * k, Math.max(Math.ceil(n / 8), Math.ceil(m / 4)));
+}
+
 /** C[m,n] = A[m,k] . B[n,k]^T — a batch through an nn.Linear weight B. Writes `out` if given. */
 export function matmulABt(
   a: Float32Array,
@@ -114,12 +203,13 @@ export function matmulABt(
   const kx = f32Kernels(engine);
   if (m === 1) {
     const [pa, pb, pc] = stage(engine, [a, b], n) as [number, number, number];
-    kx.gemv_f32(pb, pa, pc, 0, k, 0, n);
+    gemvThreaded(engine, pb, pa, pc, 0, n, k);
     out.set(engine.f32(pc, n));
     return out;
   }
-  const [pa, pb, pc, pw] = stage(engine, [a, b], m * n, kx.pack_bytes()) as [number, number, number, number];
-  kx.matmul_abt_f32(pa, pb, pc, 0, n, k, 0, m, 0, n, pw);
+  const parts = gemmParts(m, n, k);
+  const [pa, pb, pc, pw] = stage(engine, [a, b], m * n, parts * kx.pack_bytes()) as [number, number, number, number];
+  gemmThreaded(engine, "abt", pa, pb, pc, 0, m, n, k, pw, parts);
   out.set(engine.f32(pc, m * n));
   return out;
 }
@@ -141,8 +231,9 @@ export function matmulAB(
   if (m * n === 0) return out;
   const engine = getEngine();
   const kx = f32Kernels(engine);
-  const [pa, pb, pc, pw] = stage(engine, [a, b], m * n, kx.pack_bytes()) as [number, number, number, number];
-  kx.matmul_ab_f32(pa, pb, pc, n, k, 0, m, 0, n, pw);
+  const parts = gemmParts(m, n, k);
+  const [pa, pb, pc, pw] = stage(engine, [a, b], m * n, parts * kx.pack_bytes()) as [number, number, number, number];
+  gemmThreaded(engine, "ab", pa, pb, pc, 0, m, n, k, pw, parts);
   out.set(engine.f32(pc, m * n));
   return out;
 }
@@ -163,7 +254,7 @@ export function gemv(
   if (n === 0) return out;
   const engine = getEngine();
   const [pw, px, py] = stage(engine, [w, x], n) as [number, number, number];
-  f32Kernels(engine).gemv_f32(pw, px, py, 0, k, 0, n);
+  gemvThreaded(engine, pw, px, py, 0, n, k);
   out.set(engine.f32(py, n));
   return out;
 }
