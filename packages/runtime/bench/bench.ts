@@ -39,7 +39,8 @@ function swapAll(model: LlamaModel, make: (w: Float32Array, o: number, i: number
   }
 }
 
-const rows: Array<{ model: string; weights: string; storageMB: string; prefill: string; decode: string }> = [];
+const rows: Array<{ model: string; weights: string; storageMB: string; prefill: string; decode: string; cpu: string }> = [];
+const share = (s: Speed) => `${s.prefillCpuShare.toFixed(2)} / ${s.decodeCpuShare.toFixed(2)}`;
 function record(model: string, weights: string, m: LlamaModel, s: Speed): void {
   rows.push({
     model,
@@ -47,8 +48,11 @@ function record(model: string, weights: string, m: LlamaModel, s: Speed): void {
     storageMB: (m.storageBytes / 1e6).toFixed(2),
     prefill: s.prefillTokensPerSec.toFixed(1),
     decode: s.decodeTokensPerSec.toFixed(1),
+    cpu: share(s),
   });
-  console.log(`${model} ${weights}: prefill ${s.prefillTokensPerSec.toFixed(1)} tok/s, decode ${s.decodeTokensPerSec.toFixed(1)} tok/s`);
+  console.log(
+    `${model} ${weights}: prefill ${s.prefillTokensPerSec.toFixed(1)} tok/s, decode ${s.decodeTokensPerSec.toFixed(1)} tok/s (CPU share ${share(s)})`,
+  );
 }
 
 console.log(`node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model}), load average ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
@@ -105,6 +109,7 @@ if (only !== "stories") {
       storageMB: (r.storageBytes / 1e6).toFixed(2),
       prefill: r.prefillTokensPerSec.toFixed(1),
       decode: r.decodeTokensPerSec.toFixed(1),
+      cpu: share(r),
     });
     console.log(
       `int4 (Q4_0) model: file ${mb(r.fileBytes)}; resident after load: RSS +${mb(r.rssAfter - r.rssBefore)} ` +
@@ -117,6 +122,6 @@ if (only !== "stories") {
 }
 
 console.log("");
-console.log("| model | weights | weight storage (MB) | prefill tok/s | decode tok/s |");
-console.log("|---|---|---:|---:|---:|");
-for (const r of rows) console.log(`| ${r.model} | ${r.weights} | ${r.storageMB} | ${r.prefill} | ${r.decode} |`);
+console.log("| model | weights | weight storage (MB) | prefill tok/s | decode tok/s | CPU share (prefill / decode) |");
+console.log("|---|---|---:|---:|---:|---:|");
+for (const r of rows) console.log(`| ${r.model} | ${r.weights} | ${r.storageMB} | ${r.prefill} | ${r.decode} | ${r.cpu} |`);

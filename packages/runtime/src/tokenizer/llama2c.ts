@@ -29,6 +29,10 @@ export class Llama2cTokenizer implements Tokenizer {
   private readonly scores: Float32Array;
   private readonly lookup = new Map<string, number>();
   private readonly pieces: Uint8Array[];
+  /** bytesKey of every token. */
+  private readonly keys: string[];
+  /** Memo of merge lookups: a * vocabSize + b -> id of the merged piece, or -1. */
+  private readonly merges = new Map<number, number>();
 
   constructor(data: Llama2cTokenizerData, options: { eosIds?: number[] } = {}) {
     if (data.tokens.length !== data.scores.length || data.tokens.length < BYTE_OFFSET + 256) {
@@ -41,8 +45,8 @@ export class Llama2cTokenizer implements Tokenizer {
     this.scores = data.scores;
     this.vocabSize = data.tokens.length;
     this.eosIds = options.eosIds ?? [EOS];
-    data.tokens.forEach((t, i) => {
-      const k = bytesKey(t);
+    this.keys = data.tokens.map(bytesKey);
+    this.keys.forEach((k, i) => {
       if (!this.lookup.has(k)) this.lookup.set(k, i);
     });
     this.pieces = data.tokens.map((t) => {
@@ -89,9 +93,8 @@ export class Llama2cTokenizer implements Tokenizer {
       let bestId = -1;
       let bestIdx = -1;
       for (let k = 0; k < ids.length - 1; k++) {
-        const merged = bytesKey(this.tokens[ids[k]!]!) + bytesKey(this.tokens[ids[k + 1]!]!);
-        const id = this.lookup.get(merged);
-        if (id !== undefined && this.scores[id]! > bestScore) {
+        const id = this.mergeOf(ids[k]!, ids[k + 1]!);
+        if (id >= 0 && this.scores[id]! > bestScore) {
           bestScore = this.scores[id]!;
           bestId = id;
           bestIdx = k;
@@ -102,6 +105,19 @@ export class Llama2cTokenizer implements Tokenizer {
     }
     if (options.eos) ids.push(EOS);
     return ids;
+  }
+
+  /** The token whose bytes are those of a followed by b, or -1 (memoized). */
+  private mergeOf(a: number, b: number): number {
+    const key = a * this.vocabSize + b;
+    let id = this.merges.get(key);
+    if (id === undefined) {
+      id = this.lookup.get(this.keys[a]! + this.keys[b]!) ?? -1;
+      // bounded: large vocabularies see many distinct pairs
+      if (this.merges.size >= 1 << 20) this.merges.clear();
+      this.merges.set(key, id);
+    }
+    return id;
   }
 
   /** The bytes run.c prints for `id` following `prev`. */
