@@ -192,7 +192,7 @@ export default lowbitCommand(
             formatBytes(m.bytes),
             formatNumber(m.bitsPerWeight, 3),
             formatNumber(m.eval!.perplexity, 5),
-            `${m.eval!.perplexity >= base.perplexity ? "+" : ""}${formatNumber(m.eval!.perplexity - base.perplexity, 3)}`,
+            `${m.eval!.perplexity >= base.perplexity ? "+" : ""}${(m.eval!.perplexity - base.perplexity).toFixed(3)}`,
             formatNumber(m.eval!.kl, 3),
             formatPercent(m.eval!.top1, 1),
             formatNumber(m.eval!.tokensPerSecond, 3),
@@ -219,7 +219,7 @@ export default lowbitCommand(
         );
         o.print(
           c.dim(
-            `size: weights in memory (packed int codes + f16-equivalent scales in the linears; embedding and norms f32); bits/w: linear layers incl. scales and zeros; KL: mean KL(float || quantized) nats per token; tok/s: greedy decoding, 1 thread; group size ${groupSize}, ${samples} calibration windows.`,
+            `size: weight storage of the running model (linears as @lowbit/int4 Int4Linear: packed codes, scales, zeros; embedding and norms f32); bits/w: linear layers incl. scales and zeros; KL: mean KL(float || quantized) nats per token; tok/s: greedy decoding, 1 thread; group size ${groupSize}, ${samples} calibration windows.`,
           ),
         );
         o.print(`report: ${reportPath}  (run record ${recordPath}; total ${formatDuration(total)})`);

@@ -29,6 +29,10 @@ export function histograms(sample: ValueSample): Pick<MethodRun, "weightHistogra
 /** The per-layer error table: relative weight error of each linear, and the layer's output error. */
 export function printLayerTable(io: Io, stats: readonly LayerStats[]): void {
   const c = io.c;
+  const allBits = stats.filter((s) => s).flatMap((s) => s.linears.map((l) => l.bits));
+  const counts = new Map<number, number>();
+  for (const b of allBits) counts.set(b, (counts.get(b) ?? 0) + 1);
+  const usual = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
   const rows = stats
     .filter((s) => s)
     .map((s) => {
@@ -37,7 +41,9 @@ export function printLayerTable(io: Io, stats: readonly LayerStats[]): void {
         String(s.layer),
         ...LINEAR_NAMES.map((n) => {
           const l = byName.get(n);
-          return l ? formatNumber(l.outputError ?? l.weightError, 3) : "-";
+          if (!l) return "-";
+          const v = formatNumber(l.outputError ?? l.weightError, 3);
+          return l.bits === usual ? v : `${v} ${c.yellow(`(${l.bits}b)`)}`;
         }),
         s.outputError === undefined ? "-" : formatNumber(s.outputError, 3),
         formatDuration(s.ms / 1000),
