@@ -100,6 +100,7 @@ export async function runCli(argv: readonly string[], ioOptions: IoOptions = {})
           return 0;
         }
         checkArgs("", commonArgs, rawArgs);
+        io.stdout.write(`${await usageOf(rootCommand, undefined, io.color)}\n`);
         return 0;
       }
       const subArgs = rawArgs.slice(nameIndex + 1);
