@@ -141,6 +141,13 @@ export function rope_f32(x: usize, rows: i32, stride: i32, heads: i32, hd: i32, 
   }
 }
 
+/** out[i] = a[i] + b[i] for i < n (the residual connection). out may equal a or b. */
+export function add_f32(a: usize, b: usize, out: usize, n: i32): void {
+  const n4 = <usize>(n & ~3) << 2;
+  for (let i: usize = 0; i < n4; i += 16) v128.store(out + i, f32x4.add(v128.load(a + i), v128.load(b + i)));
+  for (let i = n4; i < (<usize>n << 2); i += 4) store<f32>(out + i, load<f32>(a + i) + load<f32>(b + i));
+}
+
 /** out[i] = g[i] / (1 + e^-g[i]) * u[i] for i < n. out may equal g or u. */
 export function silu_mul_f32(g: usize, u: usize, out: usize, n: i32): void {
   const n4 = <usize>(n & ~3) << 2;

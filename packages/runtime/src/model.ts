@@ -2,7 +2,7 @@ import { LowbitError, type Linear } from "@lowbit/tensor";
 import { type AttentionMode, ropeAttention } from "./attention";
 import { type LinearName, type LlamaConfig, LINEAR_NAMES, linearShape } from "./config";
 import { KVCache } from "./kv-cache";
-import { RopeTable, rmsNorm, siluMul } from "./ops";
+import { addVectors, RopeTable, rmsNorm, siluMul } from "./ops";
 
 /** The weights of one decoder layer. Norm weights are mutable so AWQ can fold scales into them. */
 export interface DecoderLayerWeights {
@@ -364,14 +364,13 @@ export class LlamaModel {
     const shape = { nHeads, nKvHeads, headDim, window: windowed ? cfg.slidingWindow : undefined };
     const att = ropeAttention(shape, this.rope, i, q, k, v, rows, mode);
     const o = this.linear(i, "attn_output", lin.attn_output, att, rows);
-    const x2 = new Float32Array(rows * dim);
-    for (let j = 0; j < x2.length; j++) x2[j] = x[j]! + o[j]!;
+    const x2 = addVectors(x, o);
     const h2 = rmsNorm(x2, L.ffnNorm, rows, dim, normEps);
     const g = this.linear(i, "ffn_gate", lin.ffn_gate, h2, rows);
     const u = this.linear(i, "ffn_up", lin.ffn_up, h2, rows);
     const act = siluMul(g, u);
     const d = this.linear(i, "ffn_down", lin.ffn_down, act, rows);
-    for (let j = 0; j < x2.length; j++) x2[j] = x2[j]! + d[j]!;
+    addVectors(x2, d, x2);
     if (this.hooks.size > 0) this.emit({ kind: "layer", layer: i, input: x, output: x2, rows });
     return x2;
   }

@@ -1,7 +1,7 @@
 import { Rng } from "@lowbit/tensor";
 import { describe, expect, it } from "vitest";
 import { normal, rowRelDiff, withRef } from "./kernels/test-util";
-import { RopeTable, rmsNorm, rmsNormRef, siluMul, siluMulRef } from "./ops";
+import { addVectors, addVectorsRef, RopeTable, rmsNorm, rmsNormRef, siluMul, siluMulRef } from "./ops";
 
 describe("RMSNorm: WebAssembly SIMD against the reference twin", () => {
   it.each([
@@ -54,6 +54,19 @@ describe("SiLU(gate) * up: WebAssembly SIMD against the reference twin", () => {
     for (let i = 0; i < g.length; i++) expect(Math.abs(fast[i]! - ref[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(ref[i]!) + 1e-30);
     expect(fast[0]).toBe(0);
     expect(fast[1]).toBe(200);
+  });
+});
+
+describe("residual add: WebAssembly SIMD against the reference twin", () => {
+  it.each([1, 5, 64, 16387])("%i values exactly equal (one f32 rounding either way), in place too", (n) => {
+    const rng = new Rng(n + 1);
+    const a = normal(rng, n);
+    const b = normal(rng, n);
+    const ref = addVectorsRef(a, b);
+    expect(Array.from(addVectors(a, b))).toEqual(Array.from(ref));
+    const c = a.slice();
+    expect(addVectors(c, b, c)).toBe(c);
+    expect(Array.from(c)).toEqual(Array.from(ref));
   });
 });
 

@@ -67,6 +67,24 @@ export function siluMulRef(g: Float32Array, u: Float32Array, out: Float32Array =
   return out;
 }
 
+/** out[i] = a[i] + b[i] (the residual connection); out may alias a or b. */
+export function addVectors(a: Float32Array, b: Float32Array, out: Float32Array = new Float32Array(a.length)): Float32Array {
+  const n = a.length;
+  if (!useWasm() || n === 0) return addVectorsRef(a, b, out);
+  const [pa, pb] = scratchRegions([n * 4, n * 4]) as [number, number];
+  put(pa, a);
+  put(pb, b.subarray(0, n));
+  decoderKernels().add_f32(pa, pb, pa, n);
+  out.set(viewF32(pa, n));
+  return out;
+}
+
+/** Reference twin of addVectors. */
+export function addVectorsRef(a: Float32Array, b: Float32Array, out: Float32Array = new Float32Array(a.length)): Float32Array {
+  for (let j = 0; j < a.length; j++) out[j] = a[j]! + b[j]!;
+  return out;
+}
+
 /** Numerically stable in-place softmax of x[offset, offset + n). */
 export function softmaxInPlace(x: Float32Array | Float64Array, offset: number, n: number): void {
   let max = Number.NEGATIVE_INFINITY;

@@ -19,6 +19,7 @@ export interface DecoderKernels {
   rmsnorm_f32(x: Ptr, w: Ptr, out: Ptr, rows: number, dim: number, eps: number): void;
   rope_f32(x: Ptr, rows: number, stride: number, heads: number, hd: number, cf: Ptr, ss: Ptr, period: number, style: number): void;
   silu_mul_f32(g: Ptr, u: Ptr, out: Ptr, n: number): void;
+  add_f32(a: Ptr, b: Ptr, out: Ptr, n: number): void;
   attention_work_bytes(n: number, hd: number): number;
   attention_f32(
     q: Ptr,
