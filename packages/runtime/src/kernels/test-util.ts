@@ -1,5 +1,5 @@
 /** Helpers shared by the kernel tests (not exported from the package). */
-import { Rng, setKernelBackend } from "@lowbit/tensor";
+import { type Rng, setKernelBackend } from "@lowbit/tensor";
 
 export function normal(rng: Rng, n: number, std = 1): Float32Array {
   return rng.fillNormal(new Float32Array(n), 0, std);
