@@ -28,6 +28,13 @@ describe.skipIf(!hasData)("GGUF from lowbit in real clients (stories260K)", () =
       const r = await run(["convert", dataFile("stories260K", "stories260K.bin"), "--to", "gguf", "--gguf-type", t, "--out", files[t]!]);
       expect(r.code, r.stderr).toBe(0);
     }
+    // a GPTQ checkpoint (symmetric 4-bit, groups of 32) converted to GGUF keeps its codes as Q4_0
+    const gptq = join(dir, "gptq");
+    const q = await run(["quantize", dataFile("stories260K", "stories260K.bin"), "--method", "gptq", "--bits", "4", "--group-size", "32", "--sym", "--calib", dataFile("text", "tinystories-valid.txt"), "--samples", "8", "--seq-len", "64", "--format", "gptq", "--out", gptq]);
+    expect(q.code, q.stderr).toBe(0);
+    files.gptq = join(dir, "from-gptq.gguf");
+    const c = await run(["convert", gptq, "--to", "gguf", "--out", files.gptq]);
+    expect(c.code, c.stderr).toBe(0);
     llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
   }, 120_000);
 
@@ -90,7 +97,7 @@ describe.skipIf(!hasData)("GGUF from lowbit in real clients (stories260K)", () =
   // Story openings of different kinds; BOS alone is the model's canonical start.
   const PROMPTS = ["", PROMPT, "The cat sat on the mat.", "Tom and Sue went to the park", "One day, a girl named Mia", "Lily and Ben", "The sun was hot."];
 
-  it.each(["q8_0", "q4_0", "q4_1", "f32", "f16"] as const)(
+  it.each(["q8_0", "q4_0", "q4_1", "f32", "f16", "gptq"] as const)(
     "%s: llama.cpp's greedy continuation matches lowbit's runtime (64 tokens; any divergence only at a near-tie)",
     async (t) => {
       const report: string[] = [];
@@ -115,6 +122,11 @@ describe.skipIf(!hasData)("GGUF from lowbit in real clients (stories260K)", () =
       // the canonical continuation from BOS matches in full, and most prompts do
       expect(agreeing((await llamaCppGreedy(files[t]!, [1])), (await lowbitGreedy(files[t]!, "")).tokens)).toBe(N);
       expect(full).toBeGreaterThanOrEqual(t === "f32" || t === "f16" ? PROMPTS.length : Math.ceil(PROMPTS.length / 2));
+      if (t === "gptq") {
+        const { metadata, tensorInfos } = await gguf(files.gptq!, { allowLocalFile: true });
+        expect(Number((metadata as unknown as Record<string, unknown>)["general.file_type"])).toBe(2); // MOSTLY_Q4_0
+        expect(tensorInfos.find((x) => x.name === "blk.0.attn_q.weight")!.dtype).toBe(2);
+      }
     },
     120_000,
   );
