@@ -25,6 +25,8 @@ export { Llama2cTokenizer } from "./tokenizer/llama2c";
 export { HfTokenizer } from "./tokenizer/hf";
 export type { Tokenizer, EncodeOptions, DecodeOptions, StreamDecoder } from "./tokenizer/types";
 export { evaluate, evaluationWindows } from "./eval";
+export { logitStats, logitStatsRef, STATS_STRIDE } from "./logit-stats";
+export { RUNTIME_KERNEL_MODULES } from "./kernels/modules";
 export type { EvaluateOptions, EvalResult, EvalProgress } from "./eval";
 export { splitDocuments, documentHalf, encodeDocuments } from "./eval-data";
 export { loadHfModel, configFromHf, internalNameFromHf, hfNameFromInternal, SUPPORTED_HF_ARCHITECTURES } from "./load-hf";
