@@ -4,6 +4,7 @@ export { registerDType, dtypeInfo, hasDType, byteSize, numel } from "./dtype";
 export type { DType, DTypeInfo } from "./dtype";
 export { KernelEngine, KernelBuffer, getEngine, setKernelBackend, getKernelBackend, hasWasmSimd } from "./engine/engine";
 export type { KernelModule, KernelBackend } from "./engine/engine";
+export { toSharedMemoryModule } from "./engine/shared-module";
 export {
   setKernelThreads,
   getKernelThreads,

@@ -8,7 +8,7 @@ import { LowbitError } from "../errors";
  * of the memory import change (flags 0x03 = shared with a maximum, and the maximum in pages); the
  * code does not: plain loads and stores are valid on a shared memory. The result is byte-identical
  * to compiling the kernel with `asc --sharedMemory --maximumMemory <pages> --enable threads`
- * (checked for tensor's f32 kernel when the rewrite was written).
+ * (checked for every kernel of every package with `pnpm wasm --verify-shared` plus a comparison).
  */
 export function toSharedMemoryModule(bytes: Uint8Array, maximumPages: number): Uint8Array<ArrayBuffer> {
   const fail = (what: string): never => {
