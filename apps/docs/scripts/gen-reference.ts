@@ -5,7 +5,8 @@
  *   lazy loaders of citty commands with `args`, and `rootCommand` for the descriptions);
  * - reference/api/ from the packages' TSDoc with typedoc + typedoc-plugin-markdown, one page per
  *   package (reference/api/<package>.md) and an index;
- * - .vitepress/generated/figures.json, the concept pages' figures computed by the packages.
+ * - .vitepress/generated/figures.json, the concept pages' figures computed by the packages;
+ * - public/demo/, the playground's trained demo model as GGUF when tools/demo-model has one.
  *
  * Run with the source condition (sibling packages and the CLI are imported from their sources):
  *   node --conditions=@lowbit/source --import tsx scripts/gen-reference.ts [--cli-only|--api-only] [--force]
@@ -16,6 +17,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { renderCliReference } from "./cli-reference";
 import { API_PACKAGES, renderApiReference } from "./api-reference";
+import { writeDemoAsset } from "./demo-asset";
 import { computeFigures } from "./figures";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -57,6 +59,15 @@ async function main(): Promise<void> {
     fs.mkdirSync(path.join(docs, ".vitepress/generated"), { recursive: true });
     fs.writeFileSync(path.join(docs, ".vitepress/generated/figures.json"), `${JSON.stringify(figures)}\n`);
     console.log(`reference: figures.json (${Object.keys(figures).length} figures, ${((performance.now() - t2) / 1000).toFixed(1)} s)`);
+  }
+  {
+    const t3 = performance.now();
+    const demo = await writeDemoAsset(root, path.join(docs, "public"));
+    console.log(
+      demo.available
+        ? `reference: public/demo/ (${demo.name} from ${demo.source}, as GGUF, ${((performance.now() - t3) / 1000).toFixed(1)} s)`
+        : "reference: public/demo/ (no trained demo model in tools/demo-model/model; the playground makes a random one)",
+    );
   }
   if (!argv.includes("--cli-only")) {
     const t1 = performance.now();

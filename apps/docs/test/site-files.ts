@@ -4,6 +4,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { demoModelDir } from "../scripts/demo-asset";
 
 /** Every page of the built site as a route ("/guide/getting-started.html"), 404 page excluded. */
 export function sitePages(dist: string): string[] {
@@ -41,7 +42,12 @@ export function ensureBuilt(docs: string, run: (cmd: string, args: string[]) => 
   const sources = Math.max(
     newestMtime(docs, skip),
     ...fs.readdirSync(path.join(root, "packages")).map((p) => newestMtime(path.join(root, "packages", p, "src"), skip)),
+    newestMtime(demoModelDir(root), skip),
   );
-  if (fs.existsSync(stamp) && fs.statSync(stamp).mtimeMs >= sources) return;
+  // a build made with another demo model folder (LOWBIT_DEMO_MODEL_DIR) is not this one
+  const manifest = path.join(docs, ".vitepress/dist/demo/manifest.json");
+  const wanted = fs.existsSync(path.join(demoModelDir(root), "model.bin"));
+  const built = fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, "utf8")) as { available?: boolean }).available === true;
+  if (fs.existsSync(stamp) && fs.statSync(stamp).mtimeMs >= sources && wanted === built) return;
   run("pnpm", ["run", "build"]);
 }

@@ -9,12 +9,14 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type QuantizeReport, quantizeModel, rtnPlugin, sampleWindows } from "@lowbit/calibration";
+import { type QuantizeReport, quantizeModel, rtnPlugin } from "@lowbit/calibration";
 import { gptqPlugin } from "@lowbit/gptq";
-import { buildModel, encodeDocuments, evaluate, memorySource } from "@lowbit/runtime";
+import { Llama2cTokenizer, buildModel, evaluate, loadLlama2c, memorySource, splitDocuments } from "@lowbit/runtime";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DemoModel, makeDemoModel } from "../.vitepress/theme/playground/demo-model";
+import { DEFAULT_SETTINGS, type ModelInput, calibrationSet, evalTokens } from "../.vitepress/theme/playground/session";
+import { type DemoManifest, demoModelDir } from "../scripts/demo-asset";
 import { hasChromium, launchChromium } from "./chromium";
 import { type StaticServer, serveStatic } from "./static-server";
 import { ensureBuilt, sitePages } from "./site-files";
@@ -177,26 +179,67 @@ describe("docs site in Chromium", () => {
 });
 
 describe("playground in Chromium against Node", () => {
-  let demo: DemoModel;
+  let random: DemoModel;
   let page: Page;
-  const seqLen = 64;
-  const calibWindows = 16;
+  const settings = { ...DEFAULT_SETTINGS };
+  const root = path.resolve(docs, "../..");
 
-  /** What the packages compute in Node for the demo model and a plug-in. */
-  async function expected(plugin: Parameters<typeof quantizeModel>[2]): Promise<{ ppl: number; fpPpl: number; report: QuantizeReport }> {
-    const fp = await buildModel(demo.config, memorySource(demo.tensors));
-    const q = await buildModel(demo.config, memorySource(demo.tensors));
+  /** The demo model the build published (public/demo), if any: the page loads it by default. */
+  function trainedManifest(): DemoManifest {
+    const file = path.join(dist, "demo/manifest.json");
+    return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as DemoManifest) : { available: false };
+  }
+
+  /** The page's model as Node sees it: the random model from the same seed, or the trained model read from its llama2.c source. */
+  async function nodeInput(kind: "random" | "trained"): Promise<ModelInput> {
+    if (kind === "random") {
+      return { name: "random", config: random.config, source: () => memorySource(random.tensors), tokenizer: random.tokenizer, calibDocs: random.trainDocs, evalDocs: random.evalDocs };
+    }
+    const dir = demoModelDir(root);
+    const ckpt = path.join(dir, "model.bin");
+    const probe = await loadLlama2c(ckpt);
+    const config = probe.config;
+    probe.dispose();
+    const text = (f: string) => splitDocuments(fs.readFileSync(path.join(dir, f), "utf8"));
+    return {
+      name: "trained",
+      config,
+      // built by loadLlama2c below; the source is unused
+      source: () => {
+        throw new Error("unused");
+      },
+      tokenizer: await Llama2cTokenizer.fromFile(path.join(dir, "tokenizer.bin")),
+      calibDocs: text("calibration.txt"),
+      evalDocs: text("heldout.txt"),
+    };
+  }
+
+  /** What the packages compute in Node for a model and a plug-in (data chosen as the page chooses it). */
+  async function expected(kind: "random" | "trained", plugin: Parameters<typeof quantizeModel>[2]): Promise<{ ppl: number; fpPpl: number; report: QuantizeReport }> {
+    const input = await nodeInput(kind);
+    const build = () => (kind === "random" ? buildModel(input.config, input.source()) : loadLlama2c(path.join(demoModelDir(root), "model.bin")));
+    const fp = await build();
+    const q = await build();
     try {
-      const stream = encodeDocuments(demo.tokenizer, demo.trainDocs);
-      const calib = sampleWindows(stream, { windows: calibWindows, seqLen, seed: 0, bosId: 1 });
-      const report = await quantizeModel(q, calib, plugin);
-      const tokens = encodeDocuments(demo.tokenizer, demo.evalDocs);
-      const r = evaluate(q, tokens, { windowLength: seqLen, reference: fp });
+      const report = await quantizeModel(q, calibrationSet(input, settings), plugin);
+      const r = evaluate(q, evalTokens(input, settings.seqLen), { windowLength: settings.seqLen, reference: fp });
       return { ppl: r.perplexity, fpPpl: r.referencePerplexity!, report };
     } finally {
       fp.dispose();
       q.dispose();
     }
+  }
+
+  async function waitReady(): Promise<void> {
+    await page.waitForSelector("[data-testid=status][data-state=ready], [data-testid=status][data-state=error]", { timeout: 180_000 });
+    expect(await page.getAttribute("[data-testid=status]", "data-state"), (await page.textContent("[data-testid=status]")) ?? "").toBe("ready");
+  }
+
+  async function useModel(kind: "random" | "trained"): Promise<void> {
+    if ((await page.getAttribute("[data-testid=model-summary]", "data-kind")) === kind) return;
+    await page.click(kind === "random" ? "[data-testid=load-demo]" : "[data-testid=load-trained]");
+    await page.waitForSelector(`[data-testid=model-summary][data-kind=${kind}]`, { timeout: 120_000 });
+    await waitReady();
   }
 
   async function quantizeInPage(method: string, bits: number, groupSize: number): Promise<{ ppl: number; fpPpl: number }> {
@@ -205,8 +248,7 @@ describe("playground in Chromium against Node", () => {
     await page.selectOption("[data-testid=group-size]", String(groupSize));
     await page.click("[data-testid=quantize]");
     await page.waitForSelector("[data-testid=status][data-state=working]", { timeout: 10_000 }).catch(() => {});
-    await page.waitForSelector("[data-testid=status][data-state=ready], [data-testid=status][data-state=error]", { timeout: 180_000 });
-    expect(await page.getAttribute("[data-testid=status]", "data-state"), (await page.textContent("[data-testid=status]")) ?? "").toBe("ready");
+    await waitReady();
     return {
       ppl: Number(await page.getAttribute("[data-testid=ppl-q]", "data-value")),
       fpPpl: Number(await page.getAttribute("[data-testid=ppl-fp]", "data-value")),
@@ -214,54 +256,62 @@ describe("playground in Chromium against Node", () => {
   }
 
   beforeAll(async () => {
-    demo = await makeDemoModel();
+    random = await makeDemoModel();
     page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     await page.goto(`${server.url}/playground.html`);
-    await page.waitForSelector("[data-testid=status][data-state=ready]", { timeout: 120_000 });
+    await page.waitForSelector("[data-testid=model-summary]", { timeout: 120_000 });
+    await waitReady();
   }, 180_000);
 
   afterAll(async () => {
     await page?.close();
   });
 
-  it("runs on the WebAssembly SIMD kernels", async () => {
+  it("runs on the WebAssembly SIMD kernels, starting with the trained demo model when the build has one", async () => {
     expect(await page.textContent("[data-testid=kernels]")).toBe("WebAssembly SIMD");
-    expect(await page.textContent("[data-testid=model-summary]")).toContain("4 layers, dim 128");
+    const kind = await page.getAttribute("[data-testid=model-summary]", "data-kind");
+    expect(kind).toBe(trainedManifest().available ? "trained" : "random");
+    if (kind === "random") expect(await page.textContent("[data-testid=model-summary]")).toContain("4 layers, dim 128");
   });
 
   it.each([
-    // method, bits, group size, tolerance on perplexity (relative): the page runs packed Int4Linear
-    // kernels, Node the f32 dequantized weights, so sums differ in rounding only
-    ["rtn", 4, 32, 1e-3],
-    ["gptq", 3, 64, 1e-3],
-  ] as const)("quantizes the demo model with %s at %i bits, group %i, to Node's perplexity", async (method, bits, groupSize, tol) => {
+    // model, method, bits, group size, tolerance on perplexity (relative): the page runs packed
+    // Int4Linear kernels, Node the f32 dequantized weights, so sums differ in rounding only
+    ["default", "rtn", 4, 32, 1e-3],
+    ["random", "gptq", 3, 64, 1e-3],
+  ] as const)("quantizes the %s demo model with %s at %i bits, group %i, to Node's perplexity", async (which, method, bits, groupSize, tol) => {
+    const kind = which === "default" ? (trainedManifest().available ? "trained" : "random") : which;
+    await useModel(kind);
     const inPage = await quantizeInPage(method, bits, groupSize);
     const plugin = method === "rtn" ? rtnPlugin({ bits, groupSize, sym: false }) : gptqPlugin({ bits, groupSize, sym: false });
-    const node = await expected(plugin);
-    expect(node.report.records.length).toBe(demo.config.nLayers * 7);
-    expect(Math.abs(inPage.fpPpl - node.fpPpl) / node.fpPpl).toBeLessThan(1e-5);
+    const node = await expected(kind, plugin);
+    expect(node.report.records.length).toBeGreaterThan(0);
+    expect(Math.abs(inPage.fpPpl - node.fpPpl) / node.fpPpl).toBeLessThan(1e-4);
     expect(Math.abs(inPage.ppl - node.ppl) / node.ppl).toBeLessThan(tol);
-    // quantization costs something, and the demo model is far better than chance
+    // quantization costs something, and the model is far better than chance
     expect(node.ppl).toBeGreaterThan(node.fpPpl);
-    expect(node.fpPpl).toBeLessThan(demo.config.vocabSize / 2);
+    expect(node.fpPpl).toBeLessThan(512 / 2);
   }, 240_000);
 
   it("draws the error chart and histogram, generates from both models, and saves a screenshot", async () => {
-    await page.selectOption("[data-testid=method]", "rtn");
-    await page.selectOption("[data-testid=bits]", "4");
-    await page.selectOption("[data-testid=group-size]", "32");
-    await page.click("[data-testid=quantize]");
-    await page.waitForSelector("[data-testid=status][data-state=ready]", { timeout: 180_000 });
+    await useModel(trainedManifest().available ? "trained" : "random");
+    await quantizeInPage("rtn", 4, 32);
     expect(await page.$$eval("[data-testid=results] svg rect", (els) => els.length)).toBeGreaterThanOrEqual(28 + 60);
-    expect(await page.$$eval("[data-testid=results] svg circle", (els) => els.length)).toBe(64);
+    // the group strip: one FP and one quantized dot per weight of the group
+    const dots = await page.$$eval("[data-testid=results] svg circle", (els) => els.length);
+    expect(dots % 2).toBe(0);
+    expect(dots).toBeGreaterThanOrEqual(2 * 16);
     await page.click("[data-testid=generate]");
     await page.waitForSelector("[data-testid=gen-q]", { timeout: 60_000 });
+    const prompt = await page.inputValue("[data-testid=prompt]");
     const fpText = (await page.textContent("[data-testid=gen-fp]")) ?? "";
     const qText = (await page.textContent("[data-testid=gen-q]")) ?? "";
-    expect(fpText.startsWith("Once upon a time")).toBe(true);
-    expect(fpText.length).toBeGreaterThan("Once upon a time".length + 20);
-    expect(qText.length).toBeGreaterThan("Once upon a time".length + 20);
+    expect(fpText.startsWith(prompt)).toBe(true);
+    expect(fpText.length).toBeGreaterThan(prompt.length + 20);
+    expect(qText.length).toBeGreaterThan(prompt.length + 20);
     fs.mkdirSync(outDir, { recursive: true });
+    // fixed headers would be painted mid-page in a full-page screenshot
+    await page.addStyleTag({ content: ".VPNav, .VPLocalNav, .VPSidebar { position: absolute !important; }" });
     await page.screenshot({ path: path.join(outDir, "playground.png"), fullPage: true });
     expect(fs.statSync(path.join(outDir, "playground.png")).size).toBeGreaterThan(50_000);
   }, 240_000);

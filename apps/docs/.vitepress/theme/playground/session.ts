@@ -51,7 +51,14 @@ export interface ModelInput {
   evalDocs: string[];
   /** Bytes of the file(s) it came from, when loaded from files. */
   fileBytes?: number;
+  /** Evaluate on at most this many tokens of evalDocs (default 4096: keeps the page quick). */
+  maxEvalTokens?: number;
+  /** A prompt that suits the model's text. */
+  prompt?: string;
 }
+
+/** Tokens of held-out text the playground evaluates on unless a model says otherwise. */
+export const DEFAULT_EVAL_TOKENS = 4096;
 
 /** AWQ search grid used by the playground (the CLI and the package default to 20 points and 512 clip tokens). */
 export const AWQ_BROWSER_GRID = { nGrid: 10, clipGrid: 10, clipTokens: 256 } as const;
@@ -125,12 +132,15 @@ export interface QuantResult {
 }
 
 export function evalTokens(input: ModelInput, seqLen: number): number[] {
-  const tokens = encodeDocuments(input.tokenizer, input.evalDocs);
+  const tokens = encodeDocuments(input.tokenizer, input.evalDocs, input.maxEvalTokens ?? DEFAULT_EVAL_TOKENS);
   return tokens.slice(0, Math.floor(tokens.length / seqLen) * seqLen);
 }
 
+/** Calibration windows are sampled from the first this-many tokens of the calibration text. */
+export const CALIB_STREAM_TOKENS = 32768;
+
 export function calibrationSet(input: ModelInput, s: QuantSettings) {
-  const stream = encodeDocuments(input.tokenizer, input.calibDocs);
+  const stream = encodeDocuments(input.tokenizer, input.calibDocs, CALIB_STREAM_TOKENS);
   return sampleWindows(stream, { windows: s.calibWindows, seqLen: s.seqLen, seed: s.seed, bosId: input.config.bosTokenId });
 }
 
