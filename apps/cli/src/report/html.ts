@@ -18,7 +18,7 @@ function td(v: string): string {
 }
 
 function summaryTable(r: RunRecord): string {
-  const head = ["run", "size", "bits/weight", "perplexity", "KL (nats)", "top-1", "tokens/s", "time", "peak RSS"];
+  const head = ["run", "size", "bits/weight", "perplexity", "KL (nats)", "top-1", "tokens/s", "time", "peak RSS (process)"];
   const rows: string[] = [];
   if (r.baseline) {
     const e = r.baseline.eval;

@@ -88,8 +88,9 @@ function axis(values: number[], log: boolean, from: number, to: number): Axis {
 /** A chart of one or more series (lines with points, or a scatter). */
 export function chart(series: readonly Series[], o: ChartOptions): string {
   const W = o.width ?? 640;
-  const H = o.height ?? 320;
-  const m = { l: 64, r: 16, t: 32, b: o.xTickLabels ? 72 : 44 };
+  const H = (o.height ?? 320) + (o.xTickLabels ? Math.max(0, Math.ceil(Math.max(0, ...o.xTickLabels.map((l) => l.length)) * 5.2) - 32) : 0);
+  const longest = Math.max(0, ...(o.xTickLabels ?? []).map((l) => l.length));
+  const m = { l: 64, r: 16, t: 32, b: o.xTickLabels ? 40 + Math.ceil(longest * 5.2) : 44 };
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
   const X = axis(xs, o.logX ?? false, m.l, W - m.r);
@@ -130,7 +131,8 @@ export function chart(series: readonly Series[], o: ChartOptions): string {
       const cx = X.map(x).toFixed(1);
       const cy = Y.map(y).toFixed(1);
       parts.push(`<circle cx="${cx}" cy="${cy}" r="3" fill="${color}"><title>${escapeXml(`${s.label}: ${fmt(x)}, ${fmt(y)}`)}</title></circle>`);
-      if (o.labelPoints) parts.push(`<text x="${(Number(cx) + 5).toFixed(1)}" y="${(Number(cy) - 5).toFixed(1)}" class="k">${escapeXml(s.label)}</text>`);
+      // stagger labels of neighbouring series so points at the same place stay readable
+      if (o.labelPoints) parts.push(`<text x="${(Number(cx) + 5).toFixed(1)}" y="${(Number(cy) - 5 + (si % 3) * 11).toFixed(1)}" class="k">${escapeXml(s.label)}</text>`);
     }
   });
   if (!o.labelPoints && series.length > 1) parts.push(legend(series.map((s) => s.label), m.l + 8, m.t + 8));
