@@ -71,13 +71,26 @@ export default defineSuite({
       { module: F32_KERNEL_MODULE, fn: "dot_f32", args: [0, 0, 0] },
     ];
     const shape0 = { m: 0, n: 0, k: 0 };
-    const spin = await ctx.bench(
-      { kernel: "dispatch", backend: "wasm", shape: shape0, threads: 2, extra: { worker: "spinning (back-to-back calls)" } },
-      () => {
-        for (let i = 0; i < 1000; i++) runKernelParts(empty);
-      },
-      { minTimeMs: 500 },
-    );
+    // back-to-back dispatches, 1000 per timed call: ms per call = microseconds per dispatch
+    const backToBack = async (spinMicros: number) => {
+      setKernelThreads(2, { spinMicros });
+      await kernelThreadsReady();
+      return ctx.bench(
+        {
+          kernel: "dispatch-x1000",
+          backend: "wasm",
+          shape: shape0,
+          threads: 2,
+          extra: { worker: `back-to-back calls, spinMicros=${spinMicros}`, note: "ms per 1000 dispatches = us per dispatch" },
+        },
+        () => {
+          for (let i = 0; i < 1000; i++) runKernelParts(empty);
+        },
+        { minTimeMs: 500, minRepeats: 3 },
+      );
+    };
+    const spinNone = await backToBack(0);
+    const spin = await backToBack(200);
     // after 5 ms idle the worker has left its 200 us spin and sleeps in Atomics.wait
     const wakes: number[] = [];
     const sleepT = await timeit(
@@ -103,7 +116,8 @@ export default defineSuite({
       extra: { worker: "sleeping (Atomics.wait), woken by Atomics.notify", p90Ms: round(wakes[Math.floor(wakes.length * 0.9)]!, 4) },
     });
     ctx.log(
-      `dispatch round trip: spinning worker ${round((spin.ms / 1000) * 1000, 2)} us, sleeping worker median ${round(med * 1000, 1)} us (min ${round(wakes[0]! * 1000, 1)} us)`,
+      `dispatch round trip: back to back ${round(spin.ms, 2)} us with 200 us spinning, ${round(spinNone.ms, 2)} us without; ` +
+        `after 5 ms idle (worker asleep) median ${round(med * 1000, 1)} us (min ${round(wakes[0]! * 1000, 1)} us)`,
     );
 
     // ---- GEMV 1x4096x4096 and GEMM 64x2048x2048 at 1 and 2 threads ------------------------------
