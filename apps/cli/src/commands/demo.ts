@@ -20,6 +20,12 @@ import { io } from "../ui/io";
 import { renderTable } from "../ui/table";
 import { VERSION } from "../version";
 
+/** "+0.250", "-0.010", "0.000" */
+function signed(x: number): string {
+  const t = x.toFixed(3);
+  return Number(t) === 0 ? "0.000" : x > 0 ? `+${t}` : t;
+}
+
 /** Decode speed: greedy tokens per second from BOS (the KV-cache path users see in generate). */
 function decodeSpeed(model: LlamaModel, tokens = 128): number {
   generate(model, [model.config.bosTokenId], { maxTokens: 16, temperature: 0, stopTokens: [] });
@@ -184,6 +190,11 @@ export default lowbitCommand(
         o.result({ ok: true, ...record, report: reportPath, seconds: total });
         const c = o.c;
         o.print(c.bold(`lowbit demo on ${src.label}: ${params.toLocaleString("en-US")} parameters, held-out ${base.scored} predictions, windows of ${L}`));
+        o.print(
+          c.dim(
+            `float perplexity ${formatNumber(base.perplexity, 5)} against the uniform baseline ${opened.config.vocabSize} (a vocabulary of ${opened.config.vocabSize} tokens)`,
+          ),
+        );
         const rows = [
           ["float32", "-", formatBytes(fp.storageBytes), "32", formatNumber(base.perplexity, 5), "-", "-", "-", formatNumber(baseEval.tokensPerSecond, 3), "-"],
           ...runs.map((m) => [
@@ -192,7 +203,7 @@ export default lowbitCommand(
             formatBytes(m.bytes),
             formatNumber(m.bitsPerWeight, 3),
             formatNumber(m.eval!.perplexity, 5),
-            `${m.eval!.perplexity >= base.perplexity ? "+" : ""}${(m.eval!.perplexity - base.perplexity).toFixed(3)}`,
+            signed(m.eval!.perplexity - base.perplexity),
             formatNumber(m.eval!.kl, 3),
             formatPercent(m.eval!.top1, 1),
             formatNumber(m.eval!.tokensPerSecond, 3),
