@@ -37,7 +37,8 @@ function newestMtime(dir: string, skip: RegExp): number {
 /** Builds the site (pnpm run build) unless dist is newer than every source it depends on. */
 export function ensureBuilt(docs: string, run: (cmd: string, args: string[]) => void): void {
   const stamp = path.join(docs, ".vitepress/dist/index.html");
-  const skip = /node_modules|[/\\](dist|cache|test-output|tmp|test|reference)([/\\]|$)|\.test\.ts$/;
+  // what the build or the task runner writes itself is not a source
+  const skip = /node_modules|[/\\](dist|cache|generated|test-output|tmp|test|reference|\.turbo)([/\\]|$)|[/\\]public[/\\]demo|\.test\.ts$/;
   const root = path.resolve(docs, "../..");
   const sources = Math.max(
     newestMtime(docs, skip),
