@@ -10,9 +10,11 @@ import { fileURLToPath } from "node:url";
 import {
   type BenchPageData,
   type BenchRecordJson,
+  type AccuracyView,
   chartsOf,
   type MachineInfo,
   machineOf,
+  parseAccuracy,
   parseResults,
   type SuiteView,
 } from "./.vitepress/theme/bench/bench-model";
@@ -37,19 +39,28 @@ export function loadBenchPage(dir = benchDir): BenchPageData {
     : [];
   const names = [...new Set([...defined, ...written])].sort();
   const all: BenchRecordJson[] = [];
-  const suites: SuiteView[] = names.map((name) => {
+  const accuracy: AccuracyView[] = [];
+  let protocolMachine: MachineInfo | undefined;
+  const suites: SuiteView[] = [];
+  for (const name of names) {
     const file = path.join(resultsDir, `${name}.json`);
     const rel = `tools/bench/results/${name}.json`;
-    if (!fs.existsSync(file)) return { name, file: rel, present: false, charts: [], rows: [] };
-    try {
-      const rows = parseResults(fs.readFileSync(file, "utf8"), rel);
-      all.push(...rows);
-      const writtenAt = fs.statSync(file).mtime.toISOString().slice(0, 10);
-      return { name, file: rel, present: rows.length > 0, written: writtenAt, charts: chartsOf(rows), rows };
-    } catch (e) {
-      return { name, file: rel, present: false, charts: [], rows: [], error: (e as Error).message };
+    // accuracy protocols ({ protocol, machine, rows }) get their own section
+    if (fs.existsSync(file)) {
+      try {
+        const acc = parseAccuracy(JSON.parse(fs.readFileSync(file, "utf8")));
+        if (acc) {
+          accuracy.push({ name, file: rel, written: fs.statSync(file).mtime.toISOString().slice(0, 10), protocol: acc.protocol, rows: acc.rows });
+          protocolMachine ??= acc.machine;
+          continue;
+        }
+      } catch {
+        // not JSON: reported below
+      }
     }
-  });
+    suites.push(suiteView(name, file, rel, all));
+  }
+  // the machine: named by the records, or by results/machine.json, or by an accuracy protocol
   let machine: MachineInfo | undefined = machineOf(all);
   const machineFile = path.join(resultsDir, "machine.json");
   if (!machine && fs.existsSync(machineFile)) {
@@ -59,10 +70,24 @@ export function loadBenchPage(dir = benchDir): BenchPageData {
       machine = undefined;
     }
   }
+  machine ??= protocolMachine;
   const bandwidth = all
     .filter((r) => r.kernel === "read-bandwidth" && r.gbps !== null)
     .map((r) => ({ backend: r.backend, gbps: r.gbps as number }));
-  return { suites, bandwidth, ...(machine ? { machine } : {}) };
+  return { suites, accuracy, bandwidth, ...(machine ? { machine } : {}) };
+}
+
+/** A kernel suite's results file (an array of BenchRecord), or a "no results yet" view. */
+function suiteView(name: string, file: string, rel: string, all: BenchRecordJson[]): SuiteView {
+  if (!fs.existsSync(file)) return { name, file: rel, present: false, charts: [], rows: [] };
+  try {
+    const rows = parseResults(fs.readFileSync(file, "utf8"), rel);
+    all.push(...rows);
+    const writtenAt = fs.statSync(file).mtime.toISOString().slice(0, 10);
+    return { name, file: rel, present: rows.length > 0, written: writtenAt, charts: chartsOf(rows), rows };
+  } catch (e) {
+    return { name, file: rel, present: false, charts: [], rows: [], error: (e as Error).message };
+  }
 }
 
 export default {

@@ -170,8 +170,14 @@ describe("docs site in Chromium", () => {
       const missing = await page.$$eval(".lb-missing", (els) => els.length);
       expect(suites).toBeGreaterThan(0);
       expect(charts + missing).toBeGreaterThan(0);
-      const resultFiles = fs.readdirSync(path.resolve(docs, "../../tools/bench/results")).filter((f) => f.endsWith(".json") && f !== "machine.json");
-      if (resultFiles.length > 0) expect(charts).toBeGreaterThan(0);
+      const resultsDir = path.resolve(docs, "../../tools/bench/results");
+      const resultFiles = fs.existsSync(resultsDir) ? fs.readdirSync(resultsDir).filter((f) => f.endsWith(".json") && f !== "machine.json") : [];
+      const kernelFiles = resultFiles.filter((f) => Array.isArray(JSON.parse(fs.readFileSync(path.join(resultsDir, f), "utf8"))));
+      if (kernelFiles.length > 0) expect(charts).toBeGreaterThan(0);
+      // accuracy protocols: a table row per method, or the no-results note
+      const accuracyRows = await page.$$eval(".lb-acc-table tbody tr", (els) => els.length);
+      if (resultFiles.length > kernelFiles.length) expect(accuracyRows).toBeGreaterThan(1);
+      else expect(await page.textContent("body")).toContain("No accuracy protocol has been run");
     } finally {
       await page.close();
     }
@@ -215,7 +221,7 @@ describe("playground in Chromium against Node", () => {
   }
 
   /** What the packages compute in Node for a model and a plug-in (data chosen as the page chooses it). */
-  async function expected(kind: "random" | "trained", plugin: Parameters<typeof quantizeModel>[2]): Promise<{ ppl: number; fpPpl: number; report: QuantizeReport }> {
+  async function expected(kind: "random" | "trained", plugin: Parameters<typeof quantizeModel>[2]): Promise<{ ppl: number; fpPpl: number; vocabSize: number; report: QuantizeReport }> {
     const input = await nodeInput(kind);
     const build = () => (kind === "random" ? buildModel(input.config, input.source()) : loadLlama2c(path.join(demoModelDir(root), "model.bin")));
     const fp = await build();
@@ -223,7 +229,7 @@ describe("playground in Chromium against Node", () => {
     try {
       const report = await quantizeModel(q, calibrationSet(input, settings), plugin);
       const r = evaluate(q, evalTokens(input, settings.seqLen), { windowLength: settings.seqLen, reference: fp });
-      return { ppl: r.perplexity, fpPpl: r.referencePerplexity!, report };
+      return { ppl: r.perplexity, fpPpl: r.referencePerplexity!, vocabSize: input.config.vocabSize, report };
     } finally {
       fp.dispose();
       q.dispose();
@@ -288,9 +294,9 @@ describe("playground in Chromium against Node", () => {
     expect(node.report.records.length).toBeGreaterThan(0);
     expect(Math.abs(inPage.fpPpl - node.fpPpl) / node.fpPpl).toBeLessThan(1e-4);
     expect(Math.abs(inPage.ppl - node.ppl) / node.ppl).toBeLessThan(tol);
-    // quantization costs something, and the model is far better than chance
+    // quantization costs something, and the model is better than a uniform guess
     expect(node.ppl).toBeGreaterThan(node.fpPpl);
-    expect(node.fpPpl).toBeLessThan(512 / 2);
+    expect(node.fpPpl).toBeLessThan(node.vocabSize);
   }, 240_000);
 
   it("draws the error chart and histogram, generates from both models, and saves a screenshot", async () => {

@@ -43,6 +43,8 @@ export interface Bar {
   ms: number;
   minMs: number;
   backendClass: BackendClass;
+  /** A fill colour overriding the backend class's. */
+  color?: string;
 }
 
 export interface Chart {
@@ -66,8 +68,32 @@ export interface SuiteView {
   error?: string;
 }
 
+/** One row of an accuracy protocol (tools/bench/src/ptq-protocol.ts): a method and what it cost. */
+export interface AccuracyRow {
+  id: string;
+  label: string;
+  ppl: number;
+  kl: number;
+  top1: number;
+  bitsPerWeight: number;
+  quantSeconds?: number;
+  peakRssMB?: number;
+  /** The value the issue or a reference implementation gives for the same setting. */
+  reference?: { ppl?: number; kl?: number; top1?: number; what?: string };
+}
+
+/** A results file of the form { protocol, machine, rows }: accuracy of the methods on one model. */
+export interface AccuracyView {
+  name: string;
+  file: string;
+  written: string;
+  protocol: Record<string, string | number>;
+  rows: AccuracyRow[];
+}
+
 export interface BenchPageData {
   suites: SuiteView[];
+  accuracy: AccuracyView[];
   machine?: MachineInfo;
   /** Read-bandwidth records (the machine's memory ceiling), if any suite measured it. */
   bandwidth: Array<{ backend: string; gbps: number }>;
@@ -135,6 +161,33 @@ export function machineOf(records: readonly BenchRecordJson[]): MachineInfo | un
     if (typeof m === "string" && m) return { cpu: m };
   }
   return undefined;
+}
+
+/** An accuracy protocol file ({ protocol, machine?, rows: [{ id, label, ppl, kl, top1, bitsPerWeight }] }), or undefined. */
+export function parseAccuracy(json: unknown): { protocol: Record<string, string | number>; machine?: MachineInfo; rows: AccuracyRow[] } | undefined {
+  if (!json || typeof json !== "object" || Array.isArray(json)) return undefined;
+  const o = json as { protocol?: unknown; machine?: unknown; rows?: unknown };
+  if (!Array.isArray(o.rows)) return undefined;
+  const rows = o.rows.filter(
+    (r): r is AccuracyRow =>
+      !!r && typeof r === "object" && typeof r.label === "string" && typeof r.ppl === "number" && typeof r.bitsPerWeight === "number",
+  );
+  if (rows.length === 0) return undefined;
+  const protocol: Record<string, string | number> = {};
+  if (o.protocol && typeof o.protocol === "object") {
+    for (const [k, v] of Object.entries(o.protocol)) if (typeof v === "string" || typeof v === "number") protocol[k] = v;
+  }
+  const m = o.machine as { cpus?: unknown; node?: unknown; cpu?: unknown; memoryGiB?: unknown; os?: unknown } | undefined;
+  const machine: MachineInfo | undefined = m
+    ? {
+        ...(typeof m.cpu === "string" ? { cpu: m.cpu } : {}),
+        ...(typeof m.cpus === "number" ? { cores: m.cpus } : {}),
+        ...(typeof m.memoryGiB === "number" ? { memoryGiB: m.memoryGiB } : {}),
+        ...(typeof m.os === "string" ? { os: m.os } : {}),
+        ...(typeof m.node === "string" ? { node: m.node } : {}),
+      }
+    : undefined;
+  return { protocol, rows, ...(machine ? { machine } : {}) };
 }
 
 /** Parses one results file's text; throws with a message naming the file when it is not an array of records. */
