@@ -15,7 +15,11 @@
  * reference values of the issue and writes tools/bench/results/ptq-protocol.json.
  *
  * Usage: pnpm --filter @lowbit/bench protocol [--jobs N] [--only id,id] [--eval-windows N]
+ *          [--sweep N] [--seed S] [--sampler lowbit|python|torch|numpy] [--out file.json]
  * Configurations run in N child processes (default 2); each loads the FP reference log-probs.
+ * The calibration-dependent rows with reference values are rerun over seeds S..S+N-1 (default
+ * 5 seeds) and reported as mean [min, max]: the reference's own calibration draw is unknown, and
+ * on this small model the draw alone moves GPTQ/AWQ perplexities by about 1-3%.
  */
 import { fork } from "node:child_process";
 import fs from "node:fs";
@@ -64,6 +68,8 @@ interface RunConfig {
   label: string;
   make?: (model: LlamaModel, calib: CalibrationSet) => Promise<LayerPlugin>;
   reference?: Reference;
+  /** Depends on the calibration windows (GPTQ, AWQ): rerun over several seeds with --sweep. */
+  calibrated?: boolean;
 }
 
 /**
@@ -118,6 +124,8 @@ export interface RowResult {
   peakRssMB?: number;
   reference?: Reference;
   notes?: string[];
+  /** The same configuration over calibration seeds 0..n-1 (lowbit sampler), when swept. */
+  sweep?: { seeds: number[]; ppl: number[]; kl: number[]; top1: number[]; pplMean: number; pplMin: number; pplMax: number };
 }
 
 // ---- configurations ----
@@ -166,18 +174,21 @@ const CONFIGS: RunConfig[] = [
   },
   {
     id: "gptq-w4-g32",
+    calibrated: true,
     label: "GPTQ w4 g32",
     make: async () => gptq(4, 32),
     reference: { ppl: 7.8678, kl: 0.0791, top1: 0.857, what: "GPTQ w4 g32" },
   },
   {
     id: "gptq-w4-g32-act",
+    calibrated: true,
     label: "GPTQ w4 g32 act-order",
     make: async () => gptq(4, 32, { actOrder: true }),
     reference: { ppl: 7.8898, kl: 0.0733, top1: 0.863, what: "GPTQ w4 g32 act-order" },
   },
   {
     id: "gptq-w4-pc",
+    calibrated: true,
     label: "GPTQ w4 per-channel",
     make: async () => gptq(4, -1),
     reference: { ppl: 8.1053, kl: 0.1082, top1: 0.832, what: "GPTQ w4 per-channel" },
@@ -185,6 +196,7 @@ const CONFIGS: RunConfig[] = [
   { id: "gptq-w4-pc-act", label: "GPTQ w4 per-channel act-order", make: async () => gptq(4, -1, { actOrder: true }) },
   {
     id: "awq-w4-g32",
+    calibrated: true,
     label: "AWQ w4 g32",
     make: async () => awqPlugin(w(4, 32)),
     reference: { ppl: 8.1195, kl: 0.0938, top1: 0.843, what: "AWQ w4 g32" },
@@ -199,6 +211,12 @@ const CONFIGS: RunConfig[] = [
     id: "gptq-w4-g32-updated",
     label: "GPTQ w4 g32, groups fit on updated weights",
     make: async () => gptq(4, 32, { groupFit: "updated" }),
+  },
+  {
+    id: "gptq-w4-g32-mse",
+    label: "GPTQ w4 g32 + MSE quantizer grid (quant.py mse)",
+    calibrated: true,
+    make: async () => gptq(4, 32, { mse: true }),
   },
   {
     id: "awq-gptq-w4-g32",
@@ -218,13 +236,20 @@ const CONFIGS: RunConfig[] = [
   },
   { id: "gptq-w3-g32", label: "GPTQ w3 g32", make: async () => gptq(3, 32) },
   {
+    id: "gptq-w3-g32-act-static",
+    label: "GPTQ w3 g32 act-order, static groups",
+    make: async () => gptq(3, 32, { actOrder: true, staticGroups: true }),
+  },
+  {
     id: "gptq-w3-g32-act",
+    calibrated: true,
     label: "GPTQ w3 g32 act-order",
     make: async () => gptq(3, 32, { actOrder: true }),
     reference: { ppl: 10.862, kl: 0.415, top1: 0.675, what: "GPTQ w3 g32 act-order" },
   },
   {
     id: "awq-w3-g32",
+    calibrated: true,
     label: "AWQ w3 g32",
     make: async () => awqPlugin(w(3, 32)),
     reference: { ppl: 11.275, what: "AWQ w3 g32" },
@@ -239,6 +264,133 @@ const CONFIGS: RunConfig[] = [
     },
   },
 ];
+
+// ---- calibration windows ----
+
+/**
+ * CPython's `random` (MT19937 seeded by init_by_array, randint through getrandbits rejection), so
+ * `--sampler python` draws the offsets GPTQ's datautils draw: `random.seed(seed)`, then per window
+ * `i = random.randint(0, len - seqlen - 1)`.
+ */
+class PyRandom {
+  private readonly mt = new Uint32Array(624);
+  private mti = 624;
+
+  /** MT19937 as torch.manual_seed / numpy's legacy seed(int) start it: init_genrand(seed). */
+  static fromInitGenrand(seed: number): PyRandom {
+    const r = new PyRandom(0);
+    r.initGenrand(seed >>> 0);
+    return r;
+  }
+
+  constructor(seed: number) {
+    const key: number[] = [];
+    let s = Math.abs(Math.trunc(seed));
+    do {
+      key.push(s % 2 ** 32);
+      s = Math.floor(s / 2 ** 32);
+    } while (s > 0);
+    this.initGenrand(19650218);
+    const mt = this.mt;
+    let i = 1;
+    let j = 0;
+    for (let k = Math.max(624, key.length); k > 0; k--) {
+      const prev = mt[i - 1]! ^ (mt[i - 1]! >>> 30);
+      mt[i] = ((mt[i]! ^ Math.imul(prev, 1664525)) + key[j]! + j) >>> 0;
+      i++;
+      j++;
+      if (i >= 624) {
+        mt[0] = mt[623]!;
+        i = 1;
+      }
+      if (j >= key.length) j = 0;
+    }
+    for (let k = 623; k > 0; k--) {
+      const prev = mt[i - 1]! ^ (mt[i - 1]! >>> 30);
+      mt[i] = ((mt[i]! ^ Math.imul(prev, 1566083941)) - i) >>> 0;
+      i++;
+      if (i >= 624) {
+        mt[0] = mt[623]!;
+        i = 1;
+      }
+    }
+    mt[0] = 0x80000000;
+  }
+
+  initGenrand(s: number): void {
+    const mt = this.mt;
+    mt[0] = s >>> 0;
+    for (let i = 1; i < 624; i++) mt[i] = (Math.imul(1812433253, mt[i - 1]! ^ (mt[i - 1]! >>> 30)) + i) >>> 0;
+    this.mti = 624;
+  }
+
+  nextU32(): number {
+    const mt = this.mt;
+    if (this.mti >= 624) {
+      for (let k = 0; k < 624; k++) {
+        const y = (mt[k]! & 0x80000000) | (mt[(k + 1) % 624]! & 0x7fffffff);
+        mt[k] = mt[(k + 397) % 624]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+      }
+      this.mti = 0;
+    }
+    let y = mt[this.mti++]!;
+    y ^= y >>> 11;
+    y ^= (y << 7) & 0x9d2c5680;
+    y ^= (y << 15) & 0xefc60000;
+    y ^= y >>> 18;
+    return y >>> 0;
+  }
+
+  /** random.randint(a, b) for b - a < 2^32. */
+  randint(a: number, b: number): number {
+    const n = b - a + 1;
+    const k = Math.floor(Math.log2(n)) + 1;
+    let r: number;
+    do r = this.nextU32() >>> (32 - k);
+    while (r >= n);
+    return a + r;
+  }
+}
+
+/**
+ * The protocol's calibration windows: lowbit's seeded sampler (default), or the offsets other
+ * tools would draw in [0, len - seqLen): "python" (random.seed + random.randint, GPTQ's
+ * datautils), "torch" (torch.manual_seed + torch.randint: 32-bit draw % range), "numpy"
+ * (np.random.seed + legacy randint: masked rejection).
+ */
+function calibrationWindows(stream: Int32Array, sampler: string, seed: number): CalibrationSet {
+  if (sampler === "lowbit") return sampleWindows(stream, { windows: CALIB_WINDOWS, seqLen: SEQ, seed, bosId: BOS });
+  const range = stream.length - SEQ;
+  let draw: () => number;
+  if (sampler === "python") {
+    const rnd = new PyRandom(seed);
+    draw = () => rnd.randint(0, range - 1);
+  } else if (sampler === "torch") {
+    const rnd = PyRandom.fromInitGenrand(seed);
+    draw = () => rnd.nextU32() % range;
+  } else if (sampler === "numpy") {
+    const rnd = PyRandom.fromInitGenrand(seed);
+    let mask = range - 1;
+    for (let s = 1; s < 32; s *= 2) mask |= mask >>> s;
+    draw = () => {
+      let v: number;
+      do v = (rnd.nextU32() & mask) >>> 0;
+      while (v > range - 1);
+      return v;
+    };
+  } else {
+    throw new Error(`unknown sampler "${sampler}" (lowbit, python, torch, numpy)`);
+  }
+  const tokens = new Int32Array(CALIB_WINDOWS * SEQ);
+  const offsets = new Int32Array(CALIB_WINDOWS);
+  for (let w = 0; w < CALIB_WINDOWS; w++) {
+    const off = draw();
+    offsets[w] = off;
+    tokens.set(stream.subarray(off, off + SEQ), w * SEQ);
+    tokens[w * SEQ] = BOS;
+  }
+  return { tokens, windows: CALIB_WINDOWS, seqLen: SEQ, offsets, tokensUsed: CALIB_WINDOWS * SEQ, distinctTokens: CALIB_WINDOWS * SEQ, streamTokens: stream.length, seed };
+}
 
 // ---- data and evaluation ----
 
@@ -365,6 +517,8 @@ function modelBitsPerWeight(model: LlamaModel, records?: readonly LinearRecord[]
 // ---- child process: one configuration at a time ----
 
 interface Shared {
+  sampler: string;
+  seed: number;
   calib: number[];
   evalTokens: number[];
   evalWindows: number;
@@ -372,9 +526,9 @@ interface Shared {
   refPath: string;
 }
 
-async function runConfig(cfg: RunConfig, shared: Shared, ref: Reference32): Promise<RowResult> {
+async function runConfig(cfg: RunConfig, shared: Shared, ref: Reference32, seed: number): Promise<RowResult> {
   const model = await loadModel();
-  const calib = sampleWindows(Int32Array.from(shared.calib), { windows: CALIB_WINDOWS, seqLen: SEQ, seed: SEED, bosId: BOS });
+  const calib = calibrationWindows(Int32Array.from(shared.calib), shared.sampler, seed);
   const ev = consecutiveWindows(Int32Array.from(shared.evalTokens), SEQ, shared.evalWindows * SEQ, BOS);
   const notes: string[] = [];
   let peak: number | undefined;
@@ -416,7 +570,7 @@ function readReference(refPath: string, windows: number, vocab: number): Referen
 async function worker(): Promise<void> {
   let shared: Shared | undefined;
   let ref: Reference32 | undefined;
-  process.on("message", async (msg: { type: string; shared?: Shared; id?: string }) => {
+  process.on("message", async (msg: { type: string; shared?: Shared; id?: string; seed?: number }) => {
     if (msg.type === "init") {
       shared = msg.shared!;
       ref = readReference(shared.refPath, shared.evalWindows, shared.vocab);
@@ -424,10 +578,10 @@ async function worker(): Promise<void> {
     } else if (msg.type === "run") {
       const cfg = CONFIGS.find((c) => c.id === msg.id)!;
       try {
-        const row = await runConfig(cfg, shared!, ref!);
-        process.send!({ type: "result", row });
+        const row = await runConfig(cfg, shared!, ref!, msg.seed!);
+        process.send!({ type: "result", row, seed: msg.seed });
       } catch (e) {
-        process.send!({ type: "error", id: msg.id, message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+        process.send!({ type: "error", id: msg.id, seed: msg.seed, message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
       }
     } else if (msg.type === "exit") {
       process.exit(0);
@@ -447,15 +601,42 @@ function fmt(x: number | undefined, digits: number): string {
 }
 
 function printTable(rows: RowResult[]): void {
-  const head = ["config", "ppl", "KL", "top-1", "bits/w", "quant s", "reference ppl / KL / top-1", "ppl vs ref"];
+  const head = [
+    "config",
+    "ppl",
+    "KL",
+    "top-1",
+    "bits/w",
+    "quant s",
+    "reference ppl / KL / top-1",
+    "ppl vs ref",
+    "ppl over seeds: mean [min, max]",
+    "mean vs ref",
+  ];
+  const pct = (a: number, b: number) => `${(((a - b) / b) * 100).toFixed(2)}%`;
   const lines = rows.map((r) => {
     const ref = r.reference;
     const refText = ref ? `${ref.ppl} / ${ref.kl ?? "-"} / ${ref.top1 ?? "-"}` : "";
-    const delta = ref ? `${(((r.ppl - ref.ppl) / ref.ppl) * 100).toFixed(2)}%` : "";
-    return [r.label, fmt(r.ppl, 4), fmt(r.kl, 4), fmt(r.top1, 3), fmt(r.bitsPerWeight, 3), fmt(r.quantSeconds, 1), refText, delta];
+    const delta = ref ? pct(r.ppl, ref.ppl) : "";
+    const s = r.sweep;
+    const sweepText = s ? `${s.pplMean.toFixed(4)} [${s.pplMin.toFixed(4)}, ${s.pplMax.toFixed(4)}] (n=${s.ppl.length})` : "";
+    const kl = Math.abs(r.kl) < 5e-5 ? 0 : r.kl; // FP32 against its own f32-stored log-probs: rounding only
+    return [
+      r.label,
+      fmt(r.ppl, 4),
+      fmt(kl, 4),
+      fmt(r.top1, 3),
+      fmt(r.bitsPerWeight, 3),
+      fmt(r.quantSeconds, 1),
+      refText,
+      delta,
+      sweepText,
+      s && ref ? pct(s.pplMean, ref.ppl) : "",
+    ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const row = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 || i === 6 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`;
+  const row = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 0 || i === 6 || i === 8 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`;
   console.log(row(head));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const l of lines) console.log(row(l));
@@ -463,6 +644,9 @@ function printTable(rows: RowResult[]): void {
 
 async function main(): Promise<void> {
   const jobs = Number(arg("--jobs") ?? Math.min(2, os.cpus().length));
+  const sampler = arg("--sampler") ?? "lowbit";
+  const seed = Number(arg("--seed") ?? SEED);
+  const outName = arg("--out") ?? "ptq-protocol.json";
   const only = arg("--only")?.split(",");
   const selected = only ? CONFIGS.filter((c) => only.includes(c.id)) : CONFIGS;
   const t0 = performance.now();
@@ -474,7 +658,7 @@ async function main(): Promise<void> {
   console.log(
     `stories: ${streams.stories} (first ${Math.floor(streams.stories / 2)} calibration); calibration stream ${streams.calib.length} tokens, ` +
       `evaluation stream ${streams.evalStream.length} tokens; eval ${evalWindows} windows x ${SEQ} (${evalWindows * (SEQ - 1)} scored), ` +
-      `calibration ${CALIB_WINDOWS} x ${SEQ} seed ${SEED}`,
+      `calibration ${CALIB_WINDOWS} x ${SEQ} seed ${seed} (${sampler} sampler)`,
   );
   const fpModel = await loadModel();
   const vocab = fpModel.config.vocabSize;
@@ -487,14 +671,21 @@ async function main(): Promise<void> {
   fs.writeSync(fd, new Uint8Array(ref.logp.buffer));
   fs.closeSync(fd);
   const shared: Shared = {
+    sampler,
+    seed,
     calib: Array.from(streams.calib),
     evalTokens: Array.from(streams.evalStream.subarray(0, evalWindows * SEQ)),
     evalWindows,
     vocab,
     refPath,
   };
-  const queue = selected.map((c) => c.id);
+  const sweep = Math.max(1, Number(arg("--sweep") ?? 5));
+  const queue: Array<{ id: string; seed: number }> = selected.map((c) => ({ id: c.id, seed }));
+  for (let k = 1; k < sweep; k++) {
+    for (const c of selected) if (c.calibrated) queue.push({ id: c.id, seed: seed + k });
+  }
   const results = new Map<string, RowResult>();
+  const swept = new Map<string, RowResult[]>();
   const self = fileURLToPath(import.meta.url);
   try {
     await Promise.all(
@@ -502,22 +693,23 @@ async function main(): Promise<void> {
         return new Promise<void>((resolve, reject) => {
           const child = fork(self, ["--worker"], { execArgv: process.execArgv });
           const next = () => {
-            const id = queue.shift();
-            if (id === undefined) {
+            const job = queue.shift();
+            if (job === undefined) {
               child.send({ type: "exit" });
               resolve();
               return;
             }
-            console.log(`  running ${id} ...`);
-            child.send({ type: "run", id });
+            console.log(`  running ${job.id} (seed ${job.seed}) ...`);
+            child.send({ type: "run", ...job });
           };
-          child.on("message", (m: { type: string; row?: RowResult; id?: string; message?: string }) => {
+          child.on("message", (m: { type: string; row?: RowResult; id?: string; seed?: number; message?: string }) => {
             if (m.type === "ready") next();
             else if (m.type === "result") {
               const r = m.row!;
-              results.set(r.id, r);
+              if (m.seed === seed) results.set(r.id, r);
+              swept.set(r.id, [...(swept.get(r.id) ?? []), r]);
               console.log(
-                `  ${r.id}: ppl ${r.ppl.toFixed(4)} KL ${r.kl.toFixed(4)} top-1 ${r.top1.toFixed(3)} ` +
+                `  ${r.id} (seed ${m.seed}): ppl ${r.ppl.toFixed(4)} KL ${r.kl.toFixed(4)} top-1 ${r.top1.toFixed(3)} ` +
                   `(${r.quantSeconds.toFixed(1)} s + eval ${r.evalSeconds.toFixed(0)} s)`,
               );
               next();
@@ -538,14 +730,31 @@ async function main(): Promise<void> {
     fs.rmSync(refPath, { force: true });
   }
   const rows = selected.map((c) => results.get(c.id)).filter((r): r is RowResult => r !== undefined);
+  for (const r of rows) {
+    const runs = swept.get(r.id) ?? [];
+    if (runs.length < 2) continue;
+    const ppl = runs.map((x) => x.ppl);
+    r.sweep = {
+      seeds: runs.map((_, k) => k),
+      ppl,
+      kl: runs.map((x) => x.kl),
+      top1: runs.map((x) => x.top1),
+      pplMean: ppl.reduce((a, b) => a + b, 0) / ppl.length,
+      pplMin: Math.min(...ppl),
+      pplMax: Math.max(...ppl),
+    };
+  }
   console.log("");
   printTable(rows);
   const four = rows.filter((r) => /w4/.test(r.id));
   const best = four.reduce<RowResult | undefined>((b, r) => (!b || r.ppl < b.ppl ? r : b), undefined);
-  if (best) console.log(`\nbest 4-bit: ${best.label} at ${best.ppl.toFixed(4)} (GPTQ reference w4 g32: 7.8678)`);
+  if (best) {
+    const s = best.sweep ? `, over ${best.sweep.ppl.length} calibration seeds ${best.sweep.pplMean.toFixed(4)} [${best.sweep.pplMin.toFixed(4)}, ${best.sweep.pplMax.toFixed(4)}]` : "";
+    console.log(`\nbest 4-bit: ${best.label} at ${best.ppl.toFixed(4)}${s} (reference GPTQ w4 g32: 7.8678)`);
+  }
   const outDir = path.resolve(path.dirname(self), "../results");
   fs.mkdirSync(outDir, { recursive: true });
-  const out = path.join(outDir, "ptq-protocol.json");
+  const out = path.join(outDir, outName);
   const tmp = `${out}.tmp`;
   fs.writeFileSync(
     tmp,
@@ -558,7 +767,9 @@ async function main(): Promise<void> {
           evalWindows,
           seqLen: SEQ,
           calibrationWindows: CALIB_WINDOWS,
-          seed: SEED,
+          seed,
+          sampler,
+          sweepSeeds: sweep,
           gptq: "IST-DASLab defaults: percdamp 0.01, block 128, asymmetric, no true-sequential unless named",
         },
         machine: { node: process.version, cpus: os.cpus().length, jobs },
