@@ -95,3 +95,17 @@ describe.runIf(hasData)("with the stories260K tokenizer", () => {
     expect(set.tokensUsed).toBe(1024);
   });
 });
+
+describe("reading files", () => {
+  it("reads text and JSONL documents, and names a missing file", async () => {
+    const { tmpDir } = await import("@lowbit/testing");
+    const fs = await import("node:fs");
+    const dir = tmpDir();
+    fs.writeFileSync(`${dir}/a.txt`, "one\ntwo\n\nthree\n");
+    fs.writeFileSync(`${dir}/b.jsonl`, '{"text":"x"}\n{"text":"y"}\n');
+    const { readTextDocuments, readJsonlDocuments } = await import("./dataset");
+    expect(await readTextDocuments(`${dir}/a.txt`)).toEqual(["one\ntwo", "three"]);
+    expect(await readJsonlDocuments(`${dir}/b.jsonl`)).toEqual(["x", "y"]);
+    await expect(readTextDocuments(`${dir}/missing.txt`)).rejects.toThrow(/missing\.txt/);
+  });
+});

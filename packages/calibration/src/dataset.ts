@@ -1,4 +1,3 @@
-import fs from "node:fs/promises";
 import { LowbitError, Rng } from "@lowbit/tensor";
 import { DEFAULT_CALIBRATION_TEXT } from "./default-text";
 
@@ -32,11 +31,17 @@ export function splitOnBlankLines(text: string): string[] {
     .filter((s) => s.length > 0);
 }
 
+/** Reads a file as UTF-8 (Node only; imported on use so the package also loads in browsers). */
+async function readUtf8(path: string): Promise<string> {
+  const fs = await import("node:fs/promises");
+  return fs.readFile(path, "utf8");
+}
+
 /** Reads a UTF-8 text file and splits it into documents on blank lines. */
 export async function readTextDocuments(path: string): Promise<string[]> {
   let text: string;
   try {
-    text = await fs.readFile(path, "utf8");
+    text = await readUtf8(path);
   } catch (e) {
     throw new LowbitError("E_FILE_NOT_FOUND", `calibration text "${path}" could not be read`, { cause: e });
   }
@@ -47,7 +52,7 @@ export async function readTextDocuments(path: string): Promise<string[]> {
 export async function readJsonlDocuments(path: string, field = "text"): Promise<string[]> {
   let text: string;
   try {
-    text = await fs.readFile(path, "utf8");
+    text = await readUtf8(path);
   } catch (e) {
     throw new LowbitError("E_FILE_NOT_FOUND", `calibration JSONL "${path}" could not be read`, { cause: e });
   }

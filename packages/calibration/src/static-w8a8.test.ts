@@ -82,4 +82,23 @@ describe.runIf(hasData)("static W8A8 end to end on stories260K", () => {
     const dq = nll(q);
     expect(Math.abs(Math.exp(dq) / Math.exp(dfp) - 1)).toBeLessThan(0.03);
   });
+
+  it("is deterministic: two runs with the same calibration seed give bit-identical weights and scales", async () => {
+    const runOnce = async () => {
+      const m = await loadStories();
+      await quantizeModel(m, await smallCalibration(4, 64, 7), staticW8A8Plugin({ observer: () => new HistogramObserver() }));
+      return m;
+    };
+    const a = await runOnce();
+    const b = await runOnce();
+    for (let i = 0; i < a.nLayers; i++) {
+      for (const n of ["attn_q", "ffn_down"] as const) {
+        const la = a.getLinear(i, n) as StaticW8A8Linear;
+        const lb = b.getLinear(i, n) as StaticW8A8Linear;
+        expect(Buffer.from(la.wq.buffer).equals(Buffer.from(lb.wq.buffer))).toBe(true);
+        expect(Buffer.from(la.wScale.buffer).equals(Buffer.from(lb.wScale.buffer))).toBe(true);
+        expect(la.act).toEqual(lb.act);
+      }
+    }
+  });
 });
