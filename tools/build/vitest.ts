@@ -12,7 +12,7 @@ export function lowbitVitest(overrides: { testTimeout?: number } = {}) {
     ssr: { resolve: { conditions, externalConditions: conditions } },
     test: {
       include: ["src/**/*.test.ts", "test/**/*.test.ts"],
-      testTimeout: overrides.testTimeout ?? 60_000,
+      testTimeout: overrides.testTimeout ?? 300_000,
       pool: "forks",
       reporters: process.env.CI ? ["default", ["json", { outputFile: "test-output/vitest.json" }]] : ["default"],
     },
