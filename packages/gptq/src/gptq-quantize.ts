@@ -174,14 +174,19 @@ export function gptqQuantize(
   }
   const col = (j: number): number => (perm ? perm[j]! : j);
 
-  // permuted, dead-fixed Hessian in f64 for the factorization
-  const hp = new Float64Array(cols * cols);
-  for (let i = 0; i < cols; i++) {
-    const pi = col(i);
-    for (let j = 0; j < cols; j++) hp[i * cols + j] = h[pi * cols + col(j)]!;
-    if (dead[pi]) hp[i * cols + i] = 1;
-  }
-  const inv = dampedInverseHessian(hp, cols, options);
+  // permuted, dead-fixed Hessian in f64, built afresh for each factorization attempt (in place)
+  const buildHessian = (): Float64Array => {
+    const hp = new Float64Array(cols * cols);
+    for (let i = 0; i < cols; i++) {
+      const pi = col(i);
+      const ro = pi * cols;
+      if (perm) for (let j = 0; j < cols; j++) hp[i * cols + j] = h[ro + perm[j]!]!;
+      else for (let j = 0; j < cols; j++) hp[i * cols + j] = h[ro + j]!;
+      if (dead[pi]) hp[i * cols + i] = 1;
+    }
+    return hp;
+  };
+  const inv = dampedInverseHessian(buildHessian, cols, options);
   const hinv = inv.hinv;
 
   // Wp: the working weight in processing order
@@ -210,6 +215,8 @@ export function gptqQuantize(
   let loss = 0;
   const W1 = new Float32Array(rows * blockSize);
   const Err1 = new Float32Array(rows * blockSize);
+  const hbBuf = new Float32Array(Math.min(blockSize, cols) * Math.max(0, cols - Math.min(blockSize, cols)));
+  const updBuf = new Float32Array(rows * Math.max(0, cols - Math.min(blockSize, cols)));
   const fitBuf = new Float32Array(g);
 
   for (let i1 = 0; i1 < cols; i1 += blockSize) {
@@ -262,9 +269,9 @@ export function gptqQuantize(
     // lazy batch update: W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
     const rest = cols - i2;
     if (rest > 0) {
-      const hb = new Float32Array(count * rest);
+      const hb = hbBuf.subarray(0, count * rest);
       for (let i = 0; i < count; i++) hb.set(hinv.subarray((i1 + i) * cols + i2, (i1 + i + 1) * cols), i * rest);
-      const upd = matmulAB(Err1.subarray(0, rows * count), hb, rows, rest, count);
+      const upd = matmulAB(Err1.subarray(0, rows * count), hb, rows, rest, count, updBuf.subarray(0, rows * rest));
       for (let r = 0; r < rows; r++) {
         const wo = r * cols + i2;
         const uo = r * rest;

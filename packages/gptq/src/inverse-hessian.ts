@@ -27,10 +27,16 @@ export interface DampOptions {
 /**
  * Hinv of gptq.py: H[diag] += percdamp * mean(diag H); Hinv = cholesky(cholesky_inverse(cholesky(H)),
  * upper). `h` is f64 [n, n] with dead inputs already fixed (and permuted, for act-order); it is not
- * modified. When a Cholesky factorization fails the dampening is raised by `dampAutoIncrement` and
- * retried, and the result says how often.
+ * modified. Or a function building that matrix afresh: it is then called once per attempt and the
+ * factorization runs in place in its result, so only one n x n f64 matrix is alive at a time.
+ * When a Cholesky factorization fails the dampening is raised by `dampAutoIncrement` and retried,
+ * and the result says how often.
  */
-export function dampedInverseHessian(h: Float64Array, n: number, options: DampOptions = {}): InverseHessian {
+export function dampedInverseHessian(
+  h: Float64Array | (() => Float64Array),
+  n: number,
+  options: DampOptions = {},
+): InverseHessian {
   const name = options.name ?? "weight";
   let percdamp = options.percdamp ?? 0.01;
   const inc = options.dampAutoIncrement ?? 0.01;
@@ -40,21 +46,31 @@ export function dampedInverseHessian(h: Float64Array, n: number, options: DampOp
       `GPTQ(${name}): percdamp must be in [0, 1) and dampAutoIncrement in [0, 1), got ${percdamp} and ${inc}`,
     );
   }
-  if (h.length !== n * n) {
-    throw new LowbitError("E_SHAPE_MISMATCH", `GPTQ(${name}): Hessian has ${h.length} values, expected ${n}x${n}`);
+  const build = typeof h === "function" ? h : undefined;
+  const first = build ? build() : (h as Float64Array);
+  if (first.length !== n * n) {
+    throw new LowbitError("E_SHAPE_MISMATCH", `GPTQ(${name}): Hessian has ${first.length} values, expected ${n}x${n}`);
   }
   let meanDiag = 0;
-  for (let i = 0; i < n; i++) meanDiag += h[i * n + i]!;
+  for (let i = 0; i < n; i++) meanDiag += first[i * n + i]!;
   // torch.mean over an f32 diagonal; the f64 mean differs only in the last bits
   meanDiag = Math.fround(meanDiag / n);
   if (!Number.isFinite(meanDiag)) {
     throw new LowbitError("E_NON_FINITE", `GPTQ(${name}): the Hessian diagonal is not finite (mean ${meanDiag})`);
   }
-  const work = new Float64Array(n * n);
+  let fresh: Float64Array | undefined = build ? first : undefined;
+  const copy = build ? undefined : new Float64Array(n * n);
   let retries = 0;
   for (;;) {
     const damp = Math.fround(percdamp * meanDiag);
-    work.set(h);
+    let work: Float64Array;
+    if (build) {
+      work = fresh ?? build();
+      fresh = undefined;
+    } else {
+      work = copy!;
+      work.set(h as Float64Array);
+    }
     for (let i = 0; i < n; i++) work[i * n + i] = Math.fround(work[i * n + i]! + damp);
     try {
       const u = upperCholeskyOfInverse(work, n, { inPlace: true });
