@@ -1,6 +1,6 @@
-import { open, rename, rm, type FileHandle } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import type { FileHandle } from "node:fs/promises";
 import { LowbitError, type LowbitErrorCode } from "@lowbit/tensor";
+import { nodeFs, nodePath } from "./node-io";
 
 /** Largest single read/write handed to the OS (well below the 2 GiB limit of one call). */
 const CHUNK = 1 << 30;
@@ -19,6 +19,7 @@ export class RandomAccessFile {
   ) {}
 
   static async open(path: string): Promise<RandomAccessFile> {
+    const { open } = await nodeFs();
     let handle: FileHandle;
     try {
       handle = await open(path, "r");
@@ -125,6 +126,8 @@ let tempCounter = 0;
  * renamed over `path`. On any error the temporary file is removed and nothing appears at `path`.
  */
 export async function writeAtomic(path: string, produce: (sink: FileSink) => Promise<void>): Promise<void> {
+  const { open, rename, rm } = await nodeFs();
+  const { basename, dirname, join } = await nodePath();
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.${tempCounter++}.tmp`);
   let handle: FileHandle | undefined;
   try {

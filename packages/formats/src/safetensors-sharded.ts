@@ -1,5 +1,3 @@
-import { mkdir, readdir, rm, stat } from "node:fs/promises";
-import { basename, dirname, isAbsolute, join } from "node:path";
 import { LowbitError } from "@lowbit/tensor";
 import { readWholeFile, writeAtomic } from "./file-io";
 import {
@@ -11,6 +9,7 @@ import {
   writeSafetensors,
 } from "./safetensors";
 import type { SafetensorsTensorInfo } from "./safetensors-header";
+import { isPlainFileName, nodeFs, nodePath } from "./node-io";
 
 export interface SafetensorsModelTensorInfo extends SafetensorsTensorInfo {
   /** Path of the file holding the tensor. */
@@ -45,6 +44,7 @@ export class SafetensorsModel implements SafetensorsSource {
   static async fromIndex(indexPath: string): Promise<SafetensorsModel> {
     const bytes = await readWholeFile(indexPath, MAX_INDEX_BYTES, "E_SAFETENSORS_HEADER");
     const { weightMap, metadata: indexMetadata } = parseIndex(bytes, indexPath);
+    const { dirname, join } = await nodePath();
     const dir = dirname(indexPath);
     const byShard = new Map<string, SafetensorsFile>();
     try {
@@ -107,7 +107,7 @@ function parseIndex(
   for (const [name, shard] of Object.entries(wm)) {
     if (typeof shard !== "string" || shard.length === 0) bad(`weight_map["${name}"] is not a file name`);
     const s = shard as string;
-    if (isAbsolute(s) || s.includes("\\") || s.split("/").some((part) => part === ".." || part === "")) {
+    if (!isPlainFileName(s)) {
       bad(`weight_map["${name}"] = "${s}" is not a plain file name inside the model folder`);
     }
     weightMap.set(name, s);
@@ -122,6 +122,8 @@ function parseIndex(
  * holding `model.safetensors.index.json`, `model.safetensors`, or exactly one of either kind.
  */
 export async function openSafetensorsModel(dirOrFile: string): Promise<SafetensorsModel> {
+  const { readdir, stat } = await nodeFs();
+  const { join } = await nodePath();
   let isDir: boolean;
   try {
     isDir = (await stat(dirOrFile)).isDirectory();
@@ -194,10 +196,12 @@ export async function writeShardedSafetensors(
   if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes <= 0) {
     throw new LowbitError("E_INVALID_ARGUMENT", `maxShardBytes must be a positive integer, got ${maxShardBytes}`);
   }
-  if (baseName.length === 0 || basename(baseName) !== baseName) {
+  if (!isPlainFileName(baseName)) {
     throw new LowbitError("E_INVALID_ARGUMENT", `baseName "${baseName}" must be a plain file name`);
   }
   checkTensorInputs(tensors, dir);
+  const { mkdir } = await nodeFs();
+  const { join } = await nodePath();
   await mkdir(dir, { recursive: true });
   const groups = planShards(tensors, maxShardBytes);
   const pad = (i: number) => String(i).padStart(5, "0");
@@ -230,6 +234,8 @@ export async function writeShardedSafetensors(
 async function removeStale(dir: string, baseName: string, keep: Set<string>): Promise<void> {
   const esc = baseName.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const ours = new RegExp(`^${esc}(-\\d{5}-of-\\d{5})?\\.safetensors(\\.index\\.json)?$`);
+  const { readdir, rm } = await nodeFs();
+  const { join } = await nodePath();
   for (const name of await readdir(dir)) {
     if (ours.test(name) && !keep.has(name)) await rm(join(dir, name), { force: true });
   }
