@@ -417,23 +417,26 @@ function tileI8(d: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize,
 }
 
 @inline
-function gemmI8(bits: i32, w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
+function gemmI8(bits: i32, w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
   const kp = ng * gp;
   for (let t = 0; t < n4; t++) {
     decodeTile(bits, w, scratch, kp, t);
-    tileI8(scratch, sc, zr, xq, dx, xs, y, m, ng, gp, n4 * 4, t);
+    tileI8(scratch, sc, zr, xq, dx, xs, y, m, ng, gp, ldy, t);
   }
 }
 
-/** y f32 [m, 4*n4]; scratch: 8 * kp bytes. */
-export function gemm_i8_b4(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
-  gemmI8(4, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch);
+/**
+ * y f32 [m, ldy] (columns 0..4*n4-1 written); scratch: 8 * kp bytes. A thread's share of the tiles
+ * is the same call with w, sc, zr and y advanced to its first tile and n4 its tile count.
+ */
+export function gemm_i8_b4(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+  gemmI8(4, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch, ldy);
 }
-export function gemm_i8_b2(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
-  gemmI8(2, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch);
+export function gemm_i8_b2(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+  gemmI8(2, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch, ldy);
 }
-export function gemm_i8_b8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
-  gemmI8(8, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch);
+export function gemm_i8_b8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+  gemmI8(8, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch, ldy);
 }
 
 /** Stores s * (c - z) for the 8 i16 codes c as two f32x4 at p. */
@@ -533,21 +536,21 @@ function tileF32(f: usize, x: usize, y: usize, m: i32, kp: i32, ldy: i32, t: i32
 }
 
 @inline
-function gemmF32(bits: i32, w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
+function gemmF32(bits: i32, w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
   const kp = ng * gp;
   for (let t = 0; t < n4; t++) {
     dequantTile(bits, w, sc, zr, scratch, ng, gp, t);
-    tileF32(scratch, x, y, m, kp, n4 * 4, t);
+    tileF32(scratch, x, y, m, kp, ldy, t);
   }
 }
 
-/** y f32 [m, 4*n4]; scratch: 16 * kp bytes. */
-export function gemm_f32_b4(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
-  gemmF32(4, w, sc, zr, x, y, m, n4, ng, gp, scratch);
+/** y f32 [m, ldy] (columns 0..4*n4-1 written); scratch: 16 * kp bytes. Tile ranges as gemm_i8_b4. */
+export function gemm_f32_b4(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+  gemmF32(4, w, sc, zr, x, y, m, n4, ng, gp, scratch, ldy);
 }
-export function gemm_f32_b2(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
-  gemmF32(2, w, sc, zr, x, y, m, n4, ng, gp, scratch);
+export function gemm_f32_b2(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+  gemmF32(2, w, sc, zr, x, y, m, n4, ng, gp, scratch, ldy);
 }
-export function gemm_f32_b8(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize): void {
-  gemmF32(8, w, sc, zr, x, y, m, n4, ng, gp, scratch);
+export function gemm_f32_b8(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+  gemmF32(8, w, sc, zr, x, y, m, n4, ng, gp, scratch, ldy);
 }

@@ -38,6 +38,7 @@ export type { MatMulNBitsWeights } from "./codec-matmulnbits";
 export { packMatMulNBits, unpackMatMulNBits } from "./codec-matmulnbits";
 export type { Int4LinearOptions } from "./int4-linear";
 export { Int4Linear } from "./int4-linear";
+export { INT4_KERNEL_MODULE } from "./kernels/kernels";
 export { Q4_0Linear, Q4_1Linear } from "./block-linear";
 export {
   quantizeQ4_KRef,

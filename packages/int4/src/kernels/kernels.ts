@@ -1,4 +1,4 @@
-import { getEngine, type KernelBuffer, LowbitError } from "@lowbit/tensor";
+import { activeKernelThreads, getEngine, type KernelBuffer, type KernelPart, LowbitError, runKernelParts } from "@lowbit/tensor";
 import { wasmBase64 } from "../wasm/int4.generated";
 import { roundHalfEven } from "../group-params";
 import { type GroupedLayout, layoutCode } from "./layout";
@@ -8,12 +8,28 @@ interface Int4Exports {
   quant_act(x: Ptr, xq: Ptr, dx: Ptr, xs: Ptr, m: number, kp: number, gp: number): void;
   group_sums(x: Ptr, xsum: Ptr, m: number, kp: number, gp: number): void;
 }
-type GemvI8 = (w: Ptr, sc: Ptr, zr: Ptr, xq: Ptr, dx: Ptr, xs: Ptr, y: Ptr, n4: number, ng: number, gp: number) => void;
-type GemvF32 = (w: Ptr, sc: Ptr, zr: Ptr, x: Ptr, xsum: Ptr, y: Ptr, n4: number, ng: number, gp: number) => void;
-type GemmI8 = (w: Ptr, sc: Ptr, zr: Ptr, xq: Ptr, dx: Ptr, xs: Ptr, y: Ptr, m: number, n4: number, ng: number, gp: number, scratch: Ptr) => void;
-type GemmF32 = (w: Ptr, sc: Ptr, zr: Ptr, x: Ptr, y: Ptr, m: number, n4: number, ng: number, gp: number, scratch: Ptr) => void;
 
-const MODULE = { name: "int4/int4", base64: wasmBase64 };
+/** The compiled int4 kernel module (for `engine.ready()` in browsers). */
+export const INT4_KERNEL_MODULE = { name: "int4/int4", base64: wasmBase64 } as const;
+const MODULE = INT4_KERNEL_MODULE;
+
+/** Multiply-adds below which a share of a call is not worth a thread (about 0.1 ms of work). */
+const MIN_MACS_PER_THREAD = 1 << 18;
+
+/** How many parts (threads) a call of `macs` multiply-adds over `tiles` 4-row tiles uses. */
+export function threadParts(macs: number, tiles: number): number {
+  const t = activeKernelThreads();
+  if (t <= 1) return 1;
+  return Math.max(1, Math.min(t, tiles, Math.floor(macs / MIN_MACS_PER_THREAD)));
+}
+
+/** Boundaries [0, ..., total] of `parts` near-equal ranges of whole units. */
+export function splitUnits(total: number, parts: number): number[] {
+  const out = [0];
+  for (let i = 1; i < parts; i++) out.push(Math.round((i * total) / parts));
+  out.push(total);
+  return out;
+}
 
 function kernels(): Int4Exports & Record<string, unknown> {
   return getEngine().exports<Int4Exports & Record<string, unknown>>(MODULE);
@@ -65,18 +81,23 @@ export function gatherActivations(l: ResidentLayout["layout"], x: Float32Array, 
 /**
  * Runs the fast path: y [m, rows] = x [m, cols] · W^T with f32 or int8 (per token and group)
  * activations. Single token uses the fused GEMV; more tokens decode a 4-row tile once and reuse it.
+ * With kernel threads on (`setKernelThreads` of @lowbit/tensor), the tiles (4 output rows each) are
+ * split into one contiguous range per thread, one dispatch per call; every output sees the same
+ * arithmetic as on one thread, so results are bit-identical. Activations are prepared (gathered,
+ * quantized, summed) once on the calling thread before the dispatch.
  */
 export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Float32Array, int8: boolean): void {
   const l = r.layout;
   const { kp, ng, gp, n4, cbits } = l;
   const engine = getEngine();
   const ldy = n4 * 4;
+  const parts = threadParts(m * ldy * kp, n4);
   const xBytes = m * kp * 4;
   const xqBytes = int8 ? m * kp * 2 : 0;
   const grpBytes = m * ng * 4;
   const yBytes = m * ldy * 4;
-  const scratchBytes = m > 1 ? (int8 ? 8 : 16) * kp : 0;
-  const total = xBytes + xqBytes + 2 * grpBytes + yBytes + scratchBytes;
+  const partScratch = m > 1 ? Math.ceil(((int8 ? 8 : 16) * kp) / 64) * 64 : 0;
+  const total = xBytes + xqBytes + 2 * grpBytes + yBytes + parts * partScratch;
   // one reusable region for the whole call (valid until the next engine.scratch())
   const base = engine.scratch(total + 64 * 6);
   const align = (p: number) => Math.ceil(p / 64) * 64;
@@ -91,15 +112,31 @@ export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Flo
   const sc = r.params.ptr;
   const zr = sc + n4 * ng * 16;
   const k = kernels();
-  if (int8) {
-    k.quant_act(px, pxq, pdx, pxs, m, kp, gp);
-    if (m === 1) kernel<GemvI8>(`gemv_i8_b${cbits}`)(w, sc, zr, pxq, pdx, pxs, py, n4, ng, gp);
-    else kernel<GemmI8>(`gemm_i8_b${cbits}`)(w, sc, zr, pxq, pdx, pxs, py, m, n4, ng, gp, ps);
-  } else if (m === 1) {
-    k.group_sums(px, pxs, m, kp, gp);
-    kernel<GemvF32>(`gemv_f32_b${cbits}`)(w, sc, zr, px, pxs, py, n4, ng, gp);
+  if (int8) k.quant_act(px, pxq, pdx, pxs, m, kp, gp);
+  else if (m === 1) k.group_sums(px, pxs, m, kp, gp);
+  const fn = `${m === 1 ? "gemv" : "gemm"}_${int8 ? "i8" : "f32"}_b${cbits}`;
+  const rowBytes = (kp / (128 / cbits)) * 16;
+  // the kernel's arguments for tiles [t0, t1): weights, scales, zeros and y advanced to tile t0
+  const args = (t0: number, t1: number, scratch: number): number[] => {
+    const wt = w + t0 * 4 * rowBytes;
+    const st = sc + t0 * ng * 16;
+    const zt = zr + t0 * ng * 16;
+    const yt = py + t0 * 16;
+    const nt = t1 - t0;
+    if (m === 1) return int8 ? [wt, st, zt, pxq, pdx, pxs, yt, nt, ng, gp] : [wt, st, zt, px, pxs, yt, nt, ng, gp];
+    return int8
+      ? [wt, st, zt, pxq, pdx, pxs, yt, m, nt, ng, gp, scratch, ldy]
+      : [wt, st, zt, px, yt, m, nt, ng, gp, scratch, ldy];
+  };
+  if (parts === 1) {
+    kernel<(...a: number[]) => void>(fn)(...args(0, n4, ps));
   } else {
-    kernel<GemmF32>(`gemm_f32_b${cbits}`)(w, sc, zr, px, py, m, n4, ng, gp, ps);
+    const b = splitUnits(n4, parts);
+    const list: KernelPart[] = [];
+    for (let i = 0; i < parts; i++) {
+      if (b[i]! < b[i + 1]!) list.push({ module: MODULE, fn, args: args(b[i]!, b[i + 1]!, ps + i * partScratch) });
+    }
+    runKernelParts(list);
   }
   const y = engine.f32(py, m * ldy);
   const n = l.rows;

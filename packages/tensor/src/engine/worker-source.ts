@@ -23,8 +23,8 @@ export const CTL_READY = 3;
 export const CTL_ERROR = 4;
 /** Float64 index of worker 0's slot (byte 64). */
 export const SLOT_BASE = 8;
-/** Float64 words per worker slot: op, module, fn, nargs and up to 12 arguments. */
-export const SLOT_F64 = 16;
+/** Float64 words per worker slot: op, module, fn, nargs and up to 16 arguments. */
+export const SLOT_F64 = 20;
 export const MAX_ARGS = SLOT_F64 - 4;
 
 export const WORKER_SOURCE = `"use strict";
