@@ -69,16 +69,17 @@
 /**
  * C[m, n] = A[m, kp] . B[n, kp]^T with A i16 (int8/uint8 values) and B i8, exact i32 sums,
  * followed by the epilogue chosen by `mode` (see epilogue4). aScale f32 [m], aZero i32 [m],
- * wScale f32 [n], wSum i32 [n] (sum of each weight row), bias f32 [n] or 0.
+ * wScale f32 [n], wSum i32 [n] (sum of each weight row), bias f32 [n] or 0. Only output columns
+ * [j0, j1) are computed (a thread's share; j0 a multiple of 4 keeps every column's path).
  */
 export function gemm_i16_i8(
   a: usize, b: usize, c: usize, m: i32, n: i32, kp: i32, mode: i32,
-  aScale: usize, aZero: usize, wScale: usize, wSum: usize, bias: usize,
+  aScale: usize, aZero: usize, wScale: usize, wSum: usize, bias: usize, j0: i32, j1: i32,
 ): void {
   const lda = <usize>kp << 1;
   const ldb = <usize>kp;
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
+  let j = j0;
+  for (; j + 4 <= j1; j += 4) {
     const b0 = b + <usize>j * ldb;
     const b1 = b0 + ldb;
     const b2 = b1 + ldb;
@@ -134,7 +135,7 @@ export function gemm_i16_i8(
     }
   }
   // remaining weight rows, one at a time
-  for (; j < n; j++) {
+  for (; j < j1; j++) {
     const b0 = b + <usize>j * ldb;
     for (let i = 0; i < m; i++) {
       const a0 = a + <usize>i * lda;
@@ -156,8 +157,9 @@ export function gemm_i16_i8(
 /**
  * Weight-only int8: y[m, n] = (sum_k x[m, k] * b[n, k]) * wScale[n] (+ bias[n]), x f32 [m, kp],
  * b i8 [n, kp] dequantized on the fly into f32 products (per-channel scale applied once).
+ * Only output columns [j0, j1) are computed.
  */
-export function gemm_f32_i8(x: usize, b: usize, y: usize, m: i32, n: i32, kp: i32, wScale: usize, bias: usize): void {
+export function gemm_f32_i8(x: usize, b: usize, y: usize, m: i32, n: i32, kp: i32, wScale: usize, bias: usize, j0: i32, j1: i32): void {
   const ldx = <usize>kp << 2;
   const ldb = <usize>kp;
   let i = 0;
@@ -167,8 +169,8 @@ export function gemm_f32_i8(x: usize, b: usize, y: usize, m: i32, n: i32, kp: i3
     const x1 = x0 + ldx;
     const x2 = x1 + ldx;
     const x3 = x2 + ldx;
-    let j = 0;
-    for (; j + 2 <= n; j += 2) {
+    let j = j0;
+    for (; j + 2 <= j1; j += 2) {
       const b0 = b + <usize>j * ldb;
       const b1 = b0 + ldb;
       let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s10 = f32x4.splat(0), s11 = f32x4.splat(0);
@@ -208,15 +210,15 @@ export function gemm_f32_i8(x: usize, b: usize, y: usize, m: i32, n: i32, kp: i3
       storeOut(y, i + 2, j + 1, n, f32x4.extract_lane(o1, 2), bias, bi1);
       storeOut(y, i + 3, j + 1, n, f32x4.extract_lane(o1, 3), bias, bi1);
     }
-    for (; j < n; j++) {
+    for (; j < j1; j++) {
       for (let r = 0; r < 4; r++) wo_row1(x + <usize>(i + r) * ldx, b + <usize>j * ldb, y, i + r, j, n, kp, wScale, bias);
     }
   }
   // remaining x-rows (GEMV when m == 1): 1 x-row by 4 weight rows
   for (; i < m; i++) {
     const x0 = x + <usize>i * ldx;
-    let j = 0;
-    for (; j + 4 <= n; j += 4) {
+    let j = j0;
+    for (; j + 4 <= j1; j += 4) {
       const b0 = b + <usize>j * ldb;
       const b1 = b0 + ldb;
       const b2 = b1 + ldb;
@@ -243,7 +245,7 @@ export function gemm_f32_i8(x: usize, b: usize, y: usize, m: i32, n: i32, kp: i3
       if (bias != 0) o = f32x4.add(o, v128.load(bias + (<usize>j << 2)));
       v128.store(y + ((<usize>i * <usize>n + <usize>j) << 2), o);
     }
-    for (; j < n; j++) wo_row1(x0, b + <usize>j * ldb, y, i, j, n, kp, wScale, bias);
+    for (; j < j1; j++) wo_row1(x0, b + <usize>j * ldb, y, i, j, n, kp, wScale, bias);
   }
 }
 

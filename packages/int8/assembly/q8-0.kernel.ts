@@ -140,12 +140,13 @@ export function q8_0_dequantize(src: usize, y: usize, nb: i32): void {
  * Q8_0 x Q8_0 (llama.cpp's vec_dot_q8_0_q8_0): y[i, j] = sum_b f32(sum_t a[i,b,t] * w[j,b,t])
  * * (wd[b, j] * ad[i, b]), summed block by block in f32 (+ bias[j]).
  * a i8 [m, k] with ad f32 [m, k/32]; w i8 [n, k] with wdT f32 [k/32, n] (transposed).
+ * Only output columns [j0, j1) are computed (a thread's share).
  */
-export function q8_0_gemm_q8(a: usize, ad: usize, w: usize, wdT: usize, y: usize, m: i32, n: i32, k: i32, bias: usize): void {
+export function q8_0_gemm_q8(a: usize, ad: usize, w: usize, wdT: usize, y: usize, m: i32, n: i32, k: i32, bias: usize, j0: i32, j1: i32): void {
   const nb = k >> 5;
   const ldk = <usize>k;
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
+  let j = j0;
+  for (; j + 4 <= j1; j += 4) {
     const b0 = w + <usize>j * ldk;
     const b1 = b0 + ldk;
     const b2 = b1 + ldk;
@@ -218,7 +219,7 @@ export function q8_0_gemm_q8(a: usize, ad: usize, w: usize, wdT: usize, y: usize
       v128.store(y + ((<usize>i * <usize>n + <usize>j) << 2), f0);
     }
   }
-  for (; j < n; j++) {
+  for (; j < j1; j++) {
     const b0 = w + <usize>j * ldk;
     for (let i = 0; i < m; i++) {
       const a0 = a + <usize>i * ldk;
@@ -248,9 +249,10 @@ export function q8_0_gemm_q8(a: usize, ad: usize, w: usize, wdT: usize, y: usize
 
 /**
  * Q8_0 weights with f32 activations: y[i, j] = sum_k x[i, k] * (w[j, k] * d[j, k/32]) (+ bias),
- * weights dequantized on the fly. x f32 [m, k]; w i8 [n, k]; wdT f32 [k/32, n].
+ * weights dequantized on the fly. x f32 [m, k]; w i8 [n, k]; wdT f32 [k/32, n]. Only output
+ * columns [j0, j1) are computed.
  */
-export function q8_0_gemm_f32(x: usize, w: usize, wdT: usize, y: usize, m: i32, n: i32, k: i32, bias: usize): void {
+export function q8_0_gemm_f32(x: usize, w: usize, wdT: usize, y: usize, m: i32, n: i32, k: i32, bias: usize, j0: i32, j1: i32): void {
   const nb = k >> 5;
   const ldk = <usize>k;
   const ldx = <usize>k << 2;
@@ -259,8 +261,8 @@ export function q8_0_gemm_f32(x: usize, w: usize, wdT: usize, y: usize, m: i32, 
   for (; i + 2 <= m; i += 2) {
     const x0 = x + <usize>i * ldx;
     const x1 = x0 + ldx;
-    let j = 0;
-    for (; j + 4 <= n; j += 4) {
+    let j = j0;
+    for (; j + 4 <= j1; j += 4) {
       const b0 = w + <usize>j * ldk;
       let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s02 = f32x4.splat(0), s03 = f32x4.splat(0);
       let s10 = f32x4.splat(0), s11 = f32x4.splat(0), s12 = f32x4.splat(0), s13 = f32x4.splat(0);
@@ -308,15 +310,15 @@ export function q8_0_gemm_f32(x: usize, w: usize, wdT: usize, y: usize, m: i32, 
       v128.store(y + ((<usize>i * <usize>n + <usize>j) << 2), o0);
       v128.store(y + ((<usize>(i + 1) * <usize>n + <usize>j) << 2), o1);
     }
-    for (; j < n; j++) {
+    for (; j < j1; j++) {
       f32Row1(x0, w + <usize>j * ldk, wdT, y, i, j, n, nb, bias);
       f32Row1(x1, w + <usize>j * ldk, wdT, y, i + 1, j, n, nb, bias);
     }
   }
   for (; i < m; i++) {
     const x0 = x + <usize>i * ldx;
-    let j = 0;
-    for (; j + 4 <= n; j += 4) {
+    let j = j0;
+    for (; j + 4 <= j1; j += 4) {
       const b0 = w + <usize>j * ldk;
       let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
       for (let b = 0; b < nb; b++) {
@@ -343,7 +345,7 @@ export function q8_0_gemm_f32(x: usize, w: usize, wdT: usize, y: usize, m: i32, 
       if (bias != 0) o = f32x4.add(o, v128.load(bias + (<usize>j << 2)));
       v128.store(y + ((<usize>i * <usize>n + <usize>j) << 2), o);
     }
-    for (; j < n; j++) f32Row1(x0, w + <usize>j * ldk, wdT, y, i, j, n, nb, bias);
+    for (; j < j1; j++) f32Row1(x0, w + <usize>j * ldk, wdT, y, i, j, n, nb, bias);
   }
 }
 

@@ -1,7 +1,8 @@
 import { getEngine, LowbitError } from "@lowbit/tensor";
-import { gemmKernels, useWasm, withScratch } from "./kernels";
+import { GEMM_MODULE, useWasm, withScratch } from "./kernels";
 import { checkDims, checkLen, Int8Weights } from "./packed";
 import type { QuantizedValues } from "./quantize";
+import { runColumns } from "./threads";
 
 /**
  * int8 GEMM / GEMV. Convention: C[m, n] = A[m, k] . B[n, k]^T, B being weights [out, in] like
@@ -94,9 +95,14 @@ export function scaledPackedRef(
   }
 }
 
-/** The scaled integer GEMM on resident weights, fast path: a16 i16 [m, kp] in kernel memory. */
+/**
+ * The scaled integer GEMM on resident weights, fast path: a16 i16 [m, kp] in kernel memory. Split
+ * by output columns over the kernel threads when they are on (bit-identical to one thread).
+ */
 export function scaledPackedWasm(a16: number, aScale: number, aZero: number, w: Int8Weights, m: number, outPtr: number): void {
-  gemmKernels().gemm_i16_i8(a16, w.qPtr, outPtr, m, w.n, w.kp, 1, aScale, aZero, w.scalePtr, w.sumPtr, w.biasPtr);
+  runColumns(GEMM_MODULE, "gemm_i16_i8", w.n, m * w.n * w.kp, (j0, j1) => [
+    a16, w.qPtr, outPtr, m, w.n, w.kp, 1, aScale, aZero, w.scalePtr, w.sumPtr, w.biasPtr, j0, j1,
+  ]);
 }
 
 function checkScaled(
@@ -219,7 +225,7 @@ export function w8f32PackedWasm(x: Float32Array, w: Int8Weights, m: number, out:
       xv.fill(0);
       for (let i = 0; i < m; i++) xv.set(x.subarray(i * k, i * k + k), i * kp);
     }
-    gemmKernels().gemm_f32_i8(xp!, w.qPtr, yp!, m, n, kp, w.scalePtr, w.biasPtr);
+    runColumns(GEMM_MODULE, "gemm_f32_i8", n, m * n * kp, (j0, j1) => [xp!, w.qPtr, yp!, m, n, kp, w.scalePtr, w.biasPtr, j0, j1]);
     out.set(e.f32(yp!, m * n));
   });
 }

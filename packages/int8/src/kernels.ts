@@ -13,9 +13,9 @@ export const INT8_KERNEL_MODULES: readonly KernelModule[] = [
 export interface GemmKernels {
   gemm_i16_i8(
     a: number, b: number, c: number, m: number, n: number, kp: number, mode: number,
-    aScale: number, aZero: number, wScale: number, wSum: number, bias: number,
+    aScale: number, aZero: number, wScale: number, wSum: number, bias: number, j0: number, j1: number,
   ): void;
-  gemm_f32_i8(x: number, b: number, y: number, m: number, n: number, kp: number, wScale: number, bias: number): void;
+  gemm_f32_i8(x: number, b: number, y: number, m: number, n: number, kp: number, wScale: number, bias: number, j0: number, j1: number): void;
   widen_i8_i16(src: number, dst: number, rows: number, k: number, kp: number, unsigned: number): void;
 }
 
@@ -32,9 +32,12 @@ export interface Q80Kernels {
   q8_0_quantize(x: number, dst: number, nb: number): number;
   q8_0_quantize_split(x: number, qs: number, df: number, nb: number): number;
   q8_0_dequantize(src: number, y: number, nb: number): void;
-  q8_0_gemm_q8(a: number, ad: number, w: number, wdT: number, y: number, m: number, n: number, k: number, bias: number): void;
-  q8_0_gemm_f32(x: number, w: number, wdT: number, y: number, m: number, n: number, k: number, bias: number): void;
+  q8_0_gemm_q8(a: number, ad: number, w: number, wdT: number, y: number, m: number, n: number, k: number, bias: number, j0: number, j1: number): void;
+  q8_0_gemm_f32(x: number, w: number, wdT: number, y: number, m: number, n: number, k: number, bias: number, j0: number, j1: number): void;
 }
+
+export const GEMM_MODULE = INT8_KERNEL_MODULES[0]!;
+export const Q80_MODULE = INT8_KERNEL_MODULES[2]!;
 
 export function gemmKernels(): GemmKernels {
   return getEngine().exports<GemmKernels>(INT8_KERNEL_MODULES[0]!);

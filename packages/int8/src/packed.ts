@@ -1,5 +1,6 @@
 import { getEngine, type KernelBuffer, LowbitError } from "@lowbit/tensor";
-import { gemmKernels, padK, useWasm, withScratch } from "./kernels";
+import { GEMM_MODULE, gemmKernels, padK, useWasm, withScratch } from "./kernels";
+import { runColumns } from "./threads";
 
 /** Largest inner dimension the i32 accumulators take without overflow (255 * 128 * K < 2^31). */
 export const MAX_INT8_K = 65536;
@@ -135,9 +136,8 @@ export class Int8Weights {
     withScratch([m * k, m * kp * 2, m * n * 4], ([a8, a16, cp]) => {
       const e = getEngine();
       e.u8(a8!, m * k).set(new Uint8Array(a.buffer, a.byteOffset, m * k));
-      const g = gemmKernels();
-      g.widen_i8_i16(a8!, a16!, m, k, kp, a instanceof Uint8Array ? 1 : 0);
-      g.gemm_i16_i8(a16!, this.qPtr, cp!, m, n, kp, 0, 0, 0, 0, 0, 0);
+      gemmKernels().widen_i8_i16(a8!, a16!, m, k, kp, a instanceof Uint8Array ? 1 : 0);
+      runColumns(GEMM_MODULE, "gemm_i16_i8", n, m * n * kp, (j0, j1) => [a16!, this.qPtr, cp!, m, n, kp, 0, 0, 0, 0, 0, 0, j0, j1]);
       c.set(e.i32(cp!, m * n));
     });
     return c;

@@ -2,8 +2,9 @@ import { f16BitsToF32, f32ToF16Bits, getEngine, type KernelBuffer, type Linear, 
 import { assertFinite, firstNonFinite, label, nonFiniteError } from "./finite";
 import { checkForward } from "./gemm";
 import { checkBias, checkFeatures, checkWeight } from "./int8-weights";
-import { q80Kernels, useWasm, withScratch } from "./kernels";
+import { Q80_MODULE, q80Kernels, useWasm, withScratch } from "./kernels";
 import { Q8_0_BLOCK_BYTES, Q8_0_BLOCK_SIZE, quantizeQ8_0, registerQ8_0 } from "./q8-0";
+import { runColumns } from "./threads";
 
 export interface Q8_0LinearOptions {
   /** Optional bias [out]. */
@@ -153,7 +154,8 @@ export class Q8_0Linear implements Linear {
       withScratch([m * k * 4, m * n * 4], ([xp, yp]) => {
         const e = getEngine();
         e.f32(xp!, m * k).set(x.subarray(0, m * k));
-        k80.q8_0_gemm_f32(xp!, this.qsPtr, this.dTPtr, yp!, m, n, k, this.biasPtr);
+        const [qs, dT, bias] = [this.qsPtr, this.dTPtr, this.biasPtr];
+        runColumns(Q80_MODULE, "q8_0_gemm_f32", n, m * n * k, (j0, j1) => [xp!, qs, dT, yp!, m, n, k, bias, j0, j1]);
         y.set(e.f32(yp!, m * n));
       });
       return y;
@@ -163,7 +165,8 @@ export class Q8_0Linear implements Linear {
       e.f32(xp!, m * k).set(x.subarray(0, m * k));
       const bad = k80.q8_0_quantize_split(xp!, qp!, dp!, m * nb);
       if (bad >= 0) throw this.inputError(x, bad * Q8_0_BLOCK_SIZE);
-      k80.q8_0_gemm_q8(qp!, dp!, this.qsPtr, this.dTPtr, yp!, m, n, k, this.biasPtr);
+      const [qs, dT, bias] = [this.qsPtr, this.dTPtr, this.biasPtr];
+      runColumns(Q80_MODULE, "q8_0_gemm_q8", n, m * n * k, (j0, j1) => [qp!, dp!, qs, dT, yp!, m, n, k, bias, j0, j1]);
       y.set(e.f32(yp!, m * n));
     });
     return y;
