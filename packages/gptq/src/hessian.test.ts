@@ -1,3 +1,4 @@
+import { kernelThreadsInfo, kernelThreadsReady, setKernelThreads, shutdownKernelThreads } from "@lowbit/tensor";
 import { describe, expect, it } from "vitest";
 import { HessianAccumulator } from "./hessian";
 import { syntheticLayer } from "./test-helpers";
@@ -63,5 +64,27 @@ describe("HessianAccumulator", () => {
     { name: "bad samples", fn: (a: HessianAccumulator) => a.addBatch(new Float32Array(4), 1, 0), code: "E_INVALID_ARGUMENT" },
   ])("rejects $name", ({ fn, code }) => {
     expect(() => fn(new HessianAccumulator(4))).toThrow(expect.objectContaining({ code }));
+  });
+
+  it("on kernel threads equals one thread bit for bit (each block's GEMM is split)", async () => {
+    const cols = 600; // two column blocks: a 512 and an 88 wide one
+    const tokens = 96;
+    const { x } = syntheticLayer(1, cols, 3 * tokens, 21);
+    const run = () => {
+      const acc = new HessianAccumulator(cols);
+      for (let b = 0; b < 3; b++) acc.addBatch(x.subarray(b * tokens * cols, (b + 1) * tokens * cols), tokens);
+      return acc.h;
+    };
+    const one = run();
+    try {
+      expect(setKernelThreads(2, { spinMicros: 50 })).toBe(2);
+      await kernelThreadsReady();
+      const two = run();
+      // 3 batches x 3 upper-triangle blocks, each split over both threads
+      expect(kernelThreadsInfo().dispatches).toBe(9);
+      expect(new Uint32Array(two.buffer)).toEqual(new Uint32Array(one.buffer));
+    } finally {
+      await shutdownKernelThreads();
+    }
   });
 });

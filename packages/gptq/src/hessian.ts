@@ -1,4 +1,4 @@
-import { LowbitError, matmulABt } from "@lowbit/tensor";
+import { getEngine, type KernelBuffer, LowbitError, matmulABt } from "@lowbit/tensor";
 
 /** Column blocks of the symmetric rank-k update: only blocks on or above the diagonal are computed. */
 const SYRK_BLOCK = 512;
@@ -14,14 +14,16 @@ const SYRK_BLOCK = 512;
  * tokens per sample; the scale cancels out of GPTQ (dampening is relative to mean(diag H)).
  *
  * H is stored in f32 [cols, cols] row-major like the reference; the X^T X product runs on the f32
- * GEMM of @lowbit/tensor, blockwise over the upper triangle (H is symmetric) and mirrored.
+ * GEMM of @lowbit/tensor, blockwise over the upper triangle (H is symmetric) and mirrored. The
+ * scaled transpose of X lives in kernel memory, so the GEMM reads it in place (no copy per block),
+ * and with kernel threads on (`setKernelThreads(n)` of @lowbit/tensor) every block's GEMM is split
+ * over the threads: H is bit-identical to one thread.
  */
 export class HessianAccumulator {
   readonly cols: number;
   /** H, f32 [cols, cols] row-major, symmetric. */
   readonly h: Float32Array;
   private n = 0;
-  private scratch: Float32Array | undefined;
 
   constructor(cols: number) {
     if (!(Number.isInteger(cols) && cols > 0)) {
@@ -64,19 +66,30 @@ export class HessianAccumulator {
     // Xt = sqrt(2/n) * X^T, [cols, tokens] (rows of Xt are contiguous, so column blocks are subarrays)
     const alpha = Math.fround(Math.sqrt(2 / this.n));
     const need = cols * tokens;
-    if (!this.scratch || this.scratch.length < need) this.scratch = new Float32Array(need);
-    const xt = this.scratch.subarray(0, need);
-    for (let t = 0; t < tokens; t++) {
-      const xo = t * cols;
-      for (let c = 0; c < cols; c++) xt[c * tokens + t] = alpha * x[xo + c]!;
+    // one transpose buffer alive at a time (freed before returning; the allocator reuses it)
+    const buf: KernelBuffer = getEngine().buffer(need * 4);
+    try {
+      const xt = buf.f32(0, need);
+      for (let t = 0; t < tokens; t++) {
+        const xo = t * cols;
+        for (let c = 0; c < cols; c++) xt[c * tokens + t] = alpha * x[xo + c]!;
+      }
+      this.accumulate(buf, tokens);
+    } finally {
+      buf.dispose();
     }
-    // H += Xt Xt^T, upper-triangular blocks, mirrored
+  }
+
+  /** H += Xt Xt^T over upper-triangular blocks, mirrored; Xt [cols, tokens] in kernel memory. */
+  private accumulate(buf: KernelBuffer, tokens: number): void {
+    const { cols, h } = this;
     for (let i0 = 0; i0 < cols; i0 += SYRK_BLOCK) {
       const i1 = Math.min(cols, i0 + SYRK_BLOCK);
-      const a = xt.subarray(i0 * tokens, i1 * tokens);
       for (let j0 = i0; j0 < cols; j0 += SYRK_BLOCK) {
         const j1 = Math.min(cols, j0 + SYRK_BLOCK);
-        const b = xt.subarray(j0 * tokens, j1 * tokens);
+        // views made afresh per block: a kernel call may grow (and so detach) the memory
+        const a = buf.f32(i0 * tokens * 4, (i1 - i0) * tokens);
+        const b = buf.f32(j0 * tokens * 4, (j1 - j0) * tokens);
         const blk = matmulABt(a, b, i1 - i0, j1 - j0, tokens);
         const bw = j1 - j0;
         for (let i = i0; i < i1; i++) {
@@ -92,8 +105,6 @@ export class HessianAccumulator {
     }
   }
 
-  /** Frees the transpose scratch kept between batches. */
-  releaseScratch(): void {
-    this.scratch = undefined;
-  }
+  /** Kept for compatibility: the transpose buffer is no longer kept between batches. */
+  releaseScratch(): void {}
 }
