@@ -10,12 +10,19 @@ import { isLowbitError } from "@lowbit/tensor";
 import { dataFile, hasData, tmpDir } from "@lowbit/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseGgufHeader, parseGgufHeaderPrefix, readGguf } from "./gguf-read";
+import { type GgufFile, parseGguf, parseGgufHeader, parseGgufHeaderPrefix, readGguf } from "./gguf-read";
 import { NeedMore } from "./gguf-values";
 import { encodeGgufHeader } from "./gguf-write";
 import { parseHfConfig } from "./hf-config";
-import { parseLlama2cHeader, parseLlama2cTokenizer, readLlama2cCheckpoint, readLlama2cTokenizer } from "./llama2c";
-import { openSafetensors } from "./safetensors";
+import {
+  type Llama2cCheckpoint,
+  parseLlama2cCheckpoint,
+  parseLlama2cHeader,
+  parseLlama2cTokenizer,
+  readLlama2cCheckpoint,
+  readLlama2cTokenizer,
+} from "./llama2c";
+import { openSafetensors, parseSafetensors, type SafetensorsFile } from "./safetensors";
 import { checkHeaderLength, encodeSafetensorsHeader, parseSafetensorsHeader } from "./safetensors-header";
 
 const SEED = 20240917;
@@ -35,13 +42,29 @@ function outcome(fn: () => unknown): Outcome {
 }
 
 async function outcomeAsync(fn: () => Promise<unknown>): Promise<Outcome> {
+  return (await resultAsync(fn)).outcome;
+}
+
+/** Like outcomeAsync, also keeping the value on success (to compare a path reader with its bytes twin). */
+async function resultAsync<T>(fn: () => Promise<T>): Promise<{ outcome: Outcome; value?: T }> {
   try {
-    await fn();
-    return { ok: true };
+    return { outcome: { ok: true }, value: await fn() };
   } catch (e) {
     if (!isLowbitError(e) || !/^E_[A-Z0-9_]+$/.test(e.code)) throw e;
-    return { ok: false, code: e.code };
+    return { outcome: { ok: false, code: e.code } };
   }
+}
+
+/** Every tensor's bytes of an opened GGUF or safetensors file, then closes it. */
+async function readAllTensors(f: GgufFile | SafetensorsFile): Promise<Map<string, Uint8Array>> {
+  const names = Array.isArray(f.tensors) ? f.tensors.map((t) => t.name) : [...f.tensors.keys()];
+  const out = new Map<string, Uint8Array>();
+  try {
+    for (const name of names) out.set(name, await f.read(name));
+  } finally {
+    await f.close();
+  }
+  return out;
 }
 
 const HUGE_U64 = [2n ** 64n - 1n, 2n ** 63n, 2n ** 63n - 1n, 2n ** 53n + 1n, 2n ** 40n, 2n ** 32n, 2n ** 31n, 100_000_001n];
@@ -181,19 +204,15 @@ describe("safetensors on bad input", () => {
     );
   });
 
-  it("openSafetensors on mutated files: a parse (with readable tensors) or a coded LowbitError", async () => {
+  it("openSafetensors and parseSafetensors on mutated files: the same tensors or the same coded LowbitError", async () => {
     const p = join(dir, "fuzz.safetensors");
     await fc.assert(
       fc.asyncProperty(mutations, async (ms) => {
-        writeFileSync(p, applyAll(base, ms));
-        await outcomeAsync(async () => {
-          const st = await openSafetensors(p);
-          try {
-            for (const name of st.tensors.keys()) await st.read(name);
-          } finally {
-            await st.close();
-          }
-        });
+        const bytes = applyAll(base, ms);
+        writeFileSync(p, bytes);
+        const fromPath = await resultAsync(async () => readAllTensors(await openSafetensors(p)));
+        const fromBytes = await resultAsync(async () => readAllTensors(parseSafetensors(bytes, p)));
+        expect(fromBytes).toEqual(fromPath);
       }),
       { seed: SEED, numRuns: 150 },
     );
@@ -274,19 +293,15 @@ describe("GGUF on bad input", () => {
     );
   });
 
-  it("readGguf on mutated files: a parse (with readable tensors) or a coded LowbitError", async () => {
+  it("readGguf and parseGguf on mutated files: the same tensors or the same coded LowbitError", async () => {
     const p = join(dir, "fuzz.gguf");
     await fc.assert(
       fc.asyncProperty(mutations, async (ms) => {
-        writeFileSync(p, applyAll(base, ms));
-        await outcomeAsync(async () => {
-          const f = await readGguf(p);
-          try {
-            for (const t of f.tensors) await f.read(t.name);
-          } finally {
-            await f.close();
-          }
-        });
+        const bytes = applyAll(base, ms);
+        writeFileSync(p, bytes);
+        const fromPath = await resultAsync(async () => readAllTensors(await readGguf(p)));
+        const fromBytes = await resultAsync(async () => readAllTensors(parseGguf(bytes, p)));
+        expect(fromBytes).toEqual(fromPath);
       }),
       { seed: SEED, numRuns: 150 },
     );
@@ -342,7 +357,7 @@ describe("llama2.c checkpoint on bad input", () => {
     );
   });
 
-  it("mutated checkpoint files: all tensors read or E_LLAMA2C", async () => {
+  it("mutated checkpoint files: readLlama2cCheckpoint and parseLlama2cCheckpoint read the same tensors or fail with E_LLAMA2C", async () => {
     // dim 8, hidden 12, 1 layer, 2 heads, 1 kv head, vocab -4 (separate classifier), seq 2
     const floats = 4 * 8 + 8 + 64 + 32 + 32 + 64 + 8 + 96 * 3 + 8 + 8 + 32;
     const base = new Uint8Array(28 + floats * 4);
@@ -352,9 +367,12 @@ describe("llama2.c checkpoint on bad input", () => {
     expect((await readLlama2cCheckpoint(p)).tensors.size).toBe(12);
     await fc.assert(
       fc.asyncProperty(mutations, async (ms) => {
-        writeFileSync(p, applyAll(base, ms));
-        const r = await outcomeAsync(() => readLlama2cCheckpoint(p));
-        if (!r.ok) expect(r.code).toBe("E_LLAMA2C");
+        const bytes = applyAll(base, ms);
+        writeFileSync(p, bytes);
+        const fromPath = await resultAsync(() => readLlama2cCheckpoint(p));
+        if (!fromPath.outcome.ok) expect(fromPath.outcome.code).toBe("E_LLAMA2C");
+        const fromBytes = await resultAsync<Llama2cCheckpoint>(async () => parseLlama2cCheckpoint(bytes, p));
+        expect(fromBytes).toEqual(fromPath);
       }),
       { seed: SEED, numRuns: 150 },
     );

@@ -2,6 +2,7 @@ import { LowbitError } from "@lowbit/tensor";
 import { RandomAccessFile } from "./file-io";
 import { type GgmlTypeInfo, ggmlTensorBytes, ggmlTypeInfo } from "./ggml-types";
 import { ByteCursor, type GgufValue, NeedMore } from "./gguf-values";
+import { type ByteReader, MemoryFile } from "./memory-file";
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -137,7 +138,10 @@ export function parseGgufHeaderPrefix(buf: Uint8Array, fileSize: number, source:
   return { version, metadata, tensors, alignment, dataOffset };
 }
 
-/** A GGUF file opened lazily: the header is parsed at open, tensor data read on demand. */
+/**
+ * A GGUF file opened lazily: the header is parsed at open, tensor data read on demand. Opened from a
+ * path (`readGguf`) or over bytes already in memory (`parseGguf`, for browsers); both behave alike.
+ */
 export class GgufFile implements GgufHeader {
   readonly version: number;
   readonly metadata: Map<string, GgufValue>;
@@ -147,8 +151,9 @@ export class GgufFile implements GgufHeader {
   private readonly byName: Map<string, GgufTensorInfo>;
 
   private constructor(
+    /** The path, or the name given to `parseGguf`. */
     readonly path: string,
-    private readonly file: RandomAccessFile,
+    private readonly file: ByteReader,
     header: GgufHeader,
   ) {
     this.version = header.version;
@@ -183,6 +188,11 @@ export class GgufFile implements GgufHeader {
     }
   }
 
+  /** A GgufFile over a whole GGUF file in memory (`source` names it in messages). */
+  static fromBytes(bytes: Uint8Array, source = "gguf"): GgufFile {
+    return new GgufFile(source, new MemoryFile(bytes, source), parseGgufHeader(bytes, source));
+  }
+
   tensor(name: string): GgufTensorInfo {
     const t = this.byName.get(name);
     if (!t) throw new LowbitError("E_MISSING_TENSOR", `${this.path}: no tensor named "${name}"`);
@@ -207,4 +217,12 @@ export class GgufFile implements GgufHeader {
 
 export function readGguf(path: string): Promise<GgufFile> {
   return GgufFile.open(path);
+}
+
+/**
+ * A GgufFile over the bytes of a whole GGUF file (e.g. a file dropped in a browser page): the same
+ * interface and validation as `readGguf`. The bytes are not copied; `read(name)` returns a fresh copy.
+ */
+export function parseGguf(bytes: Uint8Array, source = "gguf"): GgufFile {
+  return GgufFile.fromBytes(bytes, source);
 }

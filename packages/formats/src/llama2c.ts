@@ -1,5 +1,5 @@
 import { LowbitError } from "@lowbit/tensor";
-import { RandomAccessFile, readWholeFile } from "./file-io";
+import { LITTLE_ENDIAN, RandomAccessFile, readWholeFile } from "./file-io";
 
 /** Model hyper-parameters of a llama2.c checkpoint (legacy float32 format). */
 export interface Llama2cConfig {
@@ -41,6 +41,17 @@ export function parseLlama2cHeader(path: string, header: Uint8Array, fileSize: n
   }
   const dv = new DataView(header.buffer, header.byteOffset, HEADER_BYTES);
   const raw = HEADER_FIELDS.map((_, i) => dv.getInt32(i * 4, true));
+  const config = configFromHeaderValues(path, raw);
+  const expected = expectedFileSize(config);
+  if (BigInt(fileSize) !== expected) {
+    const fields = HEADER_FIELDS.map((f, i) => `${f}=${raw[i]}`).join(", ");
+    fail(path, `file size is ${fileSize} bytes but the header (${fields}) implies ${expected} bytes`);
+  }
+  return config;
+}
+
+/** The config of the seven header values, checked (positive, divisible heads, even head size). */
+function configFromHeaderValues(path: string, raw: readonly number[]): Llama2cConfig {
   const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = raw as [
     number,
     number,
@@ -74,15 +85,37 @@ export function parseLlama2cHeader(path: string, header: Uint8Array, fileSize: n
     seqLen,
     sharedClassifier: rawVocab > 0,
   };
-  const expected = expectedFileSize(config);
-  if (BigInt(fileSize) !== expected) {
-    fail(
-      path,
-      `file size is ${fileSize} bytes but the header (dim=${dim}, hidden_dim=${hiddenDim}, n_layers=${nLayers}, ` +
-        `n_heads=${nHeads}, n_kv_heads=${nKvHeads}, vocab_size=${rawVocab}, seq_len=${seqLen}) implies ${expected} bytes`,
-    );
-  }
   return config;
+}
+
+const CONFIG_FIELDS = ["dim", "hiddenDim", "nLayers", "nHeads", "nKvHeads", "vocabSize", "seqLen"] as const;
+
+/**
+ * The 28-byte header of a checkpoint for `config` (vocab_size negative when the classifier is
+ * separate), after checking the config as the reader checks a header (`E_LLAMA2C` naming the field).
+ * Returns the header and the size of the whole file it implies.
+ */
+export function encodeLlama2cHeader(config: Llama2cConfig, source: string): { header: Uint8Array; fileSize: number } {
+  for (const field of CONFIG_FIELDS) {
+    const v = config[field];
+    if (!Number.isInteger(v) || v <= 0 || v > 0x7fffffff) {
+      fail(source, `config field ${field} is ${String(v)}; expected a positive 32-bit integer`);
+    }
+  }
+  if (typeof config.sharedClassifier !== "boolean") {
+    fail(source, `config field sharedClassifier is ${String(config.sharedClassifier)}; expected true or false`);
+  }
+  const raw = CONFIG_FIELDS.map((f) => (f === "vocabSize" && !config.sharedClassifier ? -config[f] : config[f]));
+  // the reader's checks (divisible heads, even head size)
+  const checked = configFromHeaderValues(source, raw);
+  const size = expectedFileSize(checked);
+  if (size > BigInt(Number.MAX_SAFE_INTEGER)) fail(source, `config implies a file of ${size} bytes, too large`);
+  const header = new Uint8Array(HEADER_BYTES);
+  const dv = new DataView(header.buffer);
+  raw.forEach((v, i) => {
+    dv.setInt32(i * 4, v, true);
+  });
+  return { header, fileSize: Number(size) };
 }
 
 interface Segment {
@@ -125,6 +158,42 @@ function expectedFileSize(c: Llama2cConfig): bigint {
   return BigInt(HEADER_BYTES) + floats * 4n;
 }
 
+/** One weight tensor of a checkpoint and where its floats start (in floats after the header). */
+export interface Llama2cEntry {
+  name: string;
+  shape: number[];
+  count: number;
+  floatOffset: number;
+}
+
+/**
+ * The tensors of a checkpoint in file order with their float offsets after the header, and where
+ * the freq_cis tables (2 x seq_len x head_size/2 floats, between output_norm and wcls) start.
+ */
+export function llama2cLayout(config: Llama2cConfig): { entries: Llama2cEntry[]; freqCisOffset: number; freqCisFloats: number; totalFloats: number } {
+  const { before, freqCisFloats, after } = layout(config);
+  const entries: Llama2cEntry[] = [];
+  let pos = 0;
+  const add = (segments: Segment[]) => {
+    for (const s of segments) {
+      const count = s.shape.reduce((a, d) => a * d, 1);
+      const names = s.perLayer ? Array.from({ length: config.nLayers }, (_, i) => `blk.${i}.${s.name}.weight`) : [s.name];
+      for (const name of names) {
+        entries.push({ name, shape: [...s.shape], count, floatOffset: pos });
+        pos += count;
+      }
+    }
+  };
+  add(before);
+  const freqCisOffset = pos;
+  pos += freqCisFloats;
+  add(after);
+  return { entries, freqCisOffset, freqCisFloats, totalFloats: pos };
+}
+
+/** Byte offset of the first weight (the end of the 28-byte header). */
+export const LLAMA2C_HEADER_BYTES = HEADER_BYTES;
+
 /**
  * Reads a legacy llama2.c float32 checkpoint (the format of karpathy/llama2.c `run.c`). The header
  * is validated and the file size must match it exactly; each tensor is read into its own
@@ -135,30 +204,38 @@ export async function readLlama2cCheckpoint(path: string): Promise<Llama2cCheckp
   try {
     const header = await file.readAt(0, Math.min(HEADER_BYTES, file.size), "E_LLAMA2C");
     const config = parseLlama2cHeader(path, header, file.size);
-    const { before, freqCisFloats, after } = layout(config);
     const tensors = new Map<string, Llama2cTensor>();
-    let pos = HEADER_BYTES;
-    const readSegments = async (segments: Segment[]) => {
-      for (const s of segments) {
-        const count = s.shape.reduce((a, d) => a * d, 1);
-        const names = s.perLayer
-          ? Array.from({ length: config.nLayers }, (_, i) => `blk.${i}.${s.name}.weight`)
-          : [s.name];
-        for (const name of names) {
-          const data = await file.readF32At(pos, count, "E_LLAMA2C");
-          tensors.set(name, { shape: [...s.shape], data });
-          pos += count * 4;
-        }
-      }
-    };
-    await readSegments(before);
-    pos += freqCisFloats * 4;
-    await readSegments(after);
-    if (pos !== file.size) throw new LowbitError("E_INTERNAL", `${path}: read ${pos} of ${file.size} bytes`);
+    for (const e of llama2cLayout(config).entries) {
+      const data = await file.readF32At(HEADER_BYTES + e.floatOffset * 4, e.count, "E_LLAMA2C");
+      tensors.set(e.name, { shape: e.shape, data });
+    }
     return { config, tensors };
   } finally {
     await file.close();
   }
+}
+
+/**
+ * Parses a llama2.c checkpoint already in memory (e.g. a file dropped in a browser page), with the
+ * same validation and result as readLlama2cCheckpoint; `source` names it in messages. Every
+ * tensor is copied into its own Float32Array.
+ */
+export function parseLlama2cCheckpoint(bytes: Uint8Array, source = "llama2.c checkpoint"): Llama2cCheckpoint {
+  const config = parseLlama2cHeader(source, bytes.subarray(0, HEADER_BYTES), bytes.byteLength);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tensors = new Map<string, Llama2cTensor>();
+  for (const e of llama2cLayout(config).entries) {
+    const start = HEADER_BYTES + e.floatOffset * 4;
+    let data: Float32Array;
+    if (LITTLE_ENDIAN) {
+      data = new Float32Array(bytes.slice(start, start + e.count * 4).buffer);
+    } else {
+      data = new Float32Array(e.count);
+      for (let i = 0; i < e.count; i++) data[i] = dv.getFloat32(start + i * 4, true);
+    }
+    tensors.set(e.name, { shape: e.shape, data });
+  }
+  return { config, tensors };
 }
 
 export interface Llama2cTokenizer {

@@ -1,5 +1,6 @@
 import { decodeBf16, decodeF16, LowbitError } from "@lowbit/tensor";
 import { asBytes, RandomAccessFile, writeAtomic } from "./file-io";
+import { type ByteReader, MemoryFile } from "./memory-file";
 import {
   checkHeaderLength,
   encodeSafetensorsHeader,
@@ -23,12 +24,14 @@ export interface SafetensorsSource {
 
 /**
  * A safetensors file opened lazily: only the header is read at open; each tensor's bytes are read
- * by position when asked for, so files beyond 4 GiB are fine.
+ * by position when asked for, so files beyond 4 GiB are fine. Opened from a path
+ * (`openSafetensors`) or over bytes already in memory (`parseSafetensors`, for browsers).
  */
 export class SafetensorsFile implements SafetensorsSource {
   private constructor(
+    /** The path, or the name given to `parseSafetensors`. */
     readonly path: string,
-    private readonly file: RandomAccessFile,
+    private readonly file: ByteReader,
     readonly tensors: ReadonlyMap<string, SafetensorsTensorInfo>,
     readonly metadata: Record<string, string>,
     /** Byte offset where the data buffer starts (8 + header length). */
@@ -47,6 +50,15 @@ export class SafetensorsFile implements SafetensorsSource {
       await file.close();
       throw e;
     }
+  }
+
+  /** A SafetensorsFile over a whole safetensors file in memory (`source` names it in messages). */
+  static fromBytes(bytes: Uint8Array, source = "safetensors"): SafetensorsFile {
+    const file = new MemoryFile(bytes, source);
+    const n = checkHeaderLength(file.view(0, Math.min(8, file.size), "E_SAFETENSORS_HEADER"), file.size, source);
+    const json = file.view(8, n, "E_SAFETENSORS_HEADER");
+    const { tensors, metadata } = parseSafetensorsHeader(json, file.size - 8 - n, source);
+    return new SafetensorsFile(source, file, tensors, metadata, 8 + n);
   }
 
   info(name: string): SafetensorsTensorInfo {
@@ -90,6 +102,14 @@ export function toF32(raw: Uint8Array, dtype: SafetensorsDType, where: string): 
 
 export function openSafetensors(path: string): Promise<SafetensorsFile> {
   return SafetensorsFile.open(path);
+}
+
+/**
+ * A SafetensorsFile over the bytes of a whole .safetensors file (e.g. a file dropped in a browser
+ * page): the same interface and validation as `openSafetensors`. The bytes are not copied.
+ */
+export function parseSafetensors(bytes: Uint8Array, source = "safetensors"): SafetensorsFile {
+  return SafetensorsFile.fromBytes(bytes, source);
 }
 
 export interface SafetensorsTensorInput {

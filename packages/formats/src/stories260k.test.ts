@@ -1,14 +1,15 @@
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gguf } from "@huggingface/gguf";
 import { dataFile, hasData, tmpDir } from "@lowbit/testing";
 import { describe, expect, it } from "vitest";
 import { GGML_TYPE } from "./ggml-types";
 import { LLAMA_TOKEN_TYPE, llama2cToGguf, shapeFromGgufDims } from "./gguf-llama";
-import { readGguf } from "./gguf-read";
+import { parseGguf, readGguf } from "./gguf-read";
 import { GGUF_VALUE_TYPES } from "./gguf-values";
 import { type GgufMetadataBuilder, writeGguf } from "./gguf-write";
-import { readLlama2cCheckpoint, readLlama2cTokenizer } from "./llama2c";
-import { openSafetensors, writeSafetensors } from "./safetensors";
+import { parseLlama2cCheckpoint, readLlama2cCheckpoint, readLlama2cTokenizer } from "./llama2c";
+import { openSafetensors, parseSafetensors, writeSafetensors } from "./safetensors";
 import { openSafetensorsModel, writeShardedSafetensors } from "./safetensors-sharded";
 
 if (!hasData) console.warn("real data not found (LOWBIT_DATA or ../shared/data): stories260K conversions skipped");
@@ -114,6 +115,50 @@ describe.skipIf(!hasData)("stories260K through every container", () => {
       expect(ours.get("tokenizer.ggml.scores")).toEqual(Array.from(tok.scores));
     } finally {
       await ours.close();
+    }
+  });
+
+  it("the bytes twins (parseLlama2cCheckpoint, parseGguf, parseSafetensors) give what the path readers give", async () => {
+    const { ckpt, tok } = await load();
+    const bin = dataFile("stories260K", "stories260K.bin");
+    const fromBytes = parseLlama2cCheckpoint(new Uint8Array(readFileSync(bin)), "stories260K.bin");
+    expect(fromBytes.config).toEqual(ckpt.config);
+    expect([...fromBytes.tensors.keys()]).toEqual([...ckpt.tensors.keys()]);
+    for (const [name, t] of ckpt.tensors) {
+      expect(fromBytes.tensors.get(name)!.shape).toEqual(t.shape);
+      expect(same(bytesOf(fromBytes.tensors.get(name)!.data), bytesOf(t.data)), name).toBe(true);
+    }
+
+    const g = join(dir, "twins.gguf");
+    await writeGguf(g, llama2cToGguf(ckpt, tok, { name: "stories260K" }));
+    const path = await readGguf(g);
+    const mem = parseGguf(new Uint8Array(readFileSync(g)), "twins.gguf");
+    try {
+      for (const key of ["version", "metadata", "tensors", "alignment", "dataOffset"] as const) expect(mem[key], key).toEqual(path[key]);
+      expect(mem.path).toBe("twins.gguf");
+      expect(mem.get("llama.block_count")).toBe(5);
+      for (const t of path.tensors) expect(same(await mem.read(t.name), await path.read(t.name)), t.name).toBe(true);
+      await expect(mem.read("nope")).rejects.toMatchObject({ code: "E_MISSING_TENSOR", message: expect.stringContaining("twins.gguf") });
+    } finally {
+      await path.close();
+      await mem.close();
+    }
+    await expect(mem.read("token_embd.weight")).rejects.toMatchObject({ code: "E_IO" });
+
+    const st = join(dir, "twins.safetensors");
+    await writeSafetensors(st, [...ckpt.tensors].map(([name, t]) => ({ name, dtype: "F32" as const, shape: t.shape, data: t.data })), { format: "pt" });
+    const stPath = await openSafetensors(st);
+    const stMem = parseSafetensors(new Uint8Array(readFileSync(st)), "twins.safetensors");
+    try {
+      expect(stMem.metadata).toEqual(stPath.metadata);
+      expect(stMem.tensors).toEqual(stPath.tensors);
+      expect(stMem.dataOffset).toBe(stPath.dataOffset);
+      for (const name of stPath.tensors.keys()) {
+        expect(same(bytesOf(await stMem.readF32(name)), bytesOf(await stPath.readF32(name))), name).toBe(true);
+      }
+    } finally {
+      await stPath.close();
+      await stMem.close();
     }
   });
 });
