@@ -92,24 +92,3 @@ function applyMerge(seqs: number[][], a: number, b: number, to: number): void {
     }
   }
 }
-
-/** The llama2.c tokenizer.bin bytes: i32 max token length, then per token f32 score, i32 length, bytes. */
-export function encodeLlama2cTokenizer(t: TrainedTokenizer): Uint8Array {
-  let size = 4;
-  let maxLen = 0;
-  for (const p of t.tokens) {
-    size += 8 + p.length;
-    maxLen = Math.max(maxLen, p.length);
-  }
-  const out = new Uint8Array(size);
-  const dv = new DataView(out.buffer);
-  dv.setInt32(0, maxLen, true);
-  let o = 4;
-  t.tokens.forEach((p, i) => {
-    dv.setFloat32(o, t.scores[i]!, true);
-    dv.setInt32(o + 4, p.length, true);
-    out.set(p, o + 8);
-    o += 8 + p.length;
-  });
-  return out;
-}

@@ -15,6 +15,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { writeAtomic } from "../../packages/formats/src/file-io";
+import { writeLlama2cCheckpoint, writeLlama2cTokenizer } from "../../packages/formats/src/index";
 import { AdamW, cosineLr, QatLlama, Trainer, type TokenBatch } from "../../packages/qat/src/index";
 import {
   encodeDocuments,
@@ -24,8 +26,7 @@ import {
   loadLlama2c,
   makeConfig,
 } from "../../packages/runtime/src/index";
-import { encodeLlama2cTokenizer, trainBpe } from "./bpe";
-import { encodeLlama2cCheckpoint, writeFileAtomic } from "./llama2c-writer";
+import { trainBpe } from "./bpe";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -64,7 +65,6 @@ const heldDocs = paragraphs.filter((_, i) => i % 10 === 9);
 
 // ---- tokenizer ----
 const trained = trainBpe(trainDocs, 512);
-const tokBytes = encodeLlama2cTokenizer(trained);
 const tokenizer = new Llama2cTokenizer({
   maxTokenLength: Math.max(...trained.tokens.map((t) => t.length)),
   tokens: trained.tokens,
@@ -158,15 +158,15 @@ const res = await trainer.run();
 // ---- write and check through the runtime ----
 const modelPath = path.join(out, "model.bin");
 const tokPath = path.join(out, "tokenizer.bin");
-await writeFileAtomic(
+/** Text written through a temporary file and a rename, as @lowbit/formats writes its files. */
+const writeText = (file: string, text: string) => writeAtomic(file, (sink) => sink.write(new TextEncoder().encode(text)));
+await writeLlama2cCheckpoint(
   modelPath,
-  encodeLlama2cCheckpoint(
-    { dim: 64, hiddenDim: 192, nLayers: 4, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 256, sharedClassifier: true },
-    model.tensors(),
-  ),
+  { dim: 64, hiddenDim: 192, nLayers: 4, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 256, sharedClassifier: true },
+  model.tensors(),
 );
-await writeFileAtomic(tokPath, tokBytes);
-await writeFileAtomic(path.join(out, "heldout.txt"), new TextEncoder().encode(`${heldDocs.join("\n\n")}\n`));
+await writeLlama2cTokenizer(tokPath, trained);
+await writeText(path.join(out, "heldout.txt"), `${heldDocs.join("\n\n")}\n`);
 const calib = [];
 let chars = 0;
 for (const d of trainDocs) {
@@ -174,7 +174,7 @@ for (const d of trainDocs) {
   calib.push(d);
   chars += d.length;
 }
-await writeFileAtomic(path.join(out, "calibration.txt"), new TextEncoder().encode(`${calib.join("\n\n")}\n`));
+await writeText(path.join(out, "calibration.txt"), `${calib.join("\n\n")}\n`);
 
 const runtimeModel = await loadLlama2c(modelPath);
 const rtTok = await Llama2cTokenizer.fromFile(tokPath);
@@ -208,6 +208,6 @@ const card = {
   },
   sample: { prompt: "Call me Ishmael.", temperature: 0.8, seed: 1, text: sample.text },
 };
-await writeFileAtomic(path.join(out, "model-card.json"), new TextEncoder().encode(`${JSON.stringify(card, null, 2)}\n`));
+await writeText(path.join(out, "model-card.json"), `${JSON.stringify(card, null, 2)}\n`);
 console.log(`held-out perplexity ${ev.perplexity.toFixed(2)} (uniform: 512) over ${ev.scored} predictions`);
 console.log(`sample: Call me Ishmael.${sample.text}`);
