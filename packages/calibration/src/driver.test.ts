@@ -6,6 +6,8 @@ import { quantizeModel } from "./driver";
 import type { LayerContext, LayerPlugin } from "./plugin";
 import { rtnPlugin } from "./rtn-plugin";
 import { loadStories, smallCalibration } from "./test-model";
+import { dataFile } from "@lowbit/testing";
+import { loadLlama2c } from "@lowbit/runtime";
 
 /** RMSNorm exactly as the runtime computes it. */
 function rmsNorm(x: Float32Array, w: Float32Array, rows: number, dim: number): Float32Array {
@@ -127,5 +129,42 @@ describe.runIf(hasData)("quantizeModel (the sequential driver) on stories260K", 
       },
     });
     expect(names).toEqual(["attn_q", "attn_output"]);
+  });
+
+  it("calls finishLayer after each layer's outputs; releasing finished layers of a lazy model changes no layer's inputs", async () => {
+    const data = await smallCalibration(3, 16);
+    /** RTN through setWeight with activations on, recording every layer's inputs. */
+    const probe = (seen: Float32Array[]): LayerPlugin => ({
+      name: "probe-rtn",
+      propagate: "quantized",
+      quantizeLayer(ctx) {
+        seen.push(ctx.inputs.slice());
+        for (const n of LINEAR_NAMES) {
+          const l = ctx.model.getLinear(ctx.layer, n);
+          ctx.setWeight(n, dequantizeMatrix(quantizeRTN(ctx.weight(n), l.outFeatures, l.inFeatures, { bits: 4, groupSize: l.inFeatures === 172 ? 43 : 32, sym: false })));
+        }
+      },
+    });
+    const eagerSeen: Float32Array[] = [];
+    await quantizeModel(await loadStories(), data, probe(eagerSeen));
+    const lazy = await loadLlama2c(dataFile("stories260K", "stories260K.bin"), { lazy: true });
+    expect(lazy.isLayerLoaded(0)).toBe(false);
+    const lazySeen: Float32Array[] = [];
+    const events: string[] = [];
+    await quantizeModel(lazy, data, probe(lazySeen), {
+      finishLayer: (i, m) => {
+        expect(m).toBe(lazy);
+        events.push(`finish ${i} (seen ${lazySeen.length}, next loaded ${i + 1 < m.nLayers && m.isLayerLoaded(i + 1)})`);
+        m.releaseLayer(i);
+      },
+    });
+    expect(events).toEqual([0, 1, 2, 3, 4].map((i) => `finish ${i} (seen ${i + 1}, next loaded false)`));
+    expect([0, 1, 2, 3, 4].some((i) => lazy.isLayerLoaded(i))).toBe(false);
+    expect(lazySeen).toHaveLength(5);
+    lazySeen.forEach((x, i) => {
+      expect(x).toEqual(eagerSeen[i]);
+    });
+    // the last layer's inputs are the quantized layers' outputs: they differ from the embeddings
+    expect(lazySeen[4]).not.toEqual(lazySeen[0]);
   });
 });

@@ -33,6 +33,14 @@ export interface DriverOptions {
   startInputs?: Float32Array;
   /** Called with each layer's inputs before it is quantized (to checkpoint a resumable run). */
   layerInputs?: (layer: number, inputs: Float32Array) => void | Promise<void>;
+  /**
+   * Called once layer i is quantized and the next layer's inputs are computed, before layer i + 1
+   * is loaded: the driver never runs layer i again, so the caller may write it out, swap its
+   * backends for compact ones (e.g. packed int4 instead of f32 over dequantized weights) or
+   * release it (`model.releaseLayer(i)` on a lazily opened model). With a lazily opened model this
+   * is what keeps the resident weights at about one decoder layer.
+   */
+  finishLayer?: (layer: number, model: LlamaModel) => void | Promise<void>;
 }
 
 export interface QuantizeReport {
@@ -190,7 +198,9 @@ class Context implements LayerContext {
  * windows, then for each decoder layer keeps its inputs for all windows, lets the plug-in run the
  * layer with capture hooks and replace weights, and computes the next layer's inputs (rerunning the
  * quantized layer, or from the float layer for plug-ins that propagate "fp"). Peak memory is one
- * layer's working set plus two activation buffers of windows * seqLen * dim floats.
+ * layer's working set plus two activation buffers of windows * seqLen * dim floats, when the model
+ * is opened lazily (each layer read on `ensureLayer`) and finished layers are made compact or
+ * released through `finishLayer`; an eagerly built model holds every float layer from the start.
  */
 export async function quantizeModel(
   model: LlamaModel,
@@ -246,6 +256,7 @@ export async function quantizeModel(
     if (needsActs) hidden = fpOut ?? ctx.forward({ collectOutput: true })!;
     records.push(...ctx.records);
     peak = Math.max(peak, rss() ?? 0);
+    await options.finishLayer?.(i, model);
     const now = performance.now();
     layerMs.push(now - tl);
     const done = i - start + 1;
