@@ -1,4 +1,5 @@
 import type { KVCache } from "./kv-cache";
+import type { ResidentKV } from "./kv-resident";
 import { decoderKernels, put, scratchRegions, useWasm, viewF32 } from "./kernels/modules";
 import type { RopeTable } from "./ops";
 
@@ -122,8 +123,11 @@ export function causalAttentionRef(
 export type AttentionMode =
   /** `rows` = windows of seqLen tokens, each a fresh context at position 0. */
   | { kind: "windows"; seqLen: number }
-  /** Rows continue the sequence in `cache` at position pos0 (keys/values of earlier positions cached). */
-  | { kind: "cache"; cache: KVCache; pos0: number };
+  /**
+   * Rows continue the sequence in `cache` at position pos0 (keys/values of earlier positions
+   * cached). With `resident`, the fast path keeps the cache's rows in kernel memory between calls.
+   */
+  | { kind: "cache"; cache: KVCache; pos0: number; resident?: ResidentKV };
 
 /**
  * The attention block of decoder layer `layer` after the q/k/v projections: RoPE on q and k
@@ -168,23 +172,28 @@ export function ropeAttention(
   }
   const kx = decoderKernels();
   // keys/values in kernel memory: the window rows, or the cached positions followed by the new rows
+  // (in the model's resident copy of the cache when there is one: only new rows are copied in)
   const pos0 = mode.kind === "cache" ? mode.pos0 : 0;
   const n = pos0 + rows;
   const tableRows = mode.kind === "windows" ? mode.seqLen : rows;
   const span = mode.kind === "windows" ? mode.seqLen : n;
+  const resident = mode.kind === "cache" && mode.resident ? mode.resident.prepare(mode.cache, layer, pos0, rows) : undefined;
+  const kvBytes = resident ? 0 : n * kvDim * 4;
   const { cf, ss } = rope.expanded(pos0, tableRows);
-  const [pq, pk, pv, pc, ps, po, pw] = scratchRegions([
+  const [pq, pkS, pvS, pc, ps, po, pw] = scratchRegions([
     rows * qDim * 4,
-    n * kvDim * 4,
-    n * kvDim * 4,
+    kvBytes,
+    kvBytes,
     cf.length * 4,
     ss.length * 4,
     rows * qDim * 4,
     kx.attention_work_bytes(span, headDim),
   ]) as [number, number, number, number, number, number, number];
+  const pk = resident ? resident.pk : pkS;
+  const pv = resident ? resident.pv : pvS;
   put(pq, q.subarray(0, rows * qDim));
   const pkNew = pk + pos0 * kvDim * 4;
-  if (mode.kind === "cache" && pos0 > 0) {
+  if (mode.kind === "cache" && pos0 > 0 && !resident) {
     put(pk, mode.cache.layerKeys(layer).subarray(0, pos0 * kvDim));
     put(pv, mode.cache.layerValues(layer).subarray(0, pos0 * kvDim));
   }
@@ -200,7 +209,8 @@ export function ropeAttention(
       runAttention(shape, pq + b * L * qDim * 4, pk + b * L * kvDim * 4, pv + b * L * kvDim * 4, po + b * L * qDim * 4, L, 0, pw);
     }
   } else {
-    mode.cache.write(layer, pos0, viewF32(pkNew, rows * kvDim), v, rows);
+    if (resident && mode.resident) mode.resident.commit(mode.cache, layer, pos0, rows, pk, pv);
+    else mode.cache.write(layer, pos0, viewF32(pkNew, rows * kvDim), v, rows);
     runAttention(shape, pq, pk, pv, po, rows, pos0, pw);
   }
   att.set(viewF32(po, rows * qDim));

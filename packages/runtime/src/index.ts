@@ -33,6 +33,7 @@ export { loadHfModel, configFromHf, internalNameFromHf, hfNameFromInternal, SUPP
 export type { HfLoadOptions } from "./load-hf";
 export { loadGguf, loadGgufTokenizer, configFromGguf, ggufSource, SUPPORTED_GGUF_ARCHITECTURES } from "./load-gguf";
 export { registerGgufTensorType } from "./gguf-types";
-export type { GgufTensorType } from "./gguf-types";
+export type { GgufTensorType, GgufActivations } from "./gguf-types";
+export type { GgufLoadOptions } from "./load-gguf";
 export { loadModel, loadTokenizer, detectModelFormat } from "./load";
 export type { ModelFormat } from "./load";

@@ -14,6 +14,8 @@ export class KVCache {
   private capacity = 0;
   private keys: Float32Array[];
   private values: Float32Array[];
+  /** Writes per layer (lets a resident copy in kernel memory know it is still current). */
+  private readonly writeCounts: number[];
 
   constructor(config: LlamaConfig, maxLength = config.maxSeqLen) {
     if (!Number.isSafeInteger(maxLength) || maxLength <= 0) {
@@ -23,6 +25,7 @@ export class KVCache {
     this.kvDim = config.nKvHeads * config.headDim;
     this.keys = Array.from({ length: config.nLayers }, () => new Float32Array(0));
     this.values = Array.from({ length: config.nLayers }, () => new Float32Array(0));
+    this.writeCounts = new Array<number>(config.nLayers).fill(0);
   }
 
   /** Makes room for `n` more positions; throws E_CONTEXT_LENGTH past maxLength. */
@@ -61,6 +64,12 @@ export class KVCache {
     const n = rows * this.kvDim;
     this.keys[layer]!.set(k.subarray(0, n), pos * this.kvDim);
     this.values[layer]!.set(v.subarray(0, n), pos * this.kvDim);
+    this.writeCounts[layer] = (this.writeCounts[layer] ?? 0) + 1;
+  }
+
+  /** How many times a layer was written (see ResidentKV). */
+  writes(layer: number): number {
+    return this.writeCounts[layer] ?? 0;
   }
 
   /** Forgets positions from `length` on (e.g. to reuse a shared prompt prefix). */

@@ -2,7 +2,7 @@ import { type GgufFile, readGguf } from "@lowbit/formats";
 import { LowbitError } from "@lowbit/tensor";
 import { type BuildOptions, buildModel, type TensorSource } from "./build";
 import { type LlamaConfig, makeConfig } from "./config";
-import { blockEmbedding, ggufTensorType } from "./gguf-types";
+import { blockEmbedding, type GgufActivations, ggufTensorType } from "./gguf-types";
 import type { LlamaModel } from "./model";
 import { Llama2cTokenizer } from "./tokenizer/llama2c";
 
@@ -64,8 +64,18 @@ export function configFromGguf(file: GgufFile): LlamaConfig {
   });
 }
 
-/** A TensorSource over a GGUF file: reads per tensor; block-quantized weights become block linears. */
-export function ggufSource(file: GgufFile): TensorSource {
+/** Options of loadGguf. */
+export interface GgufLoadOptions extends BuildOptions {
+  overrides?: Partial<LlamaConfig>;
+  /** What block-quantized linears multiply with (see GgufActivations); default "quantized", as llama.cpp. */
+  activations?: GgufActivations;
+}
+
+/**
+ * A TensorSource over a GGUF file: reads per tensor; block-quantized weights become block linears
+ * (with `activations`, default "quantized").
+ */
+export function ggufSource(file: GgufFile, activations?: GgufActivations): TensorSource {
   const info = new Map(file.tensors.map((t) => [t.name, t]));
   const get = (name: string) => {
     const t = info.get(name);
@@ -86,7 +96,7 @@ export function ggufSource(file: GgufFile): TensorSource {
       const t = get(name);
       const type = ggufTensorType(t.type, `${file.path}: tensor "${name}"`);
       if (!type.linear) return undefined;
-      return type.linear(await file.read(name), out, inp, bias, name);
+      return type.linear(await file.read(name), out, inp, bias, name, activations);
     },
     readEmbedding: async (name, vocabSize, dim) => {
       const t = get(name);
@@ -99,12 +109,12 @@ export function ggufSource(file: GgufFile): TensorSource {
 }
 
 /** Loads a GGUF model (F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors; see gguf-types.ts). */
-export async function loadGguf(path: string, options: BuildOptions & { overrides?: Partial<LlamaConfig> } = {}): Promise<LlamaModel> {
+export async function loadGguf(path: string, options: GgufLoadOptions = {}): Promise<LlamaModel> {
   const file = await readGguf(path);
   try {
     let cfg = configFromGguf(file);
     if (options.overrides) cfg = makeConfig({ ...cfg, ...options.overrides });
-    const model = await buildModel(cfg, ggufSource(file), { ...options, what: path });
+    const model = await buildModel(cfg, ggufSource(file, options.activations), { ...options, what: path });
     if (!options.lazy) await file.close();
     return model;
   } catch (e) {

@@ -1,7 +1,7 @@
 import { LowbitError } from "@lowbit/tensor";
 import type { BuildOptions } from "./build";
 import type { LlamaConfig } from "./config";
-import { loadGguf, loadGgufTokenizer } from "./load-gguf";
+import { type GgufLoadOptions, loadGguf, loadGgufTokenizer } from "./load-gguf";
 import { loadHfModel } from "./load-hf";
 import { loadLlama2c } from "./load-llama2c";
 import type { LlamaModel } from "./model";
@@ -36,7 +36,7 @@ export async function detectModelFormat(path: string): Promise<ModelFormat> {
 /** Loads a model from a Hugging Face folder, a GGUF file or a llama2.c checkpoint. */
 export async function loadModel(
   path: string,
-  options: BuildOptions & { overrides?: Partial<LlamaConfig>; format?: ModelFormat } = {},
+  options: BuildOptions & { overrides?: Partial<LlamaConfig>; format?: ModelFormat; activations?: GgufLoadOptions["activations"] } = {},
 ): Promise<LlamaModel> {
   const format = options.format ?? (await detectModelFormat(path));
   if (format === "hf") return loadHfModel(path, options);

@@ -2,6 +2,7 @@ import { LowbitError, type Linear } from "@lowbit/tensor";
 import { type AttentionMode, ropeAttention } from "./attention";
 import { type LinearName, type LlamaConfig, LINEAR_NAMES, linearShape } from "./config";
 import { KVCache } from "./kv-cache";
+import { ResidentKV } from "./kv-resident";
 import { addVectors, RopeTable, rmsNorm, siluMul } from "./ops";
 
 /** The weights of one decoder layer. Norm weights are mutable so AWQ can fold scales into them. */
@@ -81,6 +82,8 @@ export class LlamaModel {
   readonly weights: ModelWeights;
   private readonly rope: RopeTable;
   private readonly hooks = new Set<CaptureHook>();
+  /** The last used KV cache's rows in kernel memory (decoding copies in only new rows). */
+  private readonly residentKV = new ResidentKV();
   private readonly loader: LayerLoader | undefined;
   private readonly closeSource: (() => Promise<void>) | undefined;
 
@@ -241,6 +244,7 @@ export class LlamaModel {
       if (l) for (const name of LINEAR_NAMES) l.linears[name].dispose?.();
     }
     this.weights.output.dispose?.();
+    this.residentKV.dispose();
   }
 
   /** dispose() and close the files a lazily opened model reads layers from. */
@@ -336,7 +340,7 @@ export class LlamaModel {
     cache.reserve(T);
     const pos0 = cache.length;
     let x = this.embed(tokens);
-    const mode: AttentionMode = { kind: "cache", cache, pos0 };
+    const mode: AttentionMode = { kind: "cache", cache, pos0, resident: this.residentKV };
     for (let i = 0; i < this.config.nLayers; i++) x = this.decoderLayer(i, x, T, mode);
     cache.length = pos0 + T;
     if (logits === "none") return new Float32Array(0);
