@@ -1,10 +1,10 @@
 /**
  * The playground's trained demo model, when the repository has one: tools/demo-model/model/ holds a
  * llama2.c checkpoint (model.bin), its tokenizer (tokenizer.bin), held-out and calibration text and
- * a model card. The browser cannot read llama2.c checkpoints from bytes yet (@lowbit/formats reads
- * them from a path), so the build converts the model to GGUF with @lowbit/formats' own writer and
- * publishes it with the texts under public/demo/ (git-ignored). public/demo/manifest.json says
- * whether a trained model is there; without one the playground makes its seeded random model.
+ * a model card. The build converts the model to one GGUF file (checkpoint and vocabulary together)
+ * with @lowbit/formats' own writer and publishes it with the texts under public/demo/ (git-ignored);
+ * the page reads it from bytes with parseGguf. public/demo/manifest.json says whether a trained
+ * model is there; without one the playground makes its seeded random model.
  *
  * LOWBIT_DEMO_MODEL_DIR points at another folder of the same layout (tests, experiments).
  */

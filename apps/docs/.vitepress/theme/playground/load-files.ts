@@ -1,13 +1,12 @@
 /**
- * Models from files the user drops on the playground, parsed from ArrayBuffers with the browser-safe
- * parsers of @lowbit/formats (nothing here touches node:fs):
- * - a .gguf (llama / qwen2; F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors) with its embedded vocabulary;
- * - a Hugging Face .safetensors (F32/F16/BF16) with its config.json and tokenizer.json;
- * - a llama2.c checkpoint .bin with its tokenizer .bin (needs a bytes parser in @lowbit/formats:
- *   see `llama2cFromBytes`).
+ * Models from files the user drops on the playground, parsed from ArrayBuffers with the bytes readers
+ * of @lowbit/formats (nothing here touches node:fs):
+ * - a .gguf (llama / qwen2; F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors) with its embedded vocabulary
+ *   (parseGguf: the same GgufFile the runtime's GGUF helpers read from a path);
+ * - a Hugging Face .safetensors (F32/F16/BF16) with its config.json and tokenizer.json (parseSafetensors);
+ * - a llama2.c checkpoint .bin with its tokenizer .bin (parseLlama2cCheckpoint, parseLlama2cTokenizer).
  */
-import * as formats from "@lowbit/formats";
-import { type GgufFile, parseGgufHeader, parseLlama2cTokenizer, parseSafetensorsHeader } from "@lowbit/formats";
+import { type GgufFile, parseGguf, parseLlama2cCheckpoint, parseLlama2cTokenizer, parseSafetensors } from "@lowbit/formats";
 import {
   HfTokenizer,
   Llama2cTokenizer,
@@ -22,7 +21,7 @@ import {
   makeConfig,
   memorySource,
 } from "@lowbit/runtime";
-import { LowbitError, decodeBf16, decodeF16 } from "@lowbit/tensor";
+import { LowbitError } from "@lowbit/tensor";
 
 export interface DroppedFile {
   name: string;
@@ -43,32 +42,10 @@ export const MAX_MODEL_BYTES = 512 * 1024 * 1024;
 
 const lower = (f: DroppedFile) => f.name.toLowerCase();
 
-/** A GgufFile over bytes in memory (the runtime's GGUF helpers read `path`, `tensors`, `get` and `read`). */
-function ggufInMemory(bytes: Uint8Array, name: string): GgufFile {
-  const header = parseGgufHeader(bytes, name);
-  const byName = new Map(header.tensors.map((t) => [t.name, t]));
-  const file = {
-    ...header,
-    path: name,
-    tensor(n: string) {
-      const t = byName.get(n);
-      if (!t) throw new LowbitError("E_MISSING_TENSOR", `${name}: no tensor named "${n}"`);
-      return t;
-    },
-    get(key: string) {
-      return header.metadata.get(key)?.value;
-    },
-    async read(n: string) {
-      const t = file.tensor(n);
-      // a fresh, aligned copy (block decoders view it as typed arrays)
-      return bytes.slice(header.dataOffset + t.offset, header.dataOffset + t.offset + t.byteLength);
-    },
-    async close() {},
-  };
-  return file as unknown as GgufFile;
-}
-
-/** The SentencePiece-style vocabulary embedded in a GGUF, as the runtime's loadGgufTokenizer builds it. */
+/**
+ * The SentencePiece-style vocabulary embedded in a GGUF, as the runtime's loadGgufTokenizer builds it
+ * (that one takes a path only).
+ */
 function ggufTokenizer(file: GgufFile, name: string): Tokenizer {
   const model = file.get("tokenizer.ggml.model");
   const tokens = file.get("tokenizer.ggml.tokens");
@@ -89,23 +66,11 @@ function ggufTokenizer(file: GgufFile, name: string): Tokenizer {
 }
 
 function fromGguf(f: DroppedFile): LoadedModel {
-  const file = ggufInMemory(f.bytes, f.name);
+  const file = parseGguf(f.bytes, f.name);
   const config = configFromGguf(file);
-  return { name: f.name, format: "gguf", config, source: () => ggufSource(file), tokenizer: ggufTokenizer(file, f.name), fileBytes: f.bytes.byteLength };
-}
-
-function f32Of(raw: Uint8Array, dtype: string, where: string): Float32Array {
-  const b = raw.slice();
-  switch (dtype) {
-    case "F32":
-      return new Float32Array(b.buffer, 0, b.byteLength / 4);
-    case "F16":
-      return decodeF16(new Uint16Array(b.buffer, 0, b.byteLength / 2));
-    case "BF16":
-      return decodeBf16(new Uint16Array(b.buffer, 0, b.byteLength / 2));
-    default:
-      throw new LowbitError("E_DTYPE", `${where}: dtype ${dtype} is not a float dtype the playground reads (F32, F16, BF16)`);
-  }
+  // a GgufFile per source: closing one model's source leaves the other's readable
+  const source = () => ggufSource(parseGguf(f.bytes, f.name));
+  return { name: f.name, format: "gguf", config, source, tokenizer: ggufTokenizer(file, f.name), fileBytes: f.bytes.byteLength };
 }
 
 function fromSafetensors(f: DroppedFile, all: DroppedFile[]): LoadedModel {
@@ -114,15 +79,11 @@ function fromSafetensors(f: DroppedFile, all: DroppedFile[]): LoadedModel {
   if (!cfgFile || !tokFile) {
     throw new LowbitError("E_INVALID_ARGUMENT", `${f.name}: drop config.json and tokenizer.json together with the .safetensors file`);
   }
-  const dv = new DataView(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength);
-  if (f.bytes.byteLength < 8) throw new LowbitError("E_SAFETENSORS_HEADER", `${f.name}: too short for a safetensors header`);
-  const n = Number(dv.getBigUint64(0, true));
-  if (8 + n > f.bytes.byteLength) throw new LowbitError("E_SAFETENSORS_HEADER", `${f.name}: header length ${n} runs past the file`);
-  const header = parseSafetensorsHeader(f.bytes.subarray(8, 8 + n), f.bytes.byteLength - 8 - n, f.name);
+  const file = parseSafetensors(f.bytes, f.name);
   const dec = new TextDecoder();
   let config = configFromHf(dec.decode(cfgFile.bytes), cfgFile.name);
   const byInternal = new Map<string, string>();
-  for (const name of header.tensors.keys()) {
+  for (const name of file.tensors.keys()) {
     const internal = internalNameFromHf(name);
     if (internal) byInternal.set(internal, name);
   }
@@ -136,44 +97,18 @@ function fromSafetensors(f: DroppedFile, all: DroppedFile[]): LoadedModel {
   const source = (): TensorSource => ({
     shape: (name) => {
       const hf = byInternal.get(name);
-      return hf ? [...header.tensors.get(hf)!.shape] : undefined;
+      return hf ? [...file.tensors.get(hf)!.shape] : undefined;
     },
-    readF32: async (name) => {
-      const hf = byInternal.get(name) ?? hfNameFromInternal(name) ?? name;
-      const t = header.tensors.get(hf);
-      if (!t) throw new LowbitError("E_MISSING_TENSOR", `${f.name}: missing tensor "${hf}"`);
-      return f32Of(f.bytes.subarray(t.offset, t.offset + t.byteLength), t.dtype, `${f.name}: tensor "${hf}"`);
-    },
+    readF32: (name) => file.readF32(byInternal.get(name) ?? hfNameFromInternal(name) ?? name),
     describe: (name) => byInternal.get(name) ?? hfNameFromInternal(name) ?? name,
   });
   return { name: f.name, format: "safetensors", config, source, tokenizer, fileBytes: f.bytes.byteLength };
 }
 
-type Llama2cCheckpoint = Awaited<ReturnType<typeof formats.readLlama2cCheckpoint>>;
-type BytesParser = (bytes: Uint8Array, source?: string) => Llama2cCheckpoint;
-
-/**
- * llama2.c checkpoints: @lowbit/formats reads them from a path only (readLlama2cCheckpoint). When it
- * exports a bytes parser (`parseLlama2cCheckpoint(bytes, source)`), the playground uses it.
- */
-export function llama2cFromBytes(): BytesParser | undefined {
-  // looked up by a computed name: the bundler would otherwise warn that the export does not exist yet
-  const exported: Record<string, unknown> = formats;
-  const fn = exported[["parse", "Llama2c", "Checkpoint"].join("")];
-  return typeof fn === "function" ? (fn as BytesParser) : undefined;
-}
-
-function fromLlama2c(model: DroppedFile, tok: DroppedFile | undefined): LoadedModel {
-  const parse = llama2cFromBytes();
-  if (!parse) {
-    throw new LowbitError(
-      "E_UNSUPPORTED",
-      `${model.name}: this build of @lowbit/formats reads llama2.c checkpoints only from a path, not from bytes in a browser. ` +
-        "Convert it to GGUF first (lowbit convert model.bin --to gguf --out model.gguf) and drop the .gguf.",
-    );
-  }
+/** A llama2.c checkpoint and its tokenizer (llama2.c conventions, as the runtime's loadLlama2c uses them). */
+export function loadLlama2cFiles(model: DroppedFile, tok: DroppedFile | undefined): LoadedModel {
   if (!tok) throw new LowbitError("E_INVALID_ARGUMENT", `${model.name}: drop the llama2.c tokenizer .bin together with the checkpoint`);
-  const ckpt = parse(model.bytes, model.name);
+  const ckpt = parseLlama2cCheckpoint(model.bytes, model.name);
   const c = ckpt.config;
   const config = makeConfig({
     architecture: "llama2.c",
@@ -217,7 +152,7 @@ export function loadDroppedFiles(files: DroppedFile[]): LoadedModel {
     const tok = bins.find(looksLikeTokenizer);
     const model = bins.filter((b) => b !== tok).sort((a, b) => b.bytes.byteLength - a.bytes.byteLength)[0];
     if (!model) throw new LowbitError("E_INVALID_ARGUMENT", "only a tokenizer .bin was dropped; drop the llama2.c checkpoint .bin too");
-    return fromLlama2c(model, tok);
+    return loadLlama2cFiles(model, tok);
   }
   throw new LowbitError(
     "E_INVALID_ARGUMENT",
