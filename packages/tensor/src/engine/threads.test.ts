@@ -3,7 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { F32Linear } from "../kernels/f32-linear";
-import { gemv, matmulAB, matmulABt, splitRange } from "../kernels/f32";
+import { f32Module, gemv, matmulAB, matmulABt, splitRange } from "../kernels/f32";
 import { Rng } from "../rng";
 import { wasmBase64 as f32Base64 } from "../wasm/f32.generated";
 import { wasmBase64 as f64Base64 } from "../wasm/f64.generated";
@@ -13,6 +13,7 @@ import {
   getKernelThreads,
   kernelThreadsInfo,
   kernelThreadsReady,
+  runKernelParts,
   setKernelThreads,
   shutdownKernelThreads,
 } from "./threads";
@@ -165,6 +166,16 @@ describe("kernel threads (2 and 3 threads) equal one thread bit for bit", () => 
     expect(getKernelThreads()).toBe(1);
     expect(bitsEqual(gemv(c.w, c.x, c.n, c.k), single.gemv[0]!)).toBe(true);
     await shutdownKernelThreads(); // twice is fine
+  });
+
+  it("passes up to 16 arguments to a worker's part and rejects more", async () => {
+    setKernelThreads(2);
+    await kernelThreadsReady();
+    const part = (n: number) => ({ module: f32Module, fn: "dot_f32", args: new Array<number>(n).fill(0) });
+    // extra arguments are ignored by the export; 16 fit the worker's slot
+    expect(() => runKernelParts([part(3), part(16)])).not.toThrow();
+    expect(() => runKernelParts([part(3), part(17)])).toThrow(/at most 16 arguments/);
+    await shutdownKernelThreads();
   });
 
   it("rejects a bad thread count", () => {

@@ -5,7 +5,8 @@
  * a tiny model needs (ModelProto, GraphProto, NodeProto, TensorProto, ValueInfoProto,
  * AttributeProto), so no protobuf library or Python is involved. The same model bytes then run in
  * onnxruntime-node (native CPU) and onnxruntime-web (its WebAssembly SIMD backend, inside Node),
- * both pinned to one thread so they compare with lowbit's single-threaded kernels.
+ * on one thread by default so they compare with lowbit's single-threaded kernels (onnxruntime-node
+ * takes more intra-op threads for the thread comparisons).
  *
  * Helpers for the ops the quantization benchmarks use: MatMul (f32), MatMulInteger,
  * DynamicQuantizeMatMul and MatMulNBits (com.microsoft). Field numbers follow onnx.proto3.
@@ -318,14 +319,24 @@ async function loadRuntime(runtime: OnnxRuntimeName): Promise<OrtModule> {
 
 /**
  * Loads `model` into onnxruntime-node (CPU execution provider) or onnxruntime-web (wasm
- * execution provider, SIMD build), one intra-op and one inter-op thread, all graph
- * optimisations on. Throws with the runtime's own message when the op is not supported.
+ * execution provider, SIMD build), one inter-op thread, all graph optimisations on. Intra-op
+ * threads: `options.threads` (default 1) for onnxruntime-node; onnxruntime-web always runs on one
+ * thread here (its thread count is process-wide and fixed at its first session). Throws with the
+ * runtime's own message when the op is not supported.
  */
-export async function createOnnxSession(model: Uint8Array, runtime: OnnxRuntimeName): Promise<OnnxPeerSession> {
+export async function createOnnxSession(
+  model: Uint8Array,
+  runtime: OnnxRuntimeName,
+  options: { threads?: number } = {},
+): Promise<OnnxPeerSession> {
+  const threads = options.threads ?? 1;
+  if (runtime === "onnxruntime-web" && threads !== 1) {
+    throw new Error(`onnxruntime-web runs on 1 thread in this harness, asked for ${threads}`);
+  }
   const ort = await loadRuntime(runtime);
   const session = await ort.InferenceSession.create(model, {
     executionProviders: [runtime === "onnxruntime-node" ? "cpu" : "wasm"],
-    intraOpNumThreads: 1,
+    intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: "all",
     executionMode: "sequential",
