@@ -1,8 +1,8 @@
 /**
- * GGUF block linears multiply with quantized activations by default (as llama.cpp's CPU backend:
- * Q8_0 x Q8_0 blocks, Q4_x x int8 blocks) and with f32 activations on request: against the exact
- * product with the dequantized weights, "f32" agrees to f32 rounding and "quantized" differs by the
- * activations' 8-bit rounding (small, and not zero).
+ * GGUF block linears with quantized activations (as llama.cpp's CPU backend: Q8_0 x Q8_0 blocks,
+ * Q4_x x int8 blocks) or f32 activations: against the exact product with the dequantized weights,
+ * "f32" agrees to f32 rounding and "quantized" differs by the activations' 8-bit rounding (small,
+ * and not zero). Unset, Q8_0 is quantized and Q4_0/Q4_1 f32.
  */
 import { quantizeGgufInt4 } from "@lowbit/int4";
 import { quantizeQ8_0 } from "@lowbit/int8";
@@ -37,10 +37,10 @@ describe("GGUF block linears: quantized or f32 activations", () => {
   it.each([
     [8, "quantized", "q8_0"],
     [8, "f32", "q8_0"],
-    [2, "quantized", "q4_0"],
-    [2, "f32", "q4_0-f32"],
-    [3, "quantized", "q4_1"],
-    [3, "f32", "q4_1-f32"],
+    [2, "quantized", "q4_0-a8"],
+    [2, "f32", "q4_0"],
+    [3, "quantized", "q4_1-a8"],
+    [3, "f32", "q4_1"],
   ] as const)("ggml type %i with %s activations (kind %s)", (id, act: GgufActivations, kind) => {
     const type = ggufTensorType(id, "test");
     const lin = type.linear!(bytes[id]!, ROWS, COLS, undefined, "blk.0.attn_q.weight", act);
@@ -60,9 +60,11 @@ describe("GGUF block linears: quantized or f32 activations", () => {
       expect(err).toBeGreaterThan(1e-5);
       expect(err).toBeLessThan(0.02);
     }
-    // the default is "quantized"
+    // unset: Q8_0 quantized, Q4_x f32
     const byDefault = type.linear!(bytes[id]!, ROWS, COLS, undefined, "w");
-    expect(Array.from(byDefault.forward(x, M))).toEqual(Array.from(act === "quantized" ? lin.forward(x, M) : byDefault.forward(x, M)));
+    const defaultAct = id === 8 ? "quantized" : "f32";
+    if (act === defaultAct) expect(Array.from(byDefault.forward(x, M))).toEqual(Array.from(lin.forward(x, M)));
+    else expect(Array.from(byDefault.forward(x, M))).not.toEqual(Array.from(lin.forward(x, M)));
     lin.dispose?.();
     byDefault.dispose?.();
   });

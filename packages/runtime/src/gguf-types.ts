@@ -4,11 +4,11 @@ import { decodeBf16, decodeF16, LowbitError, type Linear } from "@lowbit/tensor"
 import type { EmbeddingTable } from "./model";
 
 /**
- * What block-quantized GGUF linears multiply with. "quantized" (the default): activations are
- * quantized per token and 32-value block on the fly and multiplied in integers, as llama.cpp's CPU
- * backend does (Q8_0 x Q8_0; Q4_0/Q4_1 x int8 blocks), which streams the weights about twice as fast
- * in decoding; "f32": f32 activations times weights dequantized on the fly (slower, a little closer
- * to the f32 model).
+ * What block-quantized GGUF linears multiply with. "quantized": activations are quantized per
+ * token and 32-value block on the fly and multiplied in integers, as llama.cpp's CPU backend does
+ * (Q8_0 x Q8_0 blocks; Q4_0/Q4_1 x int8 blocks), which about doubles the speed of a Q4_x GEMV;
+ * "f32": f32 activations times weights dequantized on the fly. Unset, each type keeps its default:
+ * Q8_0 quantized, Q4_0/Q4_1 f32.
  */
 export type GgufActivations = "quantized" | "f32";
 
@@ -23,7 +23,7 @@ export interface GgufTensorType {
   toF32(bytes: Uint8Array, n: number): Float32Array;
   /**
    * A linear layer over the stored bytes ([out, in], rows of `in` values); undefined means
-   * "dequantize to f32". `activations` defaults to "quantized".
+   * "dequantize to f32". `activations` unset: the type's default (see GgufActivations).
    */
   linear?: (bytes: Uint8Array, out: number, inp: number, bias: Float32Array | undefined, name: string, activations?: GgufActivations) => Linear;
 }
@@ -67,9 +67,9 @@ const TYPES: GgufTensorType[] = [
   },
 ];
 
-/** Int4Linear options for a GGUF Q4_x tensor: int8 activations unless "f32" is asked for. */
+/** Int4Linear options for a GGUF Q4_x tensor: f32 activations unless "quantized" is asked for. */
 function int4Options(bias: Float32Array | undefined, name: string, act: GgufActivations | undefined, kind: string): Int4LinearOptions {
-  return act === "f32" ? { bias, name, activations: "f32", kind: `${kind}-f32` } : { bias, name, activations: "int8", kind };
+  return act === "quantized" ? { bias, name, activations: "int8", kind: `${kind}-a8` } : { bias, name, activations: "f32", kind };
 }
 
 const byId = new Map(TYPES.map((t) => [t.id, t]));

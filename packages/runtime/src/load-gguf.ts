@@ -67,13 +67,16 @@ export function configFromGguf(file: GgufFile): LlamaConfig {
 /** Options of loadGguf. */
 export interface GgufLoadOptions extends BuildOptions {
   overrides?: Partial<LlamaConfig>;
-  /** What block-quantized linears multiply with (see GgufActivations); default "quantized", as llama.cpp. */
+  /**
+   * What block-quantized linears multiply with (see GgufActivations). Unset: Q8_0 quantized, Q4_x
+   * f32; "quantized" is llama.cpp's arithmetic and the fastest.
+   */
   activations?: GgufActivations;
 }
 
 /**
  * A TensorSource over a GGUF file: reads per tensor; block-quantized weights become block linears
- * (with `activations`, default "quantized").
+ * (with `activations`, see GgufActivations).
  */
 export function ggufSource(file: GgufFile, activations?: GgufActivations): TensorSource {
   const info = new Map(file.tensors.map((t) => [t.name, t]));

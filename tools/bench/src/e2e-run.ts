@@ -65,3 +65,21 @@ export function agreeing(a: readonly number[], b: readonly number[]): number {
   while (n < a.length && n < b.length && a[n] === b[n]) n++;
   return n;
 }
+
+/**
+ * lowbit's gap between its two largest logits after `prompt` + `tokens[0..n)` (how near a tie
+ * the choice at step n was; a greedy divergence at a small gap is a rounding flip, not an error).
+ */
+export function topTwoGap(model: LlamaModel, prompt: readonly number[], tokens: readonly number[], n: number): number {
+  const seq = [...prompt, ...tokens.slice(0, n)];
+  const logits = model.forward(seq, model.createCache(seq.length), "last");
+  let a = Number.NEGATIVE_INFINITY;
+  let b = Number.NEGATIVE_INFINITY;
+  for (const v of logits) {
+    if (v > a) {
+      b = a;
+      a = v;
+    } else if (v > b) b = v;
+  }
+  return a - b;
+}

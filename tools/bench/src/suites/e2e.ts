@@ -10,15 +10,18 @@
  * - Decode: `decode` more greedy tokens, one forward pass each.
  * - Both at 1 thread (lowbit's kernel threads 1, llama.cpp threads {ideal: 1, min: 1}), then both at
  *   2 threads (lowbit: setKernelThreads(2) of @lowbit/tensor, which only kernels that split their
- *   work use). Runs are interleaved (lowbit, llama.cpp, then llama.cpp, lowbit, ...) after one
- *   warm-up each; medians of the repeats.
- * - Agreement: length of the common prefix of the two greedy token lists (decode + 1 tokens).
+ *   work use). Runs are interleaved (every repeat runs each backend once, in an order rotated per
+ *   repeat) after one warm-up each; medians of the repeats.
+ * - lowbit as loadGguf loads the file ("lowbit": Q8_0 with Q8_0 activations, Q4_0 with f32
+ *   activations) and, for Q4_0, also with `activations: "quantized"` ("lowbit-a8": int8 activation
+ *   blocks, llama.cpp's arithmetic).
+ * - Agreement: length of the common prefix of the greedy token lists (decode + 1 tokens).
  *
  * Records: kernel "prefill" / "decode", backend "lowbit" / "llama.cpp", shape {m: tokens per
  * phase, n: dim, k: layers}; `ms` is the median wall time of the phase; extra has tokens/s, tokens
  * per CPU-second (tokens/s over the CPU share: the figure that survives a busy machine), the model,
  * type, file and load average. "prefill-ratio" / "decode-ratio" records give lowbit / llama.cpp
- * (ratio of the medians, and median of the per-repeat ratios of interleaved pairs).
+ * (ratio of the medians, median of the per-repeat ratios, and ratio of tokens per CPU-second).
  *
  * Environment: LOWBIT_E2E_ONLY=stories260K|gen-100m, LOWBIT_E2E_TYPES=q8_0,q4_0,
  * LOWBIT_E2E_THREADS=1,2, LOWBIT_E2E_REPEATS (default 7 for stories260K, 5 for gen-100m),
@@ -32,7 +35,7 @@ import { kernelThreadsReady, setKernelThreads } from "@lowbit/tensor";
 import { dataFile } from "@lowbit/testing";
 import { LlamaCppRunner, disposeLlamaCpp } from "../e2e-llamacpp";
 import { type GgufType, MODELS, ggufFile } from "../e2e-models";
-import { type PhaseTimes, agreeing, lowbitRun, median } from "../e2e-run";
+import { type PhaseTimes, agreeing, lowbitRun, median, topTwoGap } from "../e2e-run";
 import { type Extra, type SuiteContext, defineSuite, round } from "../harness";
 
 const env = (k: string): string | undefined => process.env[`LOWBIT_E2E_${k}`];
@@ -55,6 +58,13 @@ async function promptIds(file: string, n: number, vocab: number): Promise<number
   return ids;
 }
 
+/** Bytes of the token embedding in the file (llama.cpp reads one row of it per token). */
+function embeddingFileBytes(model: LlamaModel): number {
+  const w = model.weights;
+  if (w.outputShared) return 0; // tied: the classifier streams it
+  return w.embeddingTable?.storageBytes ?? w.embedding.byteLength;
+}
+
 /** Weight bytes read per decoded token: every linear and the classifier (one embedding row aside). */
 function streamedBytes(model: LlamaModel): number {
   const w = model.weights;
@@ -62,10 +72,10 @@ function streamedBytes(model: LlamaModel): number {
   return w.outputShared ? model.storageBytes : model.storageBytes - emb;
 }
 
-interface Series {
-  lowbit: PhaseTimes[];
-  llama: PhaseTimes[];
-}
+/** The runs of each backend ("llama.cpp", "lowbit", "lowbit-a8"), index r = repeat r. */
+type Series = Map<string, PhaseTimes[]>;
+
+const PEER = "llama.cpp";
 
 function phaseRecords(
   ctx: SuiteContext,
@@ -75,20 +85,19 @@ function phaseRecords(
   threads: number,
   base: Extra,
   shape: { n: number; k: number },
-  bytesPerToken: number,
+  bytesPerToken: Map<string, number>,
 ): void {
-  const tps: Record<string, number> = {};
-  const tpc: Record<string, number> = {};
-  for (const [backend, runs] of [
-    ["lowbit", s.lowbit],
-    ["llama.cpp", s.llama],
-  ] as const) {
-    const ms = runs.map((r) => (phase === "prefill" ? r.prefillMs : r.decodeMs));
-    const cpu = runs.map((r) => (phase === "prefill" ? r.prefillCpuMs : r.decodeCpuMs));
+  const pick = (r: PhaseTimes) => (phase === "prefill" ? r.prefillMs : r.decodeMs);
+  const pickCpu = (r: PhaseTimes) => (phase === "prefill" ? r.prefillCpuMs : r.decodeCpuMs);
+  const tps = new Map<string, number>();
+  const tpc = new Map<string, number>();
+  for (const [backend, runs] of s) {
+    const ms = runs.map(pick);
     const med = median(ms);
-    const cpuMed = median(cpu);
-    tps[backend] = (tokens * 1000) / med;
-    tpc[backend] = (tokens * 1000) / cpuMed;
+    const cpuMed = median(runs.map(pickCpu));
+    tps.set(backend, (tokens * 1000) / med);
+    tpc.set(backend, (tokens * 1000) / cpuMed);
+    const bytes = bytesPerToken.get(backend) ?? bytesPerToken.get("lowbit")!;
     ctx.record({
       kernel: phase,
       backend,
@@ -101,37 +110,38 @@ function phaseRecords(
       cpuMs: round(cpuMed, 4),
       extra: {
         ...base,
-        tokensPerSec: round(tps[backend]!, 4),
+        tokensPerSec: round(tps.get(backend)!, 4),
         tokensPerSecBest: round((tokens * 1000) / Math.min(...ms), 4),
-        tokensPerCpuSec: round(tpc[backend]!, 4),
-        ...(phase === "decode" ? { weightGBps: round((bytesPerToken * tps[backend]!) / 1e9, 3) } : {}),
+        tokensPerCpuSec: round(tpc.get(backend)!, 4),
+        ...(phase === "decode" ? { bytesPerToken: bytes, weightGBps: round((bytes * tps.get(backend)!) / 1e9, 3) } : {}),
       },
     });
   }
-  const paired = s.lowbit.map((r, i) => {
-    const l = s.llama[i]!;
-    return phase === "prefill" ? l.prefillMs / r.prefillMs : l.decodeMs / r.decodeMs;
-  });
-  const ratio = tps.lowbit! / tps["llama.cpp"]!;
-  ctx.record({
-    kernel: `${phase}-ratio`,
-    backend: "lowbit/llama.cpp",
-    shape: { m: tokens, ...shape },
-    ms: median(s.lowbit.map((r) => (phase === "prefill" ? r.prefillMs : r.decodeMs))),
-    threads,
-    extra: {
-      ...base,
-      ratio: round(ratio, 3),
-      ratioPairedMedian: round(median(paired), 3),
-      ratioCpu: round(tpc.lowbit! / tpc["llama.cpp"]!, 3),
-      lowbitTokensPerSec: round(tps.lowbit!, 4),
-      llamaCppTokensPerSec: round(tps["llama.cpp"]!, 4),
-    },
-  });
-  ctx.log(
-    `${String(base.model)} ${String(base.type)} ${phase} @${threads}t: lowbit ${round(tps.lowbit!, 4)} tok/s (${round(tpc.lowbit!, 4)} per cpu-s), ` +
-      `llama.cpp ${round(tps["llama.cpp"]!, 4)} tok/s (${round(tpc["llama.cpp"]!, 4)} per cpu-s): x${round(ratio, 3)} (paired ${round(median(paired), 3)}, cpu ${round(tpc.lowbit! / tpc["llama.cpp"]!, 3)})`,
-  );
+  const peer = s.get(PEER)!;
+  const parts: string[] = [`${PEER} ${round(tps.get(PEER)!, 4)} tok/s (${round(tpc.get(PEER)!, 4)} per cpu-s)`];
+  for (const [backend, runs] of s) {
+    if (backend === PEER) continue;
+    const paired = median(runs.map((r, i) => pick(peer[i]!) / pick(r)));
+    const ratio = tps.get(backend)! / tps.get(PEER)!;
+    const ratioCpu = tpc.get(backend)! / tpc.get(PEER)!;
+    ctx.record({
+      kernel: `${phase}-ratio`,
+      backend: `${backend}/${PEER}`,
+      shape: { m: tokens, ...shape },
+      ms: median(runs.map(pick)),
+      threads,
+      extra: {
+        ...base,
+        ratio: round(ratio, 3),
+        ratioPairedMedian: round(paired, 3),
+        ratioCpu: round(ratioCpu, 3),
+        lowbitTokensPerSec: round(tps.get(backend)!, 4),
+        llamaCppTokensPerSec: round(tps.get(PEER)!, 4),
+      },
+    });
+    parts.push(`${backend} ${round(tps.get(backend)!, 4)} tok/s (${round(tpc.get(backend)!, 4)} per cpu-s): x${round(ratio, 3)} (paired ${round(paired, 3)}, cpu ${round(ratioCpu, 3)})`);
+  }
+  ctx.log(`${String(base.model)} ${String(base.type)} ${phase} @${threads}t: ${parts.join("; ")}`);
 }
 
 export default defineSuite({
@@ -156,58 +166,73 @@ export default defineSuite({
       const repeats = Number(env("REPEATS") ?? (big ? 5 : 7));
       for (const type of types) {
         const { file, command } = ggufFile(m.name, type, ctx.log);
-        const model = await loadGguf(file);
-        const cfg = model.config;
+        // lowbit as loaded by default; for Q4_0 also with llama.cpp's arithmetic (int8 activations)
+        const variants = new Map<string, LlamaModel>([["lowbit", await loadGguf(file)]]);
+        if (type === "q4_0") variants.set("lowbit-a8", await loadGguf(file, { activations: "quantized" }));
+        const first = variants.get("lowbit")!;
+        const cfg = first.config;
         const prompt = await promptIds(file, prefill, cfg.vocabSize);
         const contextSize = Math.max(256, 2 ** Math.ceil(Math.log2(prefill + decode + 2)));
         const peer = await LlamaCppRunner.open(file, contextSize);
-        const bytesPerToken = streamedBytes(model);
+        const bytesPerToken = new Map([...variants].map(([k, v]) => [k, streamedBytes(v)] as [string, number]));
+        bytesPerToken.set(PEER, fs.statSync(file).size - embeddingFileBytes(first));
         const shape = { n: cfg.dim, k: cfg.nLayers };
+        const run = async (backend: string, threads: number): Promise<PhaseTimes> =>
+          backend === PEER ? peer.run(prompt, decode, threads) : lowbitRun(variants.get(backend)!, prompt, decode);
+        const backends = [...variants.keys(), PEER];
         try {
           for (const threads of threadCounts) {
             await useThreads(threads);
             const loadBefore = load();
             // warm-up (and the greedy tokens compared below)
-            const w1 = lowbitRun(model, prompt, decode);
-            const w2 = await peer.run(prompt, decode, threads);
-            const s: Series = { lowbit: [], llama: [] };
+            const warm = new Map<string, PhaseTimes>();
+            for (const b of backends) warm.set(b, await run(b, threads));
+            const s: Series = new Map(backends.map((b) => [b, []]));
             for (let r = 0; r < repeats; r++) {
-              if (r % 2 === 0) {
-                s.lowbit.push(lowbitRun(model, prompt, decode));
-                s.llama.push(await peer.run(prompt, decode, threads));
-              } else {
-                s.llama.push(await peer.run(prompt, decode, threads));
-                s.lowbit.push(lowbitRun(model, prompt, decode));
+              // rotate the order every repeat so no backend always runs first
+              for (let j = 0; j < backends.length; j++) {
+                const b = backends[(r + j) % backends.length]!;
+                s.get(b)!.push(await run(b, threads));
               }
             }
-            const agree = agreeing(w1.tokens, w2.tokens);
             const base: Extra = {
               model: m.name,
               type,
               file: command,
-              storageBytes: model.storageBytes,
-              bytesPerDecodedToken: bytesPerToken,
               loadBefore,
               loadAfter: load(),
               prompt: prefill,
               decode,
-              lowbitLinear: model.backends()[0]?.attn_q ?? "",
             };
             phaseRecords(ctx, "prefill", prefill, s, threads, base, shape, bytesPerToken);
             phaseRecords(ctx, "decode", decode, s, threads, base, shape, bytesPerToken);
-            ctx.record({
-              kernel: "greedy-agreement",
-              backend: "lowbit/llama.cpp",
-              shape: { m: decode + 1, ...shape },
-              ms: 0,
-              threads,
-              extra: { ...base, agreeing: agree, of: decode + 1, firstLowbit: w1.tokens.slice(0, 8).join(" "), firstLlamaCpp: w2.tokens.slice(0, 8).join(" ") },
-            });
-            ctx.log(`${m.name} ${type} @${threads}t: greedy tokens agree ${agree}/${decode + 1}; load ${loadBefore} -> ${load()}`);
+            for (const [b, model] of variants) {
+              const agree = agreeing(warm.get(b)!.tokens, warm.get(PEER)!.tokens);
+              // lowbit's top-2 logit gap where the lists part (the prompt is the same for both)
+              const gap = agree <= decode ? round(topTwoGap(model, prompt, warm.get(PEER)!.tokens, agree), 4) : null;
+              ctx.record({
+                kernel: "greedy-agreement",
+                backend: `${b}/${PEER}`,
+                shape: { m: decode + 1, ...shape },
+                ms: 0,
+                threads,
+                extra: {
+                  ...base,
+                  lowbitLinear: model.backends()[0]?.attn_q ?? "",
+                  agreeing: agree,
+                  of: decode + 1,
+                  gapAtDivergence: gap,
+                  firstLowbit: warm.get(b)!.tokens.slice(0, 8).join(" "),
+                  firstLlamaCpp: warm.get(PEER)!.tokens.slice(0, 8).join(" "),
+                },
+              });
+              ctx.log(`${m.name} ${type} @${threads}t: ${b} (${model.backends()[0]?.attn_q}) greedy tokens agree with llama.cpp ${agree}/${decode + 1}${gap === null ? "" : `, then lowbit's top-2 logit gap ${gap}`}`);
+            }
+            ctx.log(`load ${loadBefore} -> ${load()}`);
           }
         } finally {
           await peer.dispose();
-          model.dispose();
+          for (const v of variants.values()) v.dispose();
           await useThreads(1);
         }
       }
