@@ -36,7 +36,11 @@ export interface OpenedModel {
 
 const HF_TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "generation_config.json"];
 
-/** llama2.c conventions, as the runtime's loadLlama2c uses them. */
+/**
+ * llama2.c conventions, as the runtime's loadLlama2c uses them. The runtime exports only the built
+ * model (loadLlama2c), not this config + source step, which openModel needs unbuilt; until it does,
+ * the CLI repeats the config here.
+ */
 function llama2cConfig(c: { dim: number; hiddenDim: number; nLayers: number; nHeads: number; nKvHeads: number; vocabSize: number; seqLen: number; sharedClassifier: boolean }): LlamaConfig {
   return makeConfig({
     architecture: "llama2.c",
