@@ -12,13 +12,15 @@
  * - W8A8 GEMM M=64 K=N=4096 (DynamicW8A8Linear, per-tensor uint8 activations) against
  *   com.microsoft.DynamicQuantizeMatMul in onnxruntime-node (1 and 2 threads) and onnxruntime-web.
  *
+ * The quantized kernels and their peers are timed in interleaved rounds (peers/compare.ts: every
+ * contender takes a turn each round), so a burst of load from other jobs hits all of them alike.
  * Every record carries the 1-minute load average (`load1`, as `uptime` prints) and `cpuMinMs`, the
- * fastest call by process CPU time. CPU time counts every thread of the process: lowbit's workers
- * (and their spinning) and onnxruntime's pool alike, so at 2 threads it measures work spent, not
- * speed; at 1 thread it is the best guide on a loaded machine. Ratios ("x", > 1 = lowbit faster)
- * are given on wall medians, fastest wall calls and (1 thread) CPU time. Goals (issue 9): f32
- * GEMV >= 90% of the bandwidth; int4 GEMV >= onnxruntime-node acc4 and >= 20x onnxruntime-web;
- * int8 GEMM M=64 >= 1.5x onnxruntime-web and >= 0.6x onnxruntime-node.
+ * fastest call by process CPU time: at 1 thread the best guide on a loaded machine; at 2 threads
+ * it undercounts (a thread running on the other core is not fully accounted when read), so only
+ * wall times compare there. Ratios ("x", > 1 = lowbit faster): "paired" (median of per-round
+ * ratios), wall medians, fastest calls, and at 1 thread CPU time. Goals (issue 9): f32 GEMV
+ * >= 90% of the bandwidth; int4 GEMV >= onnxruntime-node acc4 and >= 20x onnxruntime-web; int8
+ * GEMM M=64 >= 1.5x onnxruntime-web and >= 0.6x onnxruntime-node.
  */
 import os from "node:os";
 import { DynamicW8A8Linear, quantizeWeightInt8 } from "@lowbit/int8";
@@ -28,16 +30,19 @@ import {
   F32_KERNEL_MODULE,
   Rng,
   getEngine,
+  kernelThreadsInfo,
   kernelThreadsReady,
   runKernelParts,
   setKernelThreads,
   shutdownKernelThreads,
 } from "@lowbit/tensor";
 import { type BenchRecord, type SuiteContext, defineSuite, measureBandwidth, recordBandwidth, round, timeit } from "../harness";
-import { type Measured, compare, goalLine, load1, measure, measurePeers } from "../peers/compare";
-import { dynamicQuantizeMatMulModel, matMulNBitsModel } from "../peers/onnx";
+import { type Contender, type Measured, compare, goalLine, interleave, load1, openPeers } from "../peers/compare";
+import { type OnnxPeerSession, dynamicQuantizeMatMulModel, matMulNBitsModel } from "../peers/onnx";
 
 async function useThreads(t: number): Promise<void> {
+  const info = kernelThreadsInfo();
+  if (info.threads === t && info.ready) return;
   setKernelThreads(t);
   const got = await kernelThreadsReady();
   if (got !== t) throw new Error(`asked for ${t} kernel threads, got ${got}`);
@@ -208,52 +213,76 @@ export default defineSuite({
   },
 });
 
-/** int4 GEMV 1x4096x4096 at 1 and 2 threads vs MatMulNBits accuracy_level 4. */
+/** lowbit's contenders at 1 and 2 threads, then the peers (run with lowbit's workers stopped). */
+function contenders(
+  ours: Array<{ key: string; kernel: string; threads: number; fn: () => unknown; extra?: Record<string, string> }>,
+  peers: Map<string, OnnxPeerSession>,
+  kernel: string,
+  op: string,
+  feeds: Record<string, { data: Float32Array; dims: number[] }>,
+  calls: number,
+): Contender[] {
+  const mk = (o: (typeof ours)[number]): Contender => ({
+    ...o,
+    backend: "wasm",
+    prepare: () => useThreads(o.threads),
+    calls,
+  });
+  const list = ours.filter((o) => o.threads === 1).map(mk);
+  for (const [key, s] of peers) {
+    const [rt, pt] = key.split("/");
+    list.push({
+      key,
+      kernel,
+      backend: `${rt} ${op}`,
+      threads: Number(pt),
+      prepare: () => useThreads(1),
+      fn: () => s.run(feeds),
+      calls: rt === "onnxruntime-web" ? 1 : calls,
+    });
+  }
+  list.push(...ours.filter((o) => o.threads !== 1).map(mk));
+  return list;
+}
+
+const peerMeasures = (res: Map<string, Measured>): Map<string, Measured> =>
+  new Map([...res].filter(([key]) => key.startsWith("onnxruntime")));
+
+/** int4 GEMV 1x4096x4096 at 1 and 2 threads vs MatMulNBits accuracy_level 4, interleaved. */
 async function int4Gemv(ctx: SuiteContext, rng: Rng, goals: string[]): Promise<void> {
   const [m, n, k] = [1, 4096, 4096];
   const shape = { m, n, k };
   const w = rng.fillNormal(new Float32Array(n * k), 0, 0.02);
   const x = rng.fillNormal(new Float32Array(k));
   const y = new Float32Array(n);
-  const fast = { minTimeMs: 1500, cpuReps: 40 };
   for (const g of [32, 128]) {
     const qm = quantizeRTN(w, n, k, { bits: 4, groupSize: g, sym: false });
     const lin = new Int4Linear(qm);
     const bytes = lin.storageBytes + 4 * (n + k);
-    const ours: Record<string, Measured[]> = { f32: [], int8: [] };
-    for (const t of [1, 2]) {
-      await useThreads(t);
-      for (const act of ["f32", "int8"] as const) {
-        ours[act]!.push(
-          await measure(
-            ctx,
-            { kernel: `int4-gemv-g${g}-a${act}`, backend: "wasm", shape, ops: 2 * n * k, bytes, threads: t, extra: { activations: act } },
-            () => lin.run(x, m, y, act === "int8", "wasm"),
-            fast,
-          ),
-        );
-      }
-    }
-    lin.dispose();
     const mnb = packMatMulNBits(qm, { zeroPoints: true });
     const model = matMulNBitsModel({ n, k, bits: 4, blockSize: g, packed: mnb.B, scales: mnb.scales, zeroPoints: mnb.zeroPoints, accuracyLevel: 4 });
-    await useThreads(1); // lowbit's workers stop while the peers run
-    const peers = await measurePeers(
-      ctx,
-      { kernel: `int4-gemv-g${g}`, backend: "MatMulNBits acc4", shape, ops: 2 * n * k, bytes },
-      model,
-      { X: { data: x, dims: [m, k] } },
-      fast,
-      { minTimeMs: 1000, minRepeats: 3, maxRepeats: 6, cpuReps: 3 },
+    const sessions = await openPeers(ctx, model, `int4-gemv-g${g}`);
+    const ours = [1, 2].flatMap((t) =>
+      (["f32", "int8"] as const).map((act) => ({
+        key: `ours/${act}/${t}`,
+        kernel: `int4-gemv-g${g}-a${act}`,
+        threads: t,
+        fn: () => lin.run(x, m, y, act === "int8", "wasm"),
+        extra: { activations: act },
+      })),
     );
+    const list = contenders(ours, sessions, `int4-gemv-g${g}`, "MatMulNBits acc4", { X: { data: x, dims: [m, k] } }, 10);
+    const res = await interleave(ctx, { shape, ops: 2 * n * k, bytes }, list, 12);
+    for (const s of sessions.values()) await s.release();
+    lin.dispose();
     for (const act of ["f32", "int8"] as const) {
-      const flat = compare(ctx, `int4 GEMV g${g} ${act} activations`, ours[act]!, peers);
+      const flat = compare(ctx, `int4 GEMV g${g} ${act} activations`, [1, 2].map((t) => res.get(`ours/${act}/${t}`)!), peerMeasures(res));
       for (const t of [1, 2]) goals.push(goalLine(`int4 GEMV g${g} ${act} act`, flat, t, 1, 20));
     }
   }
 }
 
-/** W8A8 GEMM M=64 K=N=4096 at 1 and 2 threads vs DynamicQuantizeMatMul. */
+/** W8A8 GEMM M=64 K=N=4096 at 1 and 2 threads vs DynamicQuantizeMatMul, interleaved. */
 async function w8a8Gemm(ctx: SuiteContext, rng: Rng, goals: string[]): Promise<void> {
   const [m, n, k] = [64, 4096, 4096];
   const shape = { m, n, k };
@@ -263,30 +292,19 @@ async function w8a8Gemm(ctx: SuiteContext, rng: Rng, goals: string[]): Promise<v
   const { q, scale } = quantizeWeightInt8(w, n, k, { name: "bench.weight" });
   const bytes = n * k + 4 * n + 4 * m * (n + k);
   const lin = DynamicW8A8Linear.fromInt8(q, scale, n, k);
-  const opts = { minTimeMs: 3000, minRepeats: 5, cpuReps: 5 };
-  const ours: Measured[] = [];
-  for (const t of [1, 2]) {
-    await useThreads(t);
-    ours.push(
-      await measure(
-        ctx,
-        { kernel: "w8a8-gemm", backend: "wasm", shape, ops: 2 * m * n * k, bytes, threads: t, extra: { input: "per-tensor uint8 activations (DynamicW8A8Linear)" } },
-        () => lin.forward(x, m, y),
-        opts,
-      ),
-    );
-  }
+  const sessions = await openPeers(ctx, dynamicQuantizeMatMulModel(q, scale, n, k), "w8a8-gemm");
+  const ours = [1, 2].map((t) => ({
+    key: `ours/${t}`,
+    kernel: "w8a8-gemm",
+    threads: t,
+    fn: () => lin.forward(x, m, y),
+    extra: { input: "per-tensor uint8 activations (DynamicW8A8Linear)" },
+  }));
+  const list = contenders(ours, sessions, "w8a8-gemm", "DynamicQuantizeMatMul", { X: { data: x, dims: [m, k] } }, 2);
+  const res = await interleave(ctx, { shape, ops: 2 * m * n * k, bytes }, list, 10);
+  for (const s of sessions.values()) await s.release();
   lin.dispose();
-  await useThreads(1);
-  const peers = await measurePeers(
-    ctx,
-    { kernel: "w8a8-gemm", backend: "DynamicQuantizeMatMul", shape, ops: 2 * m * n * k, bytes },
-    dynamicQuantizeMatMulModel(q, scale, n, k),
-    { X: { data: x, dims: [m, k] } },
-    opts,
-    { minTimeMs: 2000, minRepeats: 3, maxRepeats: 10, cpuReps: 3 },
-  );
-  const flat = compare(ctx, "W8A8 GEMM 64x4096x4096", ours, peers);
+  const flat = compare(ctx, "W8A8 GEMM 64x4096x4096", [res.get("ours/1")!, res.get("ours/2")!], peerMeasures(res));
   for (const t of [1, 2]) goals.push(goalLine("int8 (W8A8) GEMM M=64", flat, t, 0.6, 1.5));
 }
 
