@@ -30,6 +30,10 @@ export interface Contender {
   /** Timed calls per round. */
   readonly calls: number;
   readonly extra?: Extra;
+  /** Overrides of the shared shape/bytes/ops (a contender of another kind, e.g. a bandwidth probe). */
+  readonly shape?: BenchRecord["shape"];
+  readonly bytes?: number;
+  readonly ops?: number;
 }
 
 export interface Measured {
@@ -86,9 +90,9 @@ export async function interleave(
     const rec = ctx.record({
       kernel: c.kernel,
       backend: c.backend,
-      shape: base.shape,
-      ...(base.ops ? { ops: base.ops } : {}),
-      ...(base.bytes ? { bytes: base.bytes } : {}),
+      shape: c.shape ?? base.shape,
+      ...(c.shape ? (c.ops ? { ops: c.ops } : {}) : base.ops ? { ops: base.ops } : {}),
+      ...((c.bytes ?? base.bytes) ? { bytes: c.bytes ?? base.bytes } : {}),
       threads: c.threads,
       ms: median(w),
       minMs: Math.min(...w),
