@@ -20,7 +20,9 @@
  * Records: kernel "prefill" / "decode", backend "lowbit" / "llama.cpp", shape {m: tokens per
  * phase, n: dim, k: layers}; `ms` is the median wall time of the phase; extra has tokens/s, tokens
  * per CPU-second (tokens/s over the CPU share: the figure that survives a busy machine), the model,
- * type, file and load average. "prefill-ratio" / "decode-ratio" records give lowbit / llama.cpp
+ * type, file and load average; decode records add the weight bytes read per token and the GB/s
+ * that makes, per CPU-second too, as a fraction of the read bandwidth measured at the start
+ * (WASM SIMD sum over 128 MiB, the "read-bandwidth" records). "prefill-ratio" / "decode-ratio" records give lowbit / llama.cpp
  * (ratio of the medians, median of the per-repeat ratios, and ratio of tokens per CPU-second).
  *
  * Environment: LOWBIT_E2E_ONLY=stories260K|gen-100m, LOWBIT_E2E_TYPES=q8_0,q4_0,
@@ -36,7 +38,7 @@ import { dataFile } from "@lowbit/testing";
 import { LlamaCppRunner, disposeLlamaCpp } from "../e2e-llamacpp";
 import { type GgufType, MODELS, ggufFile } from "../e2e-models";
 import { type PhaseTimes, agreeing, lowbitRun, median, topTwoGap } from "../e2e-run";
-import { type Extra, type SuiteContext, defineSuite, round } from "../harness";
+import { type Extra, type SuiteContext, defineSuite, measureBandwidth, recordBandwidth, round } from "../harness";
 
 const env = (k: string): string | undefined => process.env[`LOWBIT_E2E_${k}`];
 const list = (k: string, fallback: string): string[] => (env(k) ?? fallback).split(",").map((s) => s.trim()).filter(Boolean);
@@ -86,6 +88,7 @@ function phaseRecords(
   base: Extra,
   shape: { n: number; k: number },
   bytesPerToken: Map<string, number>,
+  bandwidth: number,
 ): void {
   const pick = (r: PhaseTimes) => (phase === "prefill" ? r.prefillMs : r.decodeMs);
   const pickCpu = (r: PhaseTimes) => (phase === "prefill" ? r.prefillCpuMs : r.decodeCpuMs);
@@ -113,7 +116,14 @@ function phaseRecords(
         tokensPerSec: round(tps.get(backend)!, 4),
         tokensPerSecBest: round((tokens * 1000) / Math.min(...ms), 4),
         tokensPerCpuSec: round(tpc.get(backend)!, 4),
-        ...(phase === "decode" ? { bytesPerToken: bytes, weightGBps: round((bytes * tps.get(backend)!) / 1e9, 3) } : {}),
+        ...(phase === "decode"
+          ? {
+              bytesPerToken: bytes,
+              weightGBps: round((bytes * tps.get(backend)!) / 1e9, 3),
+              weightGBpsPerCpuSec: round((bytes * tpc.get(backend)!) / 1e9, 3),
+              fractionOfReadBandwidth: round((bytes * tpc.get(backend)!) / 1e9 / bandwidth, 3),
+            }
+          : {}),
       },
     });
   }
@@ -159,6 +169,10 @@ export default defineSuite({
       await useThreads(1);
     }
     ctx.log(`load average at start: ${load()} (${os.cpus().length} CPUs)`);
+    // the ceiling for streaming weights: WASM SIMD read bandwidth over 128 MiB (about the 100M files)
+    const bw = await measureBandwidth(128 * 2 ** 20);
+    recordBandwidth(ctx, bw);
+    ctx.log(`read bandwidth 128 MiB: ${bw.best} GB/s median, ${bw.peak} GB/s at the fastest repeat (WASM SIMD sum, 1 thread)`);
     for (const m of MODELS) {
       if (only && m.name !== only) continue;
       const big = m.name !== "stories260K";
@@ -204,8 +218,8 @@ export default defineSuite({
               prompt: prefill,
               decode,
             };
-            phaseRecords(ctx, "prefill", prefill, s, threads, base, shape, bytesPerToken);
-            phaseRecords(ctx, "decode", decode, s, threads, base, shape, bytesPerToken);
+            phaseRecords(ctx, "prefill", prefill, s, threads, base, shape, bytesPerToken, bw.best);
+            phaseRecords(ctx, "decode", decode, s, threads, base, shape, bytesPerToken, bw.best);
             for (const [b, model] of variants) {
               const agree = agreeing(warm.get(b)!.tokens, warm.get(PEER)!.tokens);
               // lowbit's top-2 logit gap where the lists part (the prompt is the same for both)
