@@ -23,6 +23,7 @@
  * GEMM M=64 >= 1.5x onnxruntime-web and >= 0.6x onnxruntime-node.
  */
 import os from "node:os";
+import { HessianAccumulator } from "@lowbit/gptq";
 import { DynamicW8A8Linear, quantizeWeightInt8 } from "@lowbit/int8";
 import { Int4Linear, packMatMulNBits, quantizeRTN } from "@lowbit/int4";
 import {
@@ -199,6 +200,7 @@ export default defineSuite({
     await gemvVsBandwidth(ctx, rng, goals);
     await int4Gemv(ctx, rng, goals);
     await w8a8Gemm(ctx, rng, goals);
+    await hessian(ctx, rng, goals);
     await shutdownKernelThreads();
     ctx.log(`load average at end: ${os.loadavg().map((v) => round(v, 3)).join(", ")}`);
     for (const g of goals) ctx.log(g);
@@ -356,6 +358,34 @@ async function w8a8Gemm(ctx: SuiteContext, rng: Rng, goals: string[]): Promise<v
   lin.dispose();
   const flat = compare(ctx, "W8A8 GEMM 64x4096x4096", [res.get("ours/1")!, res.get("ours/2")!], peerMeasures(res));
   for (const t of [1, 2]) goals.push(goalLine("int8 (W8A8) GEMM M=64", flat, t, 0.6, 1.5));
+}
+
+/** GPTQ's Hessian accumulation (X^T X over the upper triangle on matmulABt) at 1 and 2 threads, interleaved. */
+async function hessian(ctx: SuiteContext, rng: Rng, goals: string[]): Promise<void> {
+  const [cols, tokens] = [2048, 512];
+  const x = rng.fillNormal(new Float32Array(tokens * cols));
+  const acc = new HessianAccumulator(cols);
+  const list: Contender[] = [1, 2].map((t) => ({
+    key: `hessian/${t}`,
+    kernel: "gptq-hessian-addBatch",
+    backend: "wasm",
+    threads: t,
+    prepare: () => useThreads(t),
+    fn: () => acc.addBatch(x, tokens),
+    calls: 2,
+    extra: { note: "HessianAccumulator.addBatch: transpose, 10 upper-triangle 512-blocks on matmulABt, mirror" },
+  }));
+  // multiply-adds of the upper-triangle blocks: 4 diagonal + 6 off-diagonal 512x512 blocks
+  const res = await interleave(ctx, { shape: { m: cols, n: cols, k: tokens }, ops: 2 * 10 * 512 * 512 * tokens }, list, 6);
+  const one = res.get("hessian/1")!;
+  const two = res.get("hessian/2")!;
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const paired = round(med(one.roundMs.map((v, r) => v / two.roundMs[r]!)), 3);
+  goals.push(
+    `GPTQ Hessian addBatch ${tokens}x${cols}: 1 thread ${round(one.rec.ms, 4)} ms (fastest ${round(one.rec.minMs, 4)}), ` +
+      `2 threads ${round(two.rec.ms, 4)} ms (fastest ${round(two.rec.minMs, 4)}): x${paired} paired, ` +
+      `x${round(one.rec.minMs / two.rec.minMs, 3)} fastest; load ${two.rec.extra?.["load1"]}`,
+  );
 }
 
 /** Records the 2-thread / 1-thread speed-up (wall medians, fastest repeats, and CPU ms per call). */
