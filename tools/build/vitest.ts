@@ -12,7 +12,9 @@ export function lowbitVitest(overrides: { testTimeout?: number } = {}) {
     ssr: { resolve: { conditions, externalConditions: conditions } },
     test: {
       include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+      // generous: CI shares 2 cores among packages' test runs, and real-model tests take seconds alone
       testTimeout: overrides.testTimeout ?? 300_000,
+      hookTimeout: overrides.testTimeout ?? 300_000,
       pool: "forks",
       reporters: process.env.CI ? ["default", ["json", { outputFile: "test-output/vitest.json" }]] : ["default"],
     },
