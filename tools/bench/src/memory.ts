@@ -21,7 +21,8 @@
  *          [--cli-root DIR --tag NAME]
  * --merge keeps the runs already in --out that were not rerun (and --merge-from adds another
  * file's); --cli-root runs the CLI of another checkout (e.g. a patched copy), its run ids suffixed
- * with -NAME.
+ * with -NAME; --note TEXT adds a note to the results (kept by --merge); --only "" with --merge
+ * rewrites the file without running anything.
  * Generated models and outputs are deleted at the end unless --keep.
  */
 import { spawn } from "node:child_process";
@@ -73,7 +74,9 @@ interface Timed {
   systemSeconds?: number;
 }
 
-/** Runs `node <args>` under /usr/bin/time -v from the repository root. */
+const TIME_REPORT = /\((kbytes|seconds|bytes)\)|Command being timed|Exit status|faults|switches|Swaps|File system|Socket messages|Signals delivered|Percent of CPU|Elapsed \(wall/;
+
+/** Runs `node <args>` under /usr/bin/time -v (in `cwd`, default the repository root). */
 function timedNode(args: string[], cwd: string = repoRoot, onLine?: (line: string) => void): Promise<Timed> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
@@ -86,7 +89,8 @@ function timedNode(args: string[], cwd: string = repoRoot, onLine?: (line: strin
     child.stderr.on("data", (d: Buffer) => {
       const s = d.toString();
       stderr += s;
-      for (const line of s.split(/[\r\n]+/)) if (line.trim() && !line.startsWith("\t")) onLine?.(line);
+      // progress lines of the child; /usr/bin/time's report (tab-indented, possibly split across chunks) is skipped
+      for (const line of s.split(/[\r\n]+/)) if (line.trim() && !line.startsWith("\t") && !TIME_REPORT.test(line)) onLine?.(line);
     });
     child.on("error", reject);
     child.on("close", (code) => {
@@ -244,6 +248,7 @@ async function main(): Promise<void> {
       "merge-from": { type: "string" },
       "cli-root": { type: "string" },
       tag: { type: "string" },
+      note: { type: "string", multiple: true },
     },
   });
   if (values.list) {
@@ -253,13 +258,16 @@ async function main(): Promise<void> {
   const work = path.resolve(values.work);
   if (work === repoRoot || work.startsWith(repoRoot + path.sep)) throw new Error(`--work ${work} is inside the repository; use a temporary folder`);
   const calib = path.resolve(values.calib ?? dataFile("text", "wikitext-2-test.txt"));
-  const only = values.only?.split(",").map((s) => s.trim());
+  const only = values.only === undefined ? undefined : values.only.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   const runs = only ? RUNS.filter((r) => only.includes(r.id)) : RUNS.filter((r) => !r.optional);
   if (only && runs.length !== only.length) throw new Error(`unknown run id in --only ${values.only}; see --list`);
   fs.mkdirSync(work, { recursive: true });
   const rows: Record<string, unknown>[] = [];
-  const readRuns = (f: string) => (JSON.parse(fs.readFileSync(f, "utf8")) as { runs: Record<string, unknown>[] }).runs;
-  const prev: Record<string, unknown>[] = values.merge && fs.existsSync(values.out) ? readRuns(values.out) : [];
+  const readDoc = (f: string) => JSON.parse(fs.readFileSync(f, "utf8")) as { runs: Record<string, unknown>[]; notes?: string[] };
+  const readRuns = (f: string) => readDoc(f).runs;
+  const prevDoc = values.merge && fs.existsSync(values.out) ? readDoc(values.out) : undefined;
+  const prev: Record<string, unknown>[] = prevDoc?.runs ?? [];
+  const notes = [...(prevDoc?.notes ?? []), ...(values.note ?? [])];
   if (values["merge-from"]) {
     const extra = readRuns(values["merge-from"]);
     const ids = new Set(extra.map((r) => r.id));
@@ -282,11 +290,13 @@ async function main(): Promise<void> {
         "through the lowbit CLI (whole command including export) and through the libraries on a lazily opened model (quantization only). Written by tools/bench/src/memory.ts.",
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, totalMemBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.release()}` },
       note: "Other work shared this 2-core machine during the measurements (load averages recorded per run); times are wall-clock.",
+      ...(notes.length > 0 ? { notes } : {}),
       runs: all,
     };
     fs.mkdirSync(path.dirname(values.out), { recursive: true });
     fs.writeFileSync(values.out, `${JSON.stringify(doc, null, 2)}\n`);
   };
+  if (runs.length === 0) write();
   for (const run of runs) {
     const rec = await measure(run, work, calib, cliRoot, tag);
     rows.push(rec);
