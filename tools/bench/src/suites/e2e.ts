@@ -212,6 +212,8 @@ export default defineSuite({
             const base: Extra = {
               model: m.name,
               type,
+              run: "pnpm --filter @lowbit/bench bench e2e",
+              source: m.source,
               file: command,
               loadBefore,
               loadAfter: load(),
