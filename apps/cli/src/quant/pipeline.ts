@@ -21,6 +21,7 @@ import type { Io } from "../ui/io";
 import { Progress } from "../ui/progress";
 import { VERSION } from "../version";
 import { collectModel } from "./collect";
+import { compactLayer } from "./compact";
 import { mixedBitsFor, parseMixedRules } from "./mixed";
 import { padIntermediate, paddedIntermediate } from "./pad";
 import { makePlugin, type PluginSettings } from "./plugins";
@@ -177,7 +178,7 @@ async function runFingerprint(s: QuantizeSettings, p: Prepared): Promise<string>
 export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io): Promise<QuantizeRun> {
   const t0 = performance.now();
   const notes = [...p.notes];
-  const model = await buildModel(p.config, p.source, { what: s.model });
+  const model = await buildModel(p.config, p.source, { what: s.model, lazy: true });
   const needsData = s.method !== "rtn" || s.calib.length > 0 || s.calibDocs !== undefined || s.budgetBpw !== undefined;
   const calib = needsData ? await calibrationData(s, p.tokenizer, p.config.maxSeqLen, notes) : undefined;
   let bitsFor: ((layer: number, name: LinearName) => number | undefined) | undefined;
@@ -239,6 +240,7 @@ export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io):
       startLayer: start,
       ...(startInputs ? { startInputs } : {}),
       onProgress: (pr) => progress.update(pr.done, `layer ${pr.layer} done`),
+      finishLayer: (i, m) => compactLayer(m, i),
       log: (m) => notes.push(m),
       layerInputs: store
         ? async (i, inputs) => {
