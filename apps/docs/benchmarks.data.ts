@@ -13,8 +13,10 @@ import {
   type AccuracyView,
   chartsOf,
   type MachineInfo,
+  type MemoryView,
   machineOf,
   parseAccuracy,
+  parseMemory,
   parseResults,
   type SuiteView,
 } from "./.vitepress/theme/bench/bench-model";
@@ -40,6 +42,7 @@ export function loadBenchPage(dir = benchDir): BenchPageData {
   const names = [...new Set([...defined, ...written])].sort();
   const all: BenchRecordJson[] = [];
   const accuracy: AccuracyView[] = [];
+  const memory: MemoryView[] = [];
   let protocolMachine: MachineInfo | undefined;
   const suites: SuiteView[] = [];
   for (const name of names) {
@@ -52,6 +55,11 @@ export function loadBenchPage(dir = benchDir): BenchPageData {
         if (acc) {
           accuracy.push({ name, file: rel, written: fs.statSync(file).mtime.toISOString().slice(0, 10), protocol: acc.protocol, rows: acc.rows });
           protocolMachine ??= acc.machine;
+          continue;
+        }
+        const mem = parseMemory(JSON.parse(fs.readFileSync(file, "utf8")));
+        if (mem) {
+          memory.push({ name, file: rel, written: fs.statSync(file).mtime.toISOString().slice(0, 10), ...mem });
           continue;
         }
       } catch {
@@ -74,7 +82,7 @@ export function loadBenchPage(dir = benchDir): BenchPageData {
   const bandwidth = all
     .filter((r) => r.kernel === "read-bandwidth" && r.gbps !== null)
     .map((r) => ({ backend: r.backend, gbps: r.gbps as number }));
-  return { suites, accuracy, bandwidth, ...(machine ? { machine } : {}) };
+  return { suites, accuracy, memory, bandwidth, ...(machine ? { machine } : {}) };
 }
 
 /** A kernel suite's results file (an array of BenchRecord), or a "no results yet" view. */

@@ -175,9 +175,15 @@ describe("docs site in Chromium", () => {
       const kernelFiles = resultFiles.filter((f) => Array.isArray(JSON.parse(fs.readFileSync(path.join(resultsDir, f), "utf8"))));
       if (kernelFiles.length > 0) expect(charts).toBeGreaterThan(0);
       // accuracy protocols: a table row per method, or the no-results note
+      const objectFiles = resultFiles.filter((f) => !kernelFiles.includes(f)).map((f) => JSON.parse(fs.readFileSync(path.join(resultsDir, f), "utf8")));
       const accuracyRows = await page.$$eval(".lb-acc-table tbody tr", (els) => els.length);
-      if (resultFiles.length > kernelFiles.length) expect(accuracyRows).toBeGreaterThan(1);
+      if (objectFiles.some((o) => Array.isArray(o.rows))) expect(accuracyRows).toBeGreaterThan(1);
       else expect(await page.textContent("body")).toContain("No accuracy protocol has been run");
+      // whole-model memory and time (tools/bench/src/memory.ts): a row per run, or the no-results note
+      const memoryRuns = objectFiles.flatMap((o) => (Array.isArray(o.runs) ? o.runs : []));
+      const memoryRows = await page.$$eval(".lb-mem-table tbody tr", (els) => els.length);
+      if (memoryRuns.length > 0) expect(memoryRows).toBe(memoryRuns.length);
+      else expect(await page.textContent("body")).toContain("No memory measurements yet");
     } finally {
       await page.close();
     }

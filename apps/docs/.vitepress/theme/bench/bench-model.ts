@@ -91,9 +91,39 @@ export interface AccuracyView {
   rows: AccuracyRow[];
 }
 
+/** One measured quantization run of tools/bench/src/memory.ts (peak memory and time). */
+export interface MemoryRow {
+  id: string;
+  path: string;
+  method: string;
+  model: string;
+  params: number;
+  weightBytes: number;
+  layerBytes: number;
+  ok: boolean;
+  error?: string;
+  peakRssBytes: number;
+  peakOverModel: number | null;
+  peakOverLayer: number | null;
+  wallSeconds: number;
+  userSeconds: number | null;
+  load: string;
+  command: string;
+}
+
+export interface MemoryView {
+  name: string;
+  file: string;
+  written: string;
+  description: string;
+  notes: string[];
+  rows: MemoryRow[];
+}
+
 export interface BenchPageData {
   suites: SuiteView[];
   accuracy: AccuracyView[];
+  memory: MemoryView[];
   machine?: MachineInfo;
   /** Read-bandwidth records (the machine's memory ceiling), if any suite measured it. */
   bandwidth: Array<{ backend: string; gbps: number }>;
@@ -188,6 +218,42 @@ export function parseAccuracy(json: unknown): { protocol: Record<string, string 
       }
     : undefined;
   return { protocol, rows, ...(machine ? { machine } : {}) };
+}
+
+/** A memory results file ({ description, runs: [...] } from tools/bench/src/memory.ts), or undefined. */
+export function parseMemory(json: unknown): Omit<MemoryView, "name" | "file" | "written"> | undefined {
+  if (!json || typeof json !== "object" || Array.isArray(json)) return undefined;
+  const o = json as { description?: unknown; note?: unknown; notes?: unknown; runs?: unknown };
+  if (!Array.isArray(o.runs)) return undefined;
+  const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+  const rows: MemoryRow[] = [];
+  for (const r of o.runs as Array<Record<string, unknown>>) {
+    if (!r || typeof r !== "object" || typeof r.id !== "string" || typeof r.peakRssBytes !== "number") continue;
+    const m = (r.model ?? {}) as Record<string, unknown>;
+    const load = (r.load ?? {}) as { before?: unknown; after?: unknown };
+    const first = (v: unknown) => (Array.isArray(v) && typeof v[0] === "number" ? v[0].toFixed(1) : "?");
+    rows.push({
+      id: r.id,
+      path: String(r.path ?? ""),
+      method: String(r.method ?? ""),
+      model: String(m.preset ?? ""),
+      params: num(m.params) ?? 0,
+      weightBytes: num(m.weightBytes) ?? 0,
+      layerBytes: num(m.layerBytes) ?? 0,
+      ok: r.ok === true,
+      ...(typeof r.error === "string" ? { error: r.error } : {}),
+      peakRssBytes: r.peakRssBytes,
+      peakOverModel: num(r.peakOverModel),
+      peakOverLayer: num(r.peakOverLayer),
+      wallSeconds: num(r.wallSeconds) ?? 0,
+      userSeconds: num(r.userSeconds),
+      load: `${first(load.before)} → ${first(load.after)}`,
+      command: String(r.command ?? ""),
+    });
+  }
+  if (rows.length === 0) return undefined;
+  const notes = [o.note, ...(Array.isArray(o.notes) ? o.notes : [])].filter((x): x is string => typeof x === "string");
+  return { description: typeof o.description === "string" ? o.description : "", notes, rows };
 }
 
 /** Parses one results file's text; throws with a message naming the file when it is not an array of records. */
