@@ -126,31 +126,79 @@ export function q8_0_dequantize(src: usize, y: usize, nb: i32): void {
   return f32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
 }
 
-@inline function isum1(a: v128): i32 {
-  const h = i32x4.add(a, i32x4.shuffle(a, a, 2, 3, 0, 1));
-  return i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1);
-}
+// ---------------------------------------------------------------- tiled weight layout
+//
+// Q8_0Linear keeps its weights in tiles of 4 rows (rows padded with zeros to a multiple of 4):
+// quants wq i8 [n4][nb][4][32] (a tile's block is 128 contiguous bytes, row r at r * 32) and
+// scales ws f32 [n4][nb][4]. A tile's weights and scales are each one sequential stream. A
+// thread's share of the tiles is the same call with wq, ws, y and bias advanced to its first tile.
 
-@inline function fsum1(a: v128): f32 {
-  const h = f32x4.add(a, i32x4.shuffle(a, a, 2, 3, 0, 1));
-  return f32x4.extract_lane(h, 0) + f32x4.extract_lane(h, 1);
+/**
+ * Q8_0 activations qs i8 [nb * 32] -> xw i16 [nb * 64] for q8_0_gemv_q8: per 16 values, the 8 at
+ * even positions then the 8 at odd positions (the order the GEMV pairs them with weights).
+ */
+export function q8_0_widen_act(qs: usize, xw: usize, nb: i32): void {
+  const n = nb << 1;
+  for (let c = 0; c < n; c++) {
+    const v = v128.load(qs + (<usize>c << 4));
+    const o = xw + (<usize>c << 5);
+    v128.store(o, i16x8.shr_s(i16x8.shl(v, 8), 8));
+    v128.store(o, i16x8.shr_s(v, 8), 16);
+  }
 }
 
 /**
- * Q8_0 x Q8_0 (llama.cpp's vec_dot_q8_0_q8_0): y[i, j] = sum_b f32(sum_t a[i,b,t] * w[j,b,t])
- * * (wd[b, j] * ad[i, b]), summed block by block in f32 (+ bias[j]).
- * a i8 [m, k] with ad f32 [m, k/32]; w i8 [n, k] with wdT f32 [k/32, n] (transposed).
- * Only output columns [j0, j1) are computed (a thread's share).
+ * Sum over one 16-byte chunk of one row: weights v (16 i8) times activations e (even, i16) and o
+ * (odd, i16), times 256: as i16 lanes, v << 8 is 256 * the even weights and v & 0xff00 is 256 *
+ * the odd ones, exactly, so no sign extension is needed. Per block a lane holds at most
+ * 4 * 2 * 256 * 128 * 127 < 2^31.
  */
-export function q8_0_gemm_q8(a: usize, ad: usize, w: usize, wdT: usize, y: usize, m: i32, n: i32, k: i32, bias: usize, j0: i32, j1: i32): void {
-  const nb = k >> 5;
-  const ldk = <usize>k;
-  let j = j0;
-  for (; j + 4 <= j1; j += 4) {
-    const b0 = w + <usize>j * ldk;
-    const b1 = b0 + ldk;
-    const b2 = b1 + ldk;
-    const b3 = b2 + ldk;
+@inline function dot256(v: v128, e: v128, o: v128): v128 {
+  return i32x4.add(i32x4.dot_i16x8_s(i16x8.shl(v, 8), e), i32x4.dot_i16x8_s(v128.and(v, i16x8.splat(<i16>0xff00)), o));
+}
+
+/**
+ * One token, Q8_0 x Q8_0 over the tiled layout (llama.cpp's vec_dot_q8_0_q8_0 order):
+ * y[j] = sum_b f32(sum_t a[b,t] * w[j,b,t]) * (ws[j,b] * ad[b]), block by block in f32 (+ bias[j]).
+ * xw: the activations as q8_0_widen_act writes them; ad f32 [nb]; y f32 [n4 * 4].
+ */
+export function q8_0_gemv_q8(xw: usize, ad: usize, wq: usize, ws: usize, y: usize, nb: i32, n4: i32, bias: usize): void {
+  const tileBytes = <usize>nb << 7;
+  for (let t = 0; t < n4; t++) {
+    const wt = wq + <usize>t * tileBytes;
+    const st = ws + ((<usize>t * <usize>nb) << 4);
+    let acc = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const p = wt + (<usize>b << 7);
+      const xb = xw + (<usize>b << 6);
+      const e0 = v128.load(xb);
+      const o0 = v128.load(xb, 16);
+      const e1 = v128.load(xb, 32);
+      const o1 = v128.load(xb, 48);
+      const a0 = i32x4.add(dot256(v128.load(p), e0, o0), dot256(v128.load(p, 16), e1, o1));
+      const a1 = i32x4.add(dot256(v128.load(p, 32), e0, o0), dot256(v128.load(p, 48), e1, o1));
+      const a2 = i32x4.add(dot256(v128.load(p, 64), e0, o0), dot256(v128.load(p, 80), e1, o1));
+      const a3 = i32x4.add(dot256(v128.load(p, 96), e0, o0), dot256(v128.load(p, 112), e1, o1));
+      const isum = i32x4.shr_s(hsum4(a0, a1, a2, a3), 8);
+      const s = f32x4.mul(v128.load(st + (<usize>b << 4)), v128.load32_splat(ad + (<usize>b << 2)));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), s));
+    }
+    if (bias != 0) acc = f32x4.add(acc, v128.load(bias + (<usize>t << 4)));
+    v128.store(y + (<usize>t << 4), acc);
+  }
+}
+
+/**
+ * Q8_0 x Q8_0 for m tokens over the tiled layout, same arithmetic per output as q8_0_gemv_q8:
+ * y[i, j] (row stride ldy) for the n4 tiles from wq/ws. a i8 [m, nb * 32] with ad f32 [m, nb].
+ */
+export function q8_0_gemm_q8(a: usize, ad: usize, wq: usize, ws: usize, y: usize, m: i32, nb: i32, n4: i32, ldy: i32, bias: usize): void {
+  const ldk = <usize>nb << 5;
+  const tileBytes = <usize>nb << 7;
+  for (let t = 0; t < n4; t++) {
+    const wt = wq + <usize>t * tileBytes;
+    const st = ws + ((<usize>t * <usize>nb) << 4);
+    const yo = y + (<usize>t << 4);
     let i = 0;
     for (; i + 2 <= m; i += 2) {
       const a0 = a + <usize>i * ldk;
@@ -160,12 +208,13 @@ export function q8_0_gemm_q8(a: usize, ad: usize, w: usize, wdT: usize, y: usize
         let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c02 = i32x4.splat(0), c03 = i32x4.splat(0);
         let c10 = i32x4.splat(0), c11 = i32x4.splat(0), c12 = i32x4.splat(0), c13 = i32x4.splat(0);
         const kb = <usize>b << 5;
-        for (let t = 0; t < 32; t += 8) {
-          const ko = kb + <usize>t;
-          const w0 = v128.load8x8_s(b0 + ko);
-          const w1 = v128.load8x8_s(b1 + ko);
-          const w2 = v128.load8x8_s(b2 + ko);
-          const w3 = v128.load8x8_s(b3 + ko);
+        const p = wt + (<usize>b << 7);
+        for (let u = 0; u < 32; u += 8) {
+          const ko = kb + <usize>u;
+          const w0 = v128.load8x8_s(p + <usize>u);
+          const w1 = v128.load8x8_s(p + 32 + <usize>u);
+          const w2 = v128.load8x8_s(p + 64 + <usize>u);
+          const w3 = v128.load8x8_s(p + 96 + <usize>u);
           const x0 = v128.load8x8_s(a0 + ko);
           c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, w0));
           c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x0, w1));
@@ -177,19 +226,19 @@ export function q8_0_gemm_q8(a: usize, ad: usize, w: usize, wdT: usize, y: usize
           c12 = i32x4.add(c12, i32x4.dot_i16x8_s(x1, w2));
           c13 = i32x4.add(c13, i32x4.dot_i16x8_s(x1, w3));
         }
-        const dw = v128.load(wdT + ((<usize>b * <usize>n + <usize>j) << 2));
-        const s0 = f32x4.mul(dw, f32x4.splat(load<f32>(ad + ((<usize>i * <usize>nb + <usize>b) << 2))));
-        const s1 = f32x4.mul(dw, f32x4.splat(load<f32>(ad + ((<usize>(i + 1) * <usize>nb + <usize>b) << 2))));
+        const dw = v128.load(st + (<usize>b << 4));
+        const s0 = f32x4.mul(dw, v128.load32_splat(ad + ((<usize>i * <usize>nb + <usize>b) << 2)));
+        const s1 = f32x4.mul(dw, v128.load32_splat(ad + ((<usize>(i + 1) * <usize>nb + <usize>b) << 2)));
         f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(hsum4(c00, c01, c02, c03)), s0));
         f1 = f32x4.add(f1, f32x4.mul(f32x4.convert_i32x4_s(hsum4(c10, c11, c12, c13)), s1));
       }
       if (bias != 0) {
-        const bv = v128.load(bias + (<usize>j << 2));
+        const bv = v128.load(bias + (<usize>t << 4));
         f0 = f32x4.add(f0, bv);
         f1 = f32x4.add(f1, bv);
       }
-      v128.store(y + ((<usize>i * <usize>n + <usize>j) << 2), f0);
-      v128.store(y + ((<usize>(i + 1) * <usize>n + <usize>j) << 2), f1);
+      v128.store(yo + ((<usize>i * <usize>ldy) << 2), f0);
+      v128.store(yo + ((<usize>(i + 1) * <usize>ldy) << 2), f1);
     }
     for (; i < m; i++) {
       const a0 = a + <usize>i * ldk;
@@ -197,44 +246,19 @@ export function q8_0_gemm_q8(a: usize, ad: usize, w: usize, wdT: usize, y: usize
       for (let b = 0; b < nb; b++) {
         let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
         const kb = <usize>b << 5;
-        for (let t = 0; t < 32; t += 16) {
-          const ko = kb + <usize>t;
-          const xv = v128.load(a0 + ko);
-          const xl = i16x8.extend_low_i8x16_s(xv);
-          const xh = i16x8.extend_high_i8x16_s(xv);
-          let wv = v128.load(b0 + ko);
-          c0 = i32x4.add(c0, i32x4.add(i32x4.dot_i16x8_s(xl, i16x8.extend_low_i8x16_s(wv)), i32x4.dot_i16x8_s(xh, i16x8.extend_high_i8x16_s(wv))));
-          wv = v128.load(b1 + ko);
-          c1 = i32x4.add(c1, i32x4.add(i32x4.dot_i16x8_s(xl, i16x8.extend_low_i8x16_s(wv)), i32x4.dot_i16x8_s(xh, i16x8.extend_high_i8x16_s(wv))));
-          wv = v128.load(b2 + ko);
-          c2 = i32x4.add(c2, i32x4.add(i32x4.dot_i16x8_s(xl, i16x8.extend_low_i8x16_s(wv)), i32x4.dot_i16x8_s(xh, i16x8.extend_high_i8x16_s(wv))));
-          wv = v128.load(b3 + ko);
-          c3 = i32x4.add(c3, i32x4.add(i32x4.dot_i16x8_s(xl, i16x8.extend_low_i8x16_s(wv)), i32x4.dot_i16x8_s(xh, i16x8.extend_high_i8x16_s(wv))));
+        const p = wt + (<usize>b << 7);
+        for (let u = 0; u < 32; u += 8) {
+          const x0 = v128.load8x8_s(a0 + kb + <usize>u);
+          c0 = i32x4.add(c0, i32x4.dot_i16x8_s(x0, v128.load8x8_s(p + <usize>u)));
+          c1 = i32x4.add(c1, i32x4.dot_i16x8_s(x0, v128.load8x8_s(p + 32 + <usize>u)));
+          c2 = i32x4.add(c2, i32x4.dot_i16x8_s(x0, v128.load8x8_s(p + 64 + <usize>u)));
+          c3 = i32x4.add(c3, i32x4.dot_i16x8_s(x0, v128.load8x8_s(p + 96 + <usize>u)));
         }
-        const dw = v128.load(wdT + ((<usize>b * <usize>n + <usize>j) << 2));
-        const s0 = f32x4.mul(dw, f32x4.splat(load<f32>(ad + ((<usize>i * <usize>nb + <usize>b) << 2))));
+        const s0 = f32x4.mul(v128.load(st + (<usize>b << 4)), v128.load32_splat(ad + ((<usize>i * <usize>nb + <usize>b) << 2)));
         f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(hsum4(c0, c1, c2, c3)), s0));
       }
-      if (bias != 0) f0 = f32x4.add(f0, v128.load(bias + (<usize>j << 2)));
-      v128.store(y + ((<usize>i * <usize>n + <usize>j) << 2), f0);
-    }
-  }
-  for (; j < j1; j++) {
-    const b0 = w + <usize>j * ldk;
-    for (let i = 0; i < m; i++) {
-      const a0 = a + <usize>i * ldk;
-      let f: f32 = 0;
-      for (let b = 0; b < nb; b++) {
-        let c = i32x4.splat(0);
-        const kb = <usize>b << 5;
-        for (let t = 0; t < 32; t += 8) {
-          c = i32x4.add(c, i32x4.dot_i16x8_s(v128.load8x8_s(a0 + kb + <usize>t), v128.load8x8_s(b0 + kb + <usize>t)));
-        }
-        const s = load<f32>(wdT + ((<usize>b * <usize>n + <usize>j) << 2)) * load<f32>(ad + ((<usize>i * <usize>nb + <usize>b) << 2));
-        f += <f32>isum1(c) * s;
-      }
-      if (bias != 0) f += load<f32>(bias + (<usize>j << 2));
-      store<f32>(y + ((<usize>i * <usize>n + <usize>j) << 2), f);
+      if (bias != 0) f0 = f32x4.add(f0, v128.load(bias + (<usize>t << 4)));
+      v128.store(yo + ((<usize>i * <usize>ldy) << 2), f0);
     }
   }
 }
@@ -248,52 +272,52 @@ export function q8_0_gemm_q8(a: usize, ad: usize, w: usize, wdT: usize, y: usize
 }
 
 /**
- * Q8_0 weights with f32 activations: y[i, j] = sum_k x[i, k] * (w[j, k] * d[j, k/32]) (+ bias),
- * weights dequantized on the fly. x f32 [m, k]; w i8 [n, k]; wdT f32 [k/32, n]. Only output
- * columns [j0, j1) are computed.
+ * Q8_0 weights with f32 activations over the tiled layout: y[i, j] = sum_k x[i, k] * (w[j, k] *
+ * d[j, k/32]) (+ bias), weights dequantized on the fly. x f32 [m, nb * 32]; y row stride ldy.
  */
-export function q8_0_gemm_f32(x: usize, w: usize, wdT: usize, y: usize, m: i32, n: i32, k: i32, bias: usize, j0: i32, j1: i32): void {
-  const nb = k >> 5;
-  const ldk = <usize>k;
-  const ldx = <usize>k << 2;
-  let i = 0;
-  // 2 x-rows by 4 weight rows
-  for (; i + 2 <= m; i += 2) {
-    const x0 = x + <usize>i * ldx;
-    const x1 = x0 + ldx;
-    let j = j0;
-    for (; j + 4 <= j1; j += 4) {
-      const b0 = w + <usize>j * ldk;
+export function q8_0_gemm_f32(x: usize, wq: usize, ws: usize, y: usize, m: i32, nb: i32, n4: i32, ldy: i32, bias: usize): void {
+  const ldx = <usize>nb << 7;
+  const tileBytes = <usize>nb << 7;
+  for (let t = 0; t < n4; t++) {
+    const wt = wq + <usize>t * tileBytes;
+    const st = ws + ((<usize>t * <usize>nb) << 4);
+    const yo = y + (<usize>t << 4);
+    let i = 0;
+    // 2 x-rows by the tile's 4 weight rows
+    for (; i + 2 <= m; i += 2) {
+      const x0 = x + <usize>i * ldx;
+      const x1 = x0 + ldx;
       let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s02 = f32x4.splat(0), s03 = f32x4.splat(0);
       let s10 = f32x4.splat(0), s11 = f32x4.splat(0), s12 = f32x4.splat(0), s13 = f32x4.splat(0);
       for (let b = 0; b < nb; b++) {
-        const dp = wdT + ((<usize>b * <usize>n + <usize>j) << 2);
+        const dp = st + (<usize>b << 4);
         const d0 = v128.load32_splat(dp);
         const d1 = v128.load32_splat(dp + 4);
         const d2 = v128.load32_splat(dp + 8);
         const d3 = v128.load32_splat(dp + 12);
-        for (let t = 0; t < 32; t += 8) {
-          const ko = (<usize>b << 5) + <usize>t;
+        const p = wt + (<usize>b << 7);
+        for (let u = 0; u < 32; u += 8) {
+          const ko = (<usize>b << 5) + <usize>u;
           const xl0 = v128.load(x0 + (ko << 2));
           const xh0 = v128.load(x0 + (ko << 2), 16);
           const xl1 = v128.load(x1 + (ko << 2));
           const xh1 = v128.load(x1 + (ko << 2), 16);
-          let wv = v128.load8x8_s(b0 + ko);
+          let wv = v128.load8x8_s(p + <usize>u);
           let wl = deq8lo(wv, d0);
           let wh = deq8hi(wv, d0);
           s00 = f32x4.add(s00, f32x4.add(f32x4.mul(xl0, wl), f32x4.mul(xh0, wh)));
           s10 = f32x4.add(s10, f32x4.add(f32x4.mul(xl1, wl), f32x4.mul(xh1, wh)));
-          wv = v128.load8x8_s(b0 + ldk + ko);
+          wv = v128.load8x8_s(p + 32 + <usize>u);
           wl = deq8lo(wv, d1);
           wh = deq8hi(wv, d1);
           s01 = f32x4.add(s01, f32x4.add(f32x4.mul(xl0, wl), f32x4.mul(xh0, wh)));
           s11 = f32x4.add(s11, f32x4.add(f32x4.mul(xl1, wl), f32x4.mul(xh1, wh)));
-          wv = v128.load8x8_s(b0 + 2 * ldk + ko);
+          wv = v128.load8x8_s(p + 64 + <usize>u);
           wl = deq8lo(wv, d2);
           wh = deq8hi(wv, d2);
           s02 = f32x4.add(s02, f32x4.add(f32x4.mul(xl0, wl), f32x4.mul(xh0, wh)));
           s12 = f32x4.add(s12, f32x4.add(f32x4.mul(xl1, wl), f32x4.mul(xh1, wh)));
-          wv = v128.load8x8_s(b0 + 3 * ldk + ko);
+          wv = v128.load8x8_s(p + 96 + <usize>u);
           wl = deq8lo(wv, d3);
           wh = deq8hi(wv, d3);
           s03 = f32x4.add(s03, f32x4.add(f32x4.mul(xl0, wl), f32x4.mul(xh0, wh)));
@@ -303,63 +327,40 @@ export function q8_0_gemm_f32(x: usize, w: usize, wdT: usize, y: usize, m: i32, 
       let o0 = fsum4(s00, s01, s02, s03);
       let o1 = fsum4(s10, s11, s12, s13);
       if (bias != 0) {
-        const bv = v128.load(bias + (<usize>j << 2));
+        const bv = v128.load(bias + (<usize>t << 4));
         o0 = f32x4.add(o0, bv);
         o1 = f32x4.add(o1, bv);
       }
-      v128.store(y + ((<usize>i * <usize>n + <usize>j) << 2), o0);
-      v128.store(y + ((<usize>(i + 1) * <usize>n + <usize>j) << 2), o1);
+      v128.store(yo + ((<usize>i * <usize>ldy) << 2), o0);
+      v128.store(yo + ((<usize>(i + 1) * <usize>ldy) << 2), o1);
     }
-    for (; j < j1; j++) {
-      f32Row1(x0, w + <usize>j * ldk, wdT, y, i, j, n, nb, bias);
-      f32Row1(x1, w + <usize>j * ldk, wdT, y, i + 1, j, n, nb, bias);
-    }
-  }
-  for (; i < m; i++) {
-    const x0 = x + <usize>i * ldx;
-    let j = j0;
-    for (; j + 4 <= j1; j += 4) {
-      const b0 = w + <usize>j * ldk;
+    for (; i < m; i++) {
+      const x0 = x + <usize>i * ldx;
       let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
       for (let b = 0; b < nb; b++) {
-        const dp = wdT + ((<usize>b * <usize>n + <usize>j) << 2);
+        const dp = st + (<usize>b << 4);
         const d0 = v128.load32_splat(dp);
         const d1 = v128.load32_splat(dp + 4);
         const d2 = v128.load32_splat(dp + 8);
         const d3 = v128.load32_splat(dp + 12);
-        for (let t = 0; t < 32; t += 8) {
-          const ko = (<usize>b << 5) + <usize>t;
+        const p = wt + (<usize>b << 7);
+        for (let u = 0; u < 32; u += 8) {
+          const ko = (<usize>b << 5) + <usize>u;
           const xl = v128.load(x0 + (ko << 2));
           const xh = v128.load(x0 + (ko << 2), 16);
-          let wv = v128.load8x8_s(b0 + ko);
+          let wv = v128.load8x8_s(p + <usize>u);
           s0 = f32x4.add(s0, f32x4.add(f32x4.mul(xl, deq8lo(wv, d0)), f32x4.mul(xh, deq8hi(wv, d0))));
-          wv = v128.load8x8_s(b0 + ldk + ko);
+          wv = v128.load8x8_s(p + 32 + <usize>u);
           s1 = f32x4.add(s1, f32x4.add(f32x4.mul(xl, deq8lo(wv, d1)), f32x4.mul(xh, deq8hi(wv, d1))));
-          wv = v128.load8x8_s(b0 + 2 * ldk + ko);
+          wv = v128.load8x8_s(p + 64 + <usize>u);
           s2 = f32x4.add(s2, f32x4.add(f32x4.mul(xl, deq8lo(wv, d2)), f32x4.mul(xh, deq8hi(wv, d2))));
-          wv = v128.load8x8_s(b0 + 3 * ldk + ko);
+          wv = v128.load8x8_s(p + 96 + <usize>u);
           s3 = f32x4.add(s3, f32x4.add(f32x4.mul(xl, deq8lo(wv, d3)), f32x4.mul(xh, deq8hi(wv, d3))));
         }
       }
       let o = fsum4(s0, s1, s2, s3);
-      if (bias != 0) o = f32x4.add(o, v128.load(bias + (<usize>j << 2)));
-      v128.store(y + ((<usize>i * <usize>n + <usize>j) << 2), o);
-    }
-    for (; j < j1; j++) f32Row1(x0, w + <usize>j * ldk, wdT, y, i, j, n, nb, bias);
-  }
-}
-
-function f32Row1(x0: usize, b0: usize, wdT: usize, y: usize, i: i32, j: i32, n: i32, nb: i32, bias: usize): void {
-  let s = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const d = v128.load32_splat(wdT + ((<usize>b * <usize>n + <usize>j) << 2));
-    for (let t = 0; t < 32; t += 8) {
-      const ko = (<usize>b << 5) + <usize>t;
-      const wv = v128.load8x8_s(b0 + ko);
-      s = f32x4.add(s, f32x4.add(f32x4.mul(v128.load(x0 + (ko << 2)), deq8lo(wv, d)), f32x4.mul(v128.load(x0 + (ko << 2), 16), deq8hi(wv, d))));
+      if (bias != 0) o = f32x4.add(o, v128.load(bias + (<usize>t << 4)));
+      v128.store(yo + ((<usize>i * <usize>ldy) << 2), o);
     }
   }
-  let v = fsum1(s);
-  if (bias != 0) v += load<f32>(bias + (<usize>j << 2));
-  store<f32>(y + ((<usize>i * <usize>n + <usize>j) << 2), v);
 }

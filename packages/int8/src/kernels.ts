@@ -32,8 +32,10 @@ export interface Q80Kernels {
   q8_0_quantize(x: number, dst: number, nb: number): number;
   q8_0_quantize_split(x: number, qs: number, df: number, nb: number): number;
   q8_0_dequantize(src: number, y: number, nb: number): void;
-  q8_0_gemm_q8(a: number, ad: number, w: number, wdT: number, y: number, m: number, n: number, k: number, bias: number, j0: number, j1: number): void;
-  q8_0_gemm_f32(x: number, w: number, wdT: number, y: number, m: number, n: number, k: number, bias: number, j0: number, j1: number): void;
+  q8_0_widen_act(qs: number, xw: number, nb: number): void;
+  q8_0_gemv_q8(xw: number, ad: number, wq: number, ws: number, y: number, nb: number, n4: number, bias: number): void;
+  q8_0_gemm_q8(a: number, ad: number, wq: number, ws: number, y: number, m: number, nb: number, n4: number, ldy: number, bias: number): void;
+  q8_0_gemm_f32(x: number, wq: number, ws: number, y: number, m: number, nb: number, n4: number, ldy: number, bias: number): void;
 }
 
 export const GEMM_MODULE = INT8_KERNEL_MODULES[0]!;

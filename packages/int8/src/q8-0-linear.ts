@@ -21,13 +21,15 @@ export interface Q8_0LinearOptions {
 
 /**
  * Linear layer over GGUF Q8_0 weights [out, in] (in a multiple of 32): each row is in/32 blocks
- * {f16 d; int8 q[32]}. In kernel memory the blocks are split into q [out, in] and d transposed
- * [in/32, out] (f32), so the SIMD kernels read contiguous quants and four scales at a time.
+ * {f16 d; int8 q[32]}. In kernel memory the rows are grouped in tiles of 4 (padded with zero rows):
+ * quants i8 [n4][nb][4][32] and scales f32 [n4][nb][4], so a tile's weights and its scales are
+ * each one sequential stream and the SIMD kernels read four rows' blocks at a time.
  */
 export class Q8_0Linear implements Linear {
   readonly kind = "q8_0";
   private readonly buffer: KernelBuffer;
   private readonly nb: number;
+  private readonly n4: number;
   private readonly hasBias: boolean;
   private readonly activation: "q8_0" | "f32";
   private readonly name: string | undefined;
@@ -40,8 +42,8 @@ export class Q8_0Linear implements Linear {
   ) {
     registerQ8_0();
     const n = outFeatures;
-    const k = inFeatures;
-    this.nb = k / Q8_0_BLOCK_SIZE;
+    this.nb = inFeatures / Q8_0_BLOCK_SIZE;
+    this.n4 = Math.ceil(n / 4);
     this.activation = opts.activation ?? "q8_0";
     if (this.activation !== "q8_0" && this.activation !== "f32") {
       throw new LowbitError("E_INVALID_ARGUMENT", `Q8_0Linear: activation must be "q8_0" or "f32", got "${String(opts.activation)}"`);
@@ -49,13 +51,15 @@ export class Q8_0Linear implements Linear {
     this.name = opts.name;
     const bias = checkBias(opts.bias, n, opts.name);
     this.hasBias = bias !== undefined;
-    this.buffer = getEngine().buffer(n * k + n * this.nb * 4 + n * 4 + 16);
-    const qs = this.qs();
-    const dT = this.dT();
+    const nb = this.nb;
+    this.buffer = getEngine().buffer(this.n4 * nb * (128 + 16) + this.n4 * 16);
+    const qs = this.buffer.i8(0, this.n4 * nb * 128);
+    const ws = this.scales();
+    const src = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let r = 0; r < n; r++) {
-      for (let b = 0; b < this.nb; b++) {
-        const o = (r * this.nb + b) * Q8_0_BLOCK_BYTES;
+      for (let b = 0; b < nb; b++) {
+        const o = (r * nb + b) * Q8_0_BLOCK_BYTES;
         const d = f16BitsToF32(view.getUint16(o, true));
         if (d - d !== 0) {
           throw new LowbitError(
@@ -63,11 +67,9 @@ export class Q8_0Linear implements Linear {
             `Q8_0Linear: ${label(opts.name, "weight")} block ${b} of row ${r} has a non-finite scale ${d}`,
           );
         }
-        dT[b * n + r] = d;
-      }
-      for (let b = 0; b < this.nb; b++) {
-        const o = (r * this.nb + b) * Q8_0_BLOCK_BYTES + 2;
-        qs.set(new Int8Array(bytes.buffer, bytes.byteOffset + o, Q8_0_BLOCK_SIZE), r * k + b * Q8_0_BLOCK_SIZE);
+        const at = ((r >> 2) * nb + b) * 4 + (r & 3);
+        ws[at] = d;
+        qs.set(src.subarray(o + 2, o + 2 + Q8_0_BLOCK_SIZE), at * Q8_0_BLOCK_SIZE);
       }
     }
     if (bias) this.biasView()!.set(bias);
@@ -95,23 +97,43 @@ export class Q8_0Linear implements Linear {
     return new Q8_0Linear(bytes, outFeatures, inFeatures, opts);
   }
 
-  private qs(): Int8Array {
-    return this.buffer.i8(0, this.outFeatures * this.inFeatures);
+  /** Quants of the tiled layout, i8 [n4][nb][4][32]. */
+  private quants(): Int8Array {
+    return this.buffer.i8(0, this.n4 * this.nb * 128);
   }
-  private dT(): Float32Array {
-    return this.buffer.f32(this.outFeatures * this.inFeatures, this.nb * this.outFeatures);
+  /** Scales of the tiled layout, f32 [n4][nb][4]. */
+  private scales(): Float32Array {
+    return this.buffer.f32(this.n4 * this.nb * 128, this.n4 * this.nb * 4);
   }
   private biasView(): Float32Array | undefined {
-    return this.hasBias ? this.buffer.f32(this.outFeatures * this.inFeatures + this.nb * this.outFeatures * 4, this.outFeatures) : undefined;
+    return this.hasBias ? this.buffer.f32(this.n4 * this.nb * 144, this.outFeatures) : undefined;
   }
   private get qsPtr(): number {
     return this.buffer.ptr;
   }
-  private get dTPtr(): number {
-    return this.buffer.ptr + this.outFeatures * this.inFeatures;
+  private get wsPtr(): number {
+    return this.buffer.ptr + this.n4 * this.nb * 128;
   }
   private get biasPtr(): number {
-    return this.hasBias ? this.dTPtr + this.nb * this.outFeatures * 4 : 0;
+    return this.hasBias ? this.buffer.ptr + this.n4 * this.nb * 144 : 0;
+  }
+
+  /** Quants in plain row order, i8 [out, in] (reference twins, export). */
+  private rowQuants(): Int8Array {
+    const { outFeatures: n, inFeatures: k, nb } = this;
+    const q = this.quants();
+    const out = new Int8Array(n * k);
+    for (let r = 0; r < n; r++) {
+      for (let b = 0; b < nb; b++) {
+        const at = (((r >> 2) * nb + b) * 4 + (r & 3)) * Q8_0_BLOCK_SIZE;
+        out.set(q.subarray(at, at + Q8_0_BLOCK_SIZE), r * k + b * Q8_0_BLOCK_SIZE);
+      }
+    }
+    return out;
+  }
+  /** Scale of row r, block b. */
+  private scale(ws: Float32Array, r: number, b: number): number {
+    return ws[((r >> 2) * this.nb + b) * 4 + (r & 3)]!;
   }
 
   get storageBytes(): number {
@@ -127,12 +149,12 @@ export class Q8_0Linear implements Linear {
     const { outFeatures: n, inFeatures: k, nb } = this;
     const out = new Uint8Array(n * nb * Q8_0_BLOCK_BYTES);
     const view = new DataView(out.buffer);
-    const qs = this.qs();
-    const dT = this.dT();
+    const qs = this.rowQuants();
+    const ws = this.scales();
     for (let r = 0; r < n; r++) {
       for (let b = 0; b < nb; b++) {
         const o = (r * nb + b) * Q8_0_BLOCK_BYTES;
-        view.setUint16(o, f32ToF16Bits(dT[b * n + r]!), true);
+        view.setUint16(o, f32ToF16Bits(this.scale(ws, r, b)), true);
         out.set(new Uint8Array(qs.buffer, qs.byteOffset + r * k + b * Q8_0_BLOCK_SIZE, Q8_0_BLOCK_SIZE), o + 2);
       }
     }
@@ -148,26 +170,47 @@ export class Q8_0Linear implements Linear {
       else this.forwardF32Ref(x, m, y);
       return y;
     }
-    const { outFeatures: n, inFeatures: k, nb } = this;
+    const { outFeatures: n, inFeatures: k, nb, n4 } = this;
     const k80 = q80Kernels();
+    const ldy = n4 * 4;
+    // threads split the tiles (runColumns over the 4 * n4 padded columns, bounds multiples of 4)
+    const tiles = (j0: number, j1: number) => {
+      const t0 = j0 / 4;
+      return [this.qsPtr + t0 * nb * 128, this.wsPtr + t0 * nb * 16, (j1 - j0) / 4, this.hasBias ? this.biasPtr + t0 * 16 : 0] as const;
+    };
+    const copyOut = (yp: number) => {
+      const yv = getEngine().f32(yp, m * ldy);
+      if (ldy === n) y.set(yv);
+      else for (let i = 0; i < m; i++) y.set(yv.subarray(i * ldy, i * ldy + n), i * n);
+    };
     if (this.activation === "f32") {
-      withScratch([m * k * 4, m * n * 4], ([xp, yp]) => {
-        const e = getEngine();
-        e.f32(xp!, m * k).set(x.subarray(0, m * k));
-        const [qs, dT, bias] = [this.qsPtr, this.dTPtr, this.biasPtr];
-        runColumns(Q80_MODULE, "q8_0_gemm_f32", n, m * n * k, (j0, j1) => [xp!, qs, dT, yp!, m, n, k, bias, j0, j1]);
-        y.set(e.f32(yp!, m * n));
+      withScratch([m * k * 4, m * ldy * 4], ([xp, yp]) => {
+        getEngine().f32(xp!, m * k).set(x.subarray(0, m * k));
+        runColumns(Q80_MODULE, "q8_0_gemm_f32", ldy, m * n * k, (j0, j1) => {
+          const [w, s, nt, bias] = tiles(j0, j1);
+          return [xp!, w, s, yp! + j0 * 4, m, nb, nt, ldy, bias];
+        });
+        copyOut(yp!);
       });
       return y;
     }
-    withScratch([m * k * 4, m * k, m * nb * 4, m * n * 4], ([xp, qp, dp, yp]) => {
-      const e = getEngine();
-      e.f32(xp!, m * k).set(x.subarray(0, m * k));
+    withScratch([m * k * 4, m * k, m * nb * 4, m * ldy * 4, m === 1 ? k * 2 : 0], ([xp, qp, dp, yp, wp]) => {
+      getEngine().f32(xp!, m * k).set(x.subarray(0, m * k));
       const bad = k80.q8_0_quantize_split(xp!, qp!, dp!, m * nb);
       if (bad >= 0) throw this.inputError(x, bad * Q8_0_BLOCK_SIZE);
-      const [qs, dT, bias] = [this.qsPtr, this.dTPtr, this.biasPtr];
-      runColumns(Q80_MODULE, "q8_0_gemm_q8", n, m * n * k, (j0, j1) => [qp!, dp!, qs, dT, yp!, m, n, k, bias, j0, j1]);
-      y.set(e.f32(yp!, m * n));
+      if (m === 1) {
+        k80.q8_0_widen_act(qp!, wp!, nb);
+        runColumns(Q80_MODULE, "q8_0_gemv_q8", ldy, n * k, (j0, j1) => {
+          const [w, s, nt, bias] = tiles(j0, j1);
+          return [wp!, dp!, w, s, yp! + j0 * 4, nb, nt, bias];
+        });
+      } else {
+        runColumns(Q80_MODULE, "q8_0_gemm_q8", ldy, m * n * k, (j0, j1) => {
+          const [w, s, nt, bias] = tiles(j0, j1);
+          return [qp!, dp!, w, s, yp! + j0 * 4, m, nb, nt, ldy, bias];
+        });
+      }
+      copyOut(yp!);
     });
     return y;
   }
@@ -196,8 +239,8 @@ export class Q8_0Linear implements Linear {
         aq[base + j] = v < 0 ? -Math.round(-v) : Math.round(v);
       }
     }
-    const qs = this.qs();
-    const dT = this.dT();
+    const qs = this.rowQuants();
+    const ws = this.scales();
     const bias = this.biasView();
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
@@ -207,7 +250,7 @@ export class Q8_0Linear implements Linear {
           const a0 = i * k + b * Q8_0_BLOCK_SIZE;
           const w0 = j * k + b * Q8_0_BLOCK_SIZE;
           for (let t = 0; t < Q8_0_BLOCK_SIZE; t++) sumi += aq[a0 + t]! * qs[w0 + t]!;
-          sumf = f(sumf + f(sumi * f(dT[b * n + j]! * ad[i * nb + b]!)));
+          sumf = f(sumf + f(sumi * f(this.scale(ws, j, b) * ad[i * nb + b]!)));
         }
         y[i * n + j] = bias ? f(sumf + bias[j]!) : sumf;
       }
@@ -230,11 +273,11 @@ export class Q8_0Linear implements Linear {
 
   dequantizedWeight(): Float32Array {
     const { outFeatures: n, inFeatures: k } = this;
-    const qs = this.qs();
-    const dT = this.dT();
+    const qs = this.rowQuants();
+    const ws = this.scales();
     const w = new Float32Array(n * k);
     for (let r = 0; r < n; r++) {
-      for (let c = 0; c < k; c++) w[r * k + c] = qs[r * k + c]! * dT[(c >> 5) * n + r]!;
+      for (let c = 0; c < k; c++) w[r * k + c] = qs[r * k + c]! * this.scale(ws, r, c >> 5);
     }
     return w;
   }

@@ -39,6 +39,8 @@ function linearCases(): Case[] {
     [1, 1031, 520], // GEMV
     [7, 301, 300], // 2-row and 1-row tiles of the integer GEMM, ragged columns
     [6, 259, 520], // 4-row and 1-row tiles of the weight-only GEMM
+    [1, 1539, 512], // Q8_0 GEMV over tiles, ragged last tile (k a multiple of 32)
+    [5, 263, 640], // Q8_0 GEMM: 2-token and 1-token passes, ragged last tile
   ];
   for (const [m, n, k] of shapes) {
     const seed = m * 1000 + n;
