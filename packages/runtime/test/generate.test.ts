@@ -1,3 +1,4 @@
+import { isLowbitError } from "@lowbit/tensor";
 import { dataFile, hasData } from "@lowbit/testing";
 import { beforeAll, describe, expect, it } from "vitest";
 import { generate, type LlamaModel, loadLlama2c, loadModel, loadTokenizer } from "../src/index";
@@ -30,6 +31,22 @@ describe.runIf(hasData)("generate on stories260K", () => {
     expect(r.stopReason).toBe("context");
     expect(r.promptTokens + r.tokens.length).toBe(13); // the last token is sampled from position 11's logits
     expect(r.tokens).toEqual(greedy.slice(3, 12));
+  });
+
+  it("a prompt longer than the context is a LowbitError naming both lengths, before any work", async () => {
+    const short = await loadLlama2c(dataFile("stories260K", "stories260K.bin"), { overrides: { maxSeqLen: 12 } });
+    const prompt = [1, ...greedy.slice(0, 12)]; // 13 tokens, context 12
+    let err: unknown;
+    try {
+      generate(short, prompt, { maxTokens: 4, stopTokens: [] });
+    } catch (e) {
+      err = e;
+    }
+    expect(isLowbitError(err) && err.code).toBe("E_CONTEXT_LENGTH");
+    expect((err as Error).message).toMatch(/prompt of 13 tokens exceeds the context length 12/);
+    // a prompt that fills the context exactly is accepted and stops at the context
+    const r = generate(short, prompt.slice(0, 12), { maxTokens: 4, stopTokens: [] });
+    expect(r.stopReason).toBe("context");
   });
 
   it("a prompt continues the same story (prefill then decode), and sampling is reproducible per seed", async () => {

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
-import { dataFile, hasData, tmpDir } from "@lowbit/testing";
 import { isLowbitError } from "@lowbit/tensor";
+import { dataFile, hasData, tmpDir } from "@lowbit/testing";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Llama2cTokenizer } from "./llama2c";
@@ -92,6 +92,59 @@ describe.runIf(hasData)("llama2.c tokenizer (tok512)", () => {
     for (const id of ids) out += d.push(id);
     out += d.flush();
     expect(out).toBe(s);
+  });
+
+  it("encodes 1000 real stories exactly as run.c's encode does (a literal port of its merge loop)", () => {
+    // run.c (llama2.c): BOS, a dummy-prefix " " for non-empty text, one token per UTF-8 character
+    // (byte fallback id = byte + 3 when the character is not in the vocabulary), then repeatedly
+    // merge the adjacent pair whose concatenation has the highest score (first such pair on ties).
+    const buf = fs.readFileSync(dataFile("stories260K", "tok512.bin"));
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const latin1 = new TextDecoder("latin1");
+    const pieces: string[] = [];
+    const scores: number[] = [];
+    let o = 4; // max_token_length
+    for (let i = 0; i < 512; i++) {
+      scores.push(dv.getFloat32(o, true));
+      const len = dv.getInt32(o + 4, true);
+      pieces.push(latin1.decode(buf.subarray(o + 8, o + 8 + len)));
+      o += 8 + len;
+    }
+    const id = new Map<string, number>();
+    pieces.forEach((p, i) => {
+      if (!id.has(p)) id.set(p, i);
+    });
+    const runC = (text: string): number[] => {
+      const bytes = new TextEncoder().encode(text);
+      const t = [1];
+      if (bytes.length > 0) t.push(id.get(" ")!);
+      for (let i = 0; i < bytes.length; ) {
+        let j = i + 1;
+        while (j < bytes.length && (bytes[j]! & 0xc0) === 0x80 && j - i < 4) j++;
+        const found = id.get(latin1.decode(bytes.subarray(i, j)));
+        if (found !== undefined) t.push(found);
+        else for (let k = i; k < j; k++) t.push(bytes[k]! + 3);
+        i = j;
+      }
+      for (;;) {
+        let best = -1e10;
+        let at = -1;
+        let merged = -1;
+        for (let k = 0; k + 1 < t.length; k++) {
+          const m = id.get(pieces[t[k]!]! + pieces[t[k + 1]!]!);
+          if (m !== undefined && scores[m]! > best) {
+            best = scores[m]!;
+            at = k;
+            merged = m;
+          }
+        }
+        if (at < 0) return t;
+        t.splice(at, 2, merged);
+      }
+    };
+    const texts = [...stories(1000), "Hi \u{1F980} \u0436 \u00e9", "a", "  two  spaces", "tab\there"];
+    const differing = texts.filter((s) => JSON.stringify(tok.encode(s)) !== JSON.stringify(runC(s)));
+    expect(differing).toEqual([]);
   });
 
   it("a malformed tokenizer file is a LowbitError", async () => {
