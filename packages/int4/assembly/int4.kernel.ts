@@ -600,3 +600,300 @@ export function gemm_f32_b2(w: usize, sc: usize, zr: usize, x: usize, y: usize, 
 export function gemm_f32_b8(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
   gemmF32(8, w, sc, zr, x, y, m, n4, ng, gp, scratch, ldy);
 }
+
+// ---------------------------------------------------------------- GGUF Q4_0 in 4-row tiles, Q8_0 activations
+//
+// Q4_0TiledLinear keeps GGUF Q4_0 weights in tiles of 4 rows (zero rows pad the last tile): codes
+// u8 [n4][nb][4][16] (each row's 16 bytes as in the file: byte j holds element j in its low nibble
+// and element j + 16 in its high nibble) and scales f32 [n4][nb][4]. Activations are quantized per
+// token and 32-value block as llama.cpp's quantize_row_q8_0 (d = amax / 127 rounded through f16,
+// q = roundf(x / d)), then stored as four i16x8 per block, pre-scaled so that the four nibble
+// fields of an i16 weight lane, masked in place, all meet 256 * q:
+//   lane l of a weight block = e[2l] | e[2l+16] << 4 | e[2l+1] << 8 | e[2l+17] << 12
+//   A0[l] = 256 q[2l], A1[l] = 16 q[2l+16], A2[l] = q[2l+1], A3[l] = 256 q[2l+17]
+// so dot(v & 0xf, A0) + dot(v & 0xf0, A1) + dot(v & 0xf00, A2) + dot(v >> 12, A3) = 256 sum e q.
+// The fixed zero 8 is folded with ks = 2048 * sum q per block: sum (e - 8) q = (S - ks) >> 8, exact.
+
+/** f32 -> f16 bits, round to nearest even (as q8-0.kernel.ts). */
+@inline function f32ToF16q(x: f32): u32 {
+  const b = reinterpret<u32>(x);
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  const mant = b & 0x7fffff;
+  if (exp == 0xff) return mant == 0 ? sign | 0x7c00 : sign | 0x7e00 | (mant >>> 13);
+  if (exp >= 143) return sign | 0x7c00;
+  if (exp >= 113) {
+    let h = ((exp - 112) << 10) | (mant >>> 13);
+    const rem = mant & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1) != 0)) h++;
+    return sign | h;
+  }
+  if (exp < 102) return sign;
+  const sig = mant | 0x800000;
+  const shift = 126 - exp;
+  let m = sig >>> shift;
+  const rem = sig & ((1 << shift) - 1);
+  const half: u32 = 1 << (shift - 1);
+  if (rem > half || (rem == half && (m & 1) != 0)) m++;
+  return sign | m;
+}
+
+/** f16 bits -> f32 (exact). */
+@inline function f16ToF32q(h: u32): f32 {
+  const sign = (h & 0x8000) << 16;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp == 0x1f) return reinterpret<f32>(sign | 0x7f800000 | (mant << 13));
+  if (exp != 0) return reinterpret<f32>(sign | ((exp + 112) << 23) | (mant << 13));
+  const v = <f32>mant * reinterpret<f32>(<u32>0x33800000);
+  return sign != 0 ? -v : v;
+}
+
+/** Rounds each lane half away from zero (C roundf), exactly. */
+@inline function roundAwayq(v: v128): v128 {
+  const t = f32x4.trunc(v);
+  const frac = f32x4.abs(f32x4.sub(v, t));
+  const step = v128.or(f32x4.splat(1.0), v128.and(v, i32x4.splat(0x80000000)));
+  return f32x4.add(t, v128.and(f32x4.ge(frac, f32x4.splat(0.5)), step));
+}
+
+@inline function q8x4(p: usize, id: v128): v128 {
+  return i32x4.trunc_sat_f32x4_s(roundAwayq(f32x4.mul(v128.load(p), id)));
+}
+
+/**
+ * x f32 [nb * 32] (nb blocks over all tokens) -> xa i16 [nb * 32] (the pre-scaled fields above),
+ * ad f32 [nb] (d through f16) and ks i32 [nb] (2048 * sum q). Returns -1, or the first block
+ * holding a non-finite value.
+ */
+export function q4_0_quant_act(x: usize, xa: usize, ad: usize, ks: usize, nb: i32): i32 {
+  let bad = -1;
+  for (let b = 0; b < nb; b++) {
+    const xp = x + (<usize>b << 7);
+    let mx = f32x4.abs(v128.load(xp));
+    for (let i = 1; i < 8; i++) mx = f32x4.max(mx, f32x4.abs(v128.load(xp + (<usize>i << 4))));
+    const amax = max<f32>(max<f32>(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max<f32>(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
+    const d: f32 = amax / 127.0;
+    const idf: f32 = d != 0 ? <f32>1.0 / d : 0;
+    const o = xa + (<usize>b << 6);
+    if (!(idf - idf == 0) || !(d - d == 0)) {
+      if (bad < 0) bad = b;
+      v128.store(o, i32x4.splat(0));
+      v128.store(o, i32x4.splat(0), 16);
+      v128.store(o, i32x4.splat(0), 32);
+      v128.store(o, i32x4.splat(0), 48);
+      store<f32>(ad + (<usize>b << 2), 0);
+      store<i32>(ks + (<usize>b << 2), 0);
+      continue;
+    }
+    const id = f32x4.splat(idf);
+    // q[0..15] and q[16..31] as i16x8 pairs
+    const lo0 = i16x8.narrow_i32x4_s(q8x4(xp, id), q8x4(xp + 16, id)); // q0..7
+    const lo1 = i16x8.narrow_i32x4_s(q8x4(xp + 32, id), q8x4(xp + 48, id)); // q8..15
+    const hi0 = i16x8.narrow_i32x4_s(q8x4(xp + 64, id), q8x4(xp + 80, id)); // q16..23
+    const hi1 = i16x8.narrow_i32x4_s(q8x4(xp + 96, id), q8x4(xp + 112, id)); // q24..31
+    // even / odd positions of 0..15 and 16..31
+    const ev = i8x16.shuffle(lo0, lo1, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
+    const od = i8x16.shuffle(lo0, lo1, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    const ev2 = i8x16.shuffle(hi0, hi1, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
+    const od2 = i8x16.shuffle(hi0, hi1, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    v128.store(o, i16x8.shl(ev, 8));
+    v128.store(o, i16x8.shl(ev2, 4), 16);
+    v128.store(o, od, 32);
+    v128.store(o, i16x8.shl(od2, 8), 48);
+    const s = i32x4.add(
+      i32x4.add(i32x4.extadd_pairwise_i16x8_s(lo0), i32x4.extadd_pairwise_i16x8_s(lo1)),
+      i32x4.add(i32x4.extadd_pairwise_i16x8_s(hi0), i32x4.extadd_pairwise_i16x8_s(hi1)),
+    );
+    const sum = i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
+    store<f32>(ad + (<usize>b << 2), f16ToF32q(f32ToF16q(d)));
+    store<i32>(ks + (<usize>b << 2), sum << 11);
+  }
+  return bad;
+}
+
+/** Nibble field f (0..3) of an i16 weight lane, masked in place (f = 3 shifted down). */
+@inline function fieldQ4(v: v128, f: i32): v128 {
+  if (f == 3) return i16x8.shr_u(v, 12);
+  if (f == 2) return v128.and(v, i16x8.splat(0x0f00));
+  if (f == 1) return v128.and(v, i16x8.splat(0x00f0));
+  return v128.and(v, i16x8.splat(0x000f));
+}
+
+/** 256 * sum e q over one row's block v (16 bytes of codes) with the block's activation fields. */
+@inline function dotQ4(v: v128, a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const lo = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(v, i16x8.splat(0x000f)), a0),
+    i32x4.dot_i16x8_s(v128.and(v, i16x8.splat(0x00f0)), a1),
+  );
+  const hi = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(v, i16x8.splat(0x0f00)), a2),
+    i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), a3),
+  );
+  return i32x4.add(lo, hi);
+}
+
+/**
+ * One token: y[j] = sum_b f32((S - ks) >> 8) * (ws[j,b] * ad[b]) block by block in f32 (+ bias[j]),
+ * for the n4 tiles at wq/ws (a thread's share: pointers advanced to its first tile). y f32 [n4 * 4].
+ */
+export function q4_0_gemv(xa: usize, ad: usize, ks: usize, wq: usize, ws: usize, y: usize, nb: i32, n4: i32, bias: usize): void {
+  const tileBytes = <usize>nb << 6;
+  for (let t = 0; t < n4; t++) {
+    const wt = wq + <usize>t * tileBytes;
+    const st = ws + ((<usize>t * <usize>nb) << 4);
+    let acc = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const p = wt + (<usize>b << 6);
+      const xb = xa + (<usize>b << 6);
+      const a0 = v128.load(xb);
+      const a1 = v128.load(xb, 16);
+      const a2 = v128.load(xb, 32);
+      const a3 = v128.load(xb, 48);
+      const r0 = dotQ4(v128.load(p), a0, a1, a2, a3);
+      const r1 = dotQ4(v128.load(p, 16), a0, a1, a2, a3);
+      const r2 = dotQ4(v128.load(p, 32), a0, a1, a2, a3);
+      const r3 = dotQ4(v128.load(p, 48), a0, a1, a2, a3);
+      const isum = i32x4.shr_s(i32x4.sub(hsum4i(r0, r1, r2, r3), v128.load32_splat(ks + (<usize>b << 2))), 8);
+      const s = f32x4.mul(v128.load(st + (<usize>b << 4)), v128.load32_splat(ad + (<usize>b << 2)));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), s));
+    }
+    if (bias != 0) acc = f32x4.add(acc, v128.load(bias + (<usize>t << 4)));
+    v128.store(y + (<usize>t << 4), acc);
+  }
+}
+
+/**
+ * m tokens (xa/ad/ks for token i at i * nb blocks), same arithmetic per output as q4_0_gemv;
+ * y row stride ldy (floats), the tiles' columns written.
+ */
+export function q4_0_gemm(xa: usize, ad: usize, ks: usize, wq: usize, ws: usize, y: usize, m: i32, nb: i32, n4: i32, ldy: i32, bias: usize): void {
+  const tileBytes = <usize>nb << 6;
+  const tokA = <usize>nb << 6;
+  const tokS = <usize>nb << 2;
+  for (let t = 0; t < n4; t++) {
+    const wt = wq + <usize>t * tileBytes;
+    const st = ws + ((<usize>t * <usize>nb) << 4);
+    const yo = y + (<usize>t << 4);
+    let i = 0;
+    for (; i + 2 <= m; i += 2) {
+      const xa0 = xa + <usize>i * tokA;
+      const xa1 = xa0 + tokA;
+      const ad0 = ad + <usize>i * tokS;
+      const ks0 = ks + <usize>i * tokS;
+      let f0 = f32x4.splat(0), f1 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const p = wt + (<usize>b << 6);
+        const xb = xa0 + (<usize>b << 6);
+        const xc = xa1 + (<usize>b << 6);
+        let u0 = i32x4.splat(0), u1 = i32x4.splat(0), u2 = i32x4.splat(0), u3 = i32x4.splat(0);
+        let w0 = i32x4.splat(0), w1 = i32x4.splat(0), w2 = i32x4.splat(0), w3 = i32x4.splat(0);
+        // field by field: the i16 fields of the tile's 4 rows times both tokens
+        const v0 = v128.load(p);
+        const v1 = v128.load(p, 16);
+        const v2 = v128.load(p, 32);
+        const v3 = v128.load(p, 48);
+        {
+          const ax = v128.load(xb, 0);
+          const ay = v128.load(xc, 0);
+          const c0 = fieldQ4(v0, 0);
+          const c1 = fieldQ4(v1, 0);
+          const c2 = fieldQ4(v2, 0);
+          const c3 = fieldQ4(v3, 0);
+          u0 = i32x4.add(u0, i32x4.dot_i16x8_s(c0, ax));
+          u1 = i32x4.add(u1, i32x4.dot_i16x8_s(c1, ax));
+          u2 = i32x4.add(u2, i32x4.dot_i16x8_s(c2, ax));
+          u3 = i32x4.add(u3, i32x4.dot_i16x8_s(c3, ax));
+          w0 = i32x4.add(w0, i32x4.dot_i16x8_s(c0, ay));
+          w1 = i32x4.add(w1, i32x4.dot_i16x8_s(c1, ay));
+          w2 = i32x4.add(w2, i32x4.dot_i16x8_s(c2, ay));
+          w3 = i32x4.add(w3, i32x4.dot_i16x8_s(c3, ay));
+        }
+        {
+          const ax = v128.load(xb, 16);
+          const ay = v128.load(xc, 16);
+          const c0 = fieldQ4(v0, 1);
+          const c1 = fieldQ4(v1, 1);
+          const c2 = fieldQ4(v2, 1);
+          const c3 = fieldQ4(v3, 1);
+          u0 = i32x4.add(u0, i32x4.dot_i16x8_s(c0, ax));
+          u1 = i32x4.add(u1, i32x4.dot_i16x8_s(c1, ax));
+          u2 = i32x4.add(u2, i32x4.dot_i16x8_s(c2, ax));
+          u3 = i32x4.add(u3, i32x4.dot_i16x8_s(c3, ax));
+          w0 = i32x4.add(w0, i32x4.dot_i16x8_s(c0, ay));
+          w1 = i32x4.add(w1, i32x4.dot_i16x8_s(c1, ay));
+          w2 = i32x4.add(w2, i32x4.dot_i16x8_s(c2, ay));
+          w3 = i32x4.add(w3, i32x4.dot_i16x8_s(c3, ay));
+        }
+        {
+          const ax = v128.load(xb, 32);
+          const ay = v128.load(xc, 32);
+          const c0 = fieldQ4(v0, 2);
+          const c1 = fieldQ4(v1, 2);
+          const c2 = fieldQ4(v2, 2);
+          const c3 = fieldQ4(v3, 2);
+          u0 = i32x4.add(u0, i32x4.dot_i16x8_s(c0, ax));
+          u1 = i32x4.add(u1, i32x4.dot_i16x8_s(c1, ax));
+          u2 = i32x4.add(u2, i32x4.dot_i16x8_s(c2, ax));
+          u3 = i32x4.add(u3, i32x4.dot_i16x8_s(c3, ax));
+          w0 = i32x4.add(w0, i32x4.dot_i16x8_s(c0, ay));
+          w1 = i32x4.add(w1, i32x4.dot_i16x8_s(c1, ay));
+          w2 = i32x4.add(w2, i32x4.dot_i16x8_s(c2, ay));
+          w3 = i32x4.add(w3, i32x4.dot_i16x8_s(c3, ay));
+        }
+        {
+          const ax = v128.load(xb, 48);
+          const ay = v128.load(xc, 48);
+          const c0 = fieldQ4(v0, 3);
+          const c1 = fieldQ4(v1, 3);
+          const c2 = fieldQ4(v2, 3);
+          const c3 = fieldQ4(v3, 3);
+          u0 = i32x4.add(u0, i32x4.dot_i16x8_s(c0, ax));
+          u1 = i32x4.add(u1, i32x4.dot_i16x8_s(c1, ax));
+          u2 = i32x4.add(u2, i32x4.dot_i16x8_s(c2, ax));
+          u3 = i32x4.add(u3, i32x4.dot_i16x8_s(c3, ax));
+          w0 = i32x4.add(w0, i32x4.dot_i16x8_s(c0, ay));
+          w1 = i32x4.add(w1, i32x4.dot_i16x8_s(c1, ay));
+          w2 = i32x4.add(w2, i32x4.dot_i16x8_s(c2, ay));
+          w3 = i32x4.add(w3, i32x4.dot_i16x8_s(c3, ay));
+        }
+        const ws4 = v128.load(st + (<usize>b << 4));
+        const bo = <usize>b << 2;
+        const i0 = i32x4.shr_s(i32x4.sub(hsum4i(u0, u1, u2, u3), v128.load32_splat(ks0 + bo)), 8);
+        const i1 = i32x4.shr_s(i32x4.sub(hsum4i(w0, w1, w2, w3), v128.load32_splat(ks0 + tokS + bo)), 8);
+        f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(i0), f32x4.mul(ws4, v128.load32_splat(ad0 + bo))));
+        f1 = f32x4.add(f1, f32x4.mul(f32x4.convert_i32x4_s(i1), f32x4.mul(ws4, v128.load32_splat(ad0 + tokS + bo))));
+      }
+      if (bias != 0) {
+        const bv = v128.load(bias + (<usize>t << 4));
+        f0 = f32x4.add(f0, bv);
+        f1 = f32x4.add(f1, bv);
+      }
+      v128.store(yo + ((<usize>i * <usize>ldy) << 2), f0);
+      v128.store(yo + ((<usize>(i + 1) * <usize>ldy) << 2), f1);
+    }
+    for (; i < m; i++) {
+      const xa0 = xa + <usize>i * tokA;
+      const ad0 = ad + <usize>i * tokS;
+      const ks0 = ks + <usize>i * tokS;
+      let f0 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const p = wt + (<usize>b << 6);
+        const xb = xa0 + (<usize>b << 6);
+        const a0 = v128.load(xb);
+        const a1 = v128.load(xb, 16);
+        const a2 = v128.load(xb, 32);
+        const a3 = v128.load(xb, 48);
+        const r0 = dotQ4(v128.load(p), a0, a1, a2, a3);
+        const r1 = dotQ4(v128.load(p, 16), a0, a1, a2, a3);
+        const r2 = dotQ4(v128.load(p, 32), a0, a1, a2, a3);
+        const r3 = dotQ4(v128.load(p, 48), a0, a1, a2, a3);
+        const bo = <usize>b << 2;
+        const isum = i32x4.shr_s(i32x4.sub(hsum4i(r0, r1, r2, r3), v128.load32_splat(ks0 + bo)), 8);
+        f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.mul(v128.load(st + (<usize>b << 4)), v128.load32_splat(ad0 + bo))));
+      }
+      if (bias != 0) f0 = f32x4.add(f0, v128.load(bias + (<usize>t << 4)));
+      v128.store(yo + ((<usize>i * <usize>ldy) << 2), f0);
+    }
+  }
+}

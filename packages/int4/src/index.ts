@@ -40,6 +40,8 @@ export type { Int4LinearOptions } from "./int4-linear";
 export { Int4Linear } from "./int4-linear";
 export { INT4_KERNEL_MODULE } from "./kernels/kernels";
 export { Q4_0Linear, Q4_1Linear } from "./block-linear";
+export type { Q4_0TiledLinearOptions } from "./q4-0-tiled-linear";
+export { Q4_0TiledLinear } from "./q4-0-tiled-linear";
 export {
   quantizeQ4_KRef,
   dequantizeQ4_KRef,

@@ -1,5 +1,6 @@
 import { type GgufFile, readGguf } from "@lowbit/formats";
-import { LowbitError } from "@lowbit/tensor";
+import { Q4_0TiledLinear } from "@lowbit/int4";
+import { type Linear, LowbitError } from "@lowbit/tensor";
 import { type BuildOptions, buildModel, type TensorSource } from "./build";
 import { type LlamaConfig, makeConfig } from "./config";
 import { blockEmbedding, type GgufActivations, ggufTensorType } from "./gguf-types";
@@ -74,6 +75,18 @@ export interface GgufLoadOptions extends BuildOptions {
   activations?: GgufActivations;
 }
 
+/** ggml type id of Q4_0. */
+const GGML_Q4_0 = 2;
+
+/**
+ * Q4_0 linears with quantized activations use the dedicated Q4_0 kernel (4-row tiles of the file's
+ * 4-bit codes, Q8_0 activations as llama.cpp's vec_dot_q4_0_q8_0); with "f32" activations they
+ * keep the type table's Int4Linear layout (weights dequantized on the fly).
+ */
+function q4_0Linear(bytes: Uint8Array, out: number, inp: number, bias: Float32Array | undefined, name: string): Linear {
+  return new Q4_0TiledLinear(bytes, out, inp, { bias, name, kind: "q4_0-a8" });
+}
+
 /**
  * A TensorSource over a GGUF file: reads per tensor; block-quantized weights become block linears
  * (with `activations`, see GgufActivations).
@@ -99,6 +112,7 @@ export function ggufSource(file: GgufFile, activations?: GgufActivations): Tenso
       const t = get(name);
       const type = ggufTensorType(t.type, `${file.path}: tensor "${name}"`);
       if (!type.linear) return undefined;
+      if (t.type === GGML_Q4_0 && type.name === "Q4_0" && activations === "quantized") return q4_0Linear(await file.read(name), out, inp, bias, name);
       return type.linear(await file.read(name), out, inp, bias, name, activations);
     },
     readEmbedding: async (name, vocabSize, dim) => {

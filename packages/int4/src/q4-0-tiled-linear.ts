@@ -1,0 +1,267 @@
+import {
+  f16BitsToF32,
+  f32ToF16Bits,
+  getEngine,
+  getKernelBackend,
+  hasWasmSimd,
+  type KernelBuffer,
+  type KernelPart,
+  type Linear,
+  LowbitError,
+  runKernelParts,
+} from "@lowbit/tensor";
+import { dequantizeQ4_0Ref } from "./codec-gguf";
+import { INT4_KERNEL_MODULE, splitUnits, threadParts } from "./kernels/kernels";
+
+const QK = 32;
+const BLOCK_BYTES = 18;
+
+export interface Q4_0TiledLinearOptions {
+  /** Optional bias [rows]. */
+  bias?: Float32Array;
+  /** Tensor name for error messages. */
+  name?: string;
+  /** Shown in reports; defaults to "q4_0-q8". */
+  kind?: string;
+}
+
+let simd: boolean | undefined;
+function useWasm(): boolean {
+  if (getKernelBackend() !== "wasm") return false;
+  simd ??= hasWasmSimd();
+  return simd;
+}
+
+/** C roundf: half away from zero. */
+function roundAway(v: number): number {
+  return v < 0 ? -Math.round(-v) : Math.round(v);
+}
+
+interface Q4Exports {
+  q4_0_quant_act(x: number, xa: number, ad: number, ks: number, nb: number): number;
+}
+
+/**
+ * A linear layer over GGUF Q4_0 bytes (weight [rows, cols], cols a multiple of 32) that multiplies
+ * as llama.cpp's CPU backend does: activations quantized per token and 32-value block to Q8_0
+ * (d = amax / 127 rounded through f16, q = roundf(x / d)), then per block the integer
+ * sum (e - 8) * q times f32(d_w * d_a), summed block by block in f32 (vec_dot_q4_0_q8_0).
+ *
+ * In kernel memory the weights stay 4-bit: rows in tiles of 4 (zero rows pad the last tile),
+ * codes [n4][nb][4][16 bytes] in the file's nibble order and the scales as f32 [n4][nb][4], so a
+ * tile is two sequential streams of 20 bytes per 32 weights (the file holds 18). The WebAssembly
+ * kernel works on the packed bytes with the fixed zero 8 folded into a per-block activation sum;
+ * a plain TypeScript reference twin gives the same bits. Kernel threads split the tiles, one
+ * dispatch per call, bit-identical to one thread.
+ */
+export class Q4_0TiledLinear implements Linear {
+  readonly kind: string;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  /** Bytes resident in kernel memory: 20 per 32 weights (+ bias). */
+  readonly storageBytes: number;
+  private readonly nb: number;
+  private readonly n4: number;
+  private readonly buffer: KernelBuffer;
+  private readonly hasBias: boolean;
+  private readonly name: string;
+  private disposed = false;
+
+  constructor(bytes: Uint8Array, rows: number, cols: number, options: Q4_0TiledLinearOptions = {}) {
+    this.name = options.name ?? "weight";
+    if (!(Number.isInteger(rows) && rows > 0 && Number.isInteger(cols) && cols > 0)) {
+      throw new LowbitError("E_SHAPE_MISMATCH", `Q4_0TiledLinear ${this.name}: shape [${rows}, ${cols}] must be positive integers`);
+    }
+    if (cols % QK !== 0) {
+      throw new LowbitError("E_SHAPE_MISMATCH", `Q4_0TiledLinear ${this.name}: ${cols} columns are not whole Q4_0 blocks of ${QK}`);
+    }
+    const nb = cols / QK;
+    if (bytes.length !== rows * nb * BLOCK_BYTES) {
+      throw new LowbitError(
+        "E_SHAPE_MISMATCH",
+        `Q4_0TiledLinear ${this.name}: ${bytes.length} bytes, expected ${rows * nb * BLOCK_BYTES} for [${rows}, ${cols}] in Q4_0`,
+      );
+    }
+    if (options.bias && options.bias.length !== rows) {
+      throw new LowbitError("E_SHAPE_MISMATCH", `Q4_0TiledLinear ${this.name}: bias has ${options.bias.length} values, expected ${rows}`);
+    }
+    this.inFeatures = cols;
+    this.outFeatures = rows;
+    this.nb = nb;
+    this.n4 = Math.ceil(rows / 4);
+    this.hasBias = options.bias !== undefined;
+    this.kind = options.kind ?? "q4_0-q8";
+    this.buffer = getEngine().buffer(this.n4 * nb * 80 + this.n4 * 16);
+    const codes = this.buffer.u8(0, this.n4 * nb * 64);
+    const scales = this.scales();
+    for (let r = 0; r < rows; r++) {
+      for (let b = 0; b < nb; b++) {
+        const o = (r * nb + b) * BLOCK_BYTES;
+        const d = f16BitsToF32(bytes[o]! | (bytes[o + 1]! << 8));
+        if (d - d !== 0) {
+          throw new LowbitError("E_NON_FINITE", `Q4_0TiledLinear ${this.name}: block ${b} of row ${r} has a non-finite scale ${d}`);
+        }
+        const at = ((r >> 2) * nb + b) * 4 + (r & 3);
+        scales[at] = d;
+        codes.set(bytes.subarray(o + 2, o + BLOCK_BYTES), at * 16);
+      }
+    }
+    if (options.bias) this.buffer.f32(this.n4 * nb * 80, rows).set(options.bias);
+    this.storageBytes = rows * nb * 20 + (this.hasBias ? rows * 4 : 0);
+  }
+
+  private scales(): Float32Array {
+    return this.buffer.f32(this.n4 * this.nb * 64, this.n4 * this.nb * 4);
+  }
+
+  private biasValues(): Float32Array | undefined {
+    return this.hasBias ? this.buffer.f32(this.n4 * this.nb * 80, this.outFeatures) : undefined;
+  }
+
+  /** The weights as GGUF Q4_0 bytes (rows of cols/32 blocks of 18 bytes). */
+  toBytes(): Uint8Array {
+    const { outFeatures: n, nb } = this;
+    const out = new Uint8Array(n * nb * BLOCK_BYTES);
+    const codes = this.buffer.u8(0, this.n4 * nb * 64);
+    const scales = this.scales();
+    for (let r = 0; r < n; r++) {
+      for (let b = 0; b < nb; b++) {
+        const o = (r * nb + b) * BLOCK_BYTES;
+        const at = ((r >> 2) * nb + b) * 4 + (r & 3);
+        const h = f32ToF16Bits(scales[at]!);
+        out[o] = h & 255;
+        out[o + 1] = h >> 8;
+        out.set(codes.subarray(at * 16, at * 16 + 16), o + 2);
+      }
+    }
+    return out;
+  }
+
+  forward(x: Float32Array, m: number, out?: Float32Array): Float32Array {
+    return this.run(x, m, out, useWasm() ? "wasm" : "ref");
+  }
+
+  /** Forward on an explicit backend (tests and benchmarks). */
+  run(x: Float32Array, m: number, out: Float32Array | undefined, backend: "wasm" | "ref"): Float32Array {
+    if (this.disposed) throw new LowbitError("E_INVALID_ARGUMENT", `Q4_0TiledLinear ${this.name}: used after dispose()`);
+    const k = this.inFeatures;
+    const n = this.outFeatures;
+    if (!(Number.isInteger(m) && m >= 0) || x.length < m * k) {
+      throw new LowbitError("E_SHAPE_MISMATCH", `Q4_0TiledLinear ${this.name}: input has ${x.length} values, expected ${m} x ${k}`);
+    }
+    const y = out ?? new Float32Array(m * n);
+    if (y.length < m * n) throw new LowbitError("E_SHAPE_MISMATCH", `Q4_0TiledLinear ${this.name}: output has ${y.length} values, expected ${m} x ${n}`);
+    if (m === 0) return y;
+    if (backend === "wasm") this.forwardWasm(x, m, y);
+    else this.forwardRef(x, m, y);
+    return y;
+  }
+
+  private nonFinite(x: Float32Array, block: number): LowbitError {
+    const k = this.inFeatures;
+    let i = block * QK;
+    while (i < x.length && Number.isFinite(x[i]!)) i++;
+    return new LowbitError(
+      "E_NON_FINITE",
+      `Q4_0TiledLinear ${this.name}: input value ${x[i]} at token ${Math.floor(i / k)}, column ${i % k} is not finite`,
+    );
+  }
+
+  private forwardWasm(x: Float32Array, m: number, y: Float32Array): void {
+    const engine = getEngine();
+    const { nb, n4 } = this;
+    const k = this.inFeatures;
+    const n = this.outFeatures;
+    const ldy = n4 * 4;
+    const align = (p: number) => Math.ceil(p / 64) * 64;
+    const xBytes = m * k * 4;
+    const aBytes = m * k * 2;
+    const sBytes = m * nb * 4;
+    const base = engine.scratch(xBytes + aBytes + 2 * sBytes + m * ldy * 4 + 64 * 6);
+    const px = align(base);
+    const pa = align(px + xBytes);
+    const pd = align(pa + aBytes);
+    const pk = align(pd + sBytes);
+    const py = align(pk + sBytes);
+    engine.f32(px, m * k).set(x.subarray(0, m * k));
+    const ex = engine.exports<Q4Exports & Record<string, unknown>>(INT4_KERNEL_MODULE);
+    const bad = ex.q4_0_quant_act(px, pa, pd, pk, m * nb);
+    if (bad >= 0) throw this.nonFinite(x, bad);
+    const w = this.buffer.ptr;
+    const ws = w + n4 * nb * 64;
+    const bias = this.hasBias ? ws + n4 * nb * 16 : 0;
+    const fn = m === 1 ? "q4_0_gemv" : "q4_0_gemm";
+    const args = (t0: number, t1: number): number[] => {
+      const wt = w + t0 * nb * 64;
+      const st = ws + t0 * nb * 16;
+      const bt = bias ? bias + t0 * 16 : 0;
+      const yt = py + t0 * 16;
+      return m === 1 ? [pa, pd, pk, wt, st, yt, nb, t1 - t0, bt] : [pa, pd, pk, wt, st, yt, m, nb, t1 - t0, ldy, bt];
+    };
+    const parts = threadParts(m * ldy * k, n4);
+    if (parts === 1) {
+      (ex[fn] as (...a: number[]) => void)(...args(0, n4));
+    } else {
+      const b = splitUnits(n4, parts);
+      const list: KernelPart[] = [];
+      for (let i = 0; i < parts; i++) if (b[i]! < b[i + 1]!) list.push({ module: INT4_KERNEL_MODULE, fn, args: args(b[i]!, b[i + 1]!) });
+      runKernelParts(list);
+    }
+    const yv = engine.f32(py, m * ldy);
+    if (ldy === n) y.set(yv);
+    else for (let t = 0; t < m; t++) y.set(yv.subarray(t * ldy, t * ldy + n), t * n);
+  }
+
+  /** Reference twin: the kernel's arithmetic in plain loops (bit-identical). */
+  private forwardRef(x: Float32Array, m: number, y: Float32Array): void {
+    const f = Math.fround;
+    const { nb } = this;
+    const k = this.inFeatures;
+    const n = this.outFeatures;
+    const aq = new Int32Array(m * k);
+    const ad = new Float32Array(m * nb);
+    for (let blk = 0; blk < m * nb; blk++) {
+      const o = blk * QK;
+      let amax = 0;
+      for (let j = 0; j < QK; j++) {
+        const v = x[o + j]!;
+        if (!Number.isFinite(v)) throw this.nonFinite(x, blk);
+        amax = Math.max(amax, Math.abs(v));
+      }
+      const d = f(amax / 127);
+      const id = d !== 0 ? f(1 / d) : 0;
+      ad[blk] = f16BitsToF32(f32ToF16Bits(d));
+      for (let j = 0; j < QK; j++) aq[o + j] = roundAway(f(x[o + j]! * id));
+    }
+    const codes = this.buffer.u8(0, this.n4 * nb * 64);
+    const scales = this.scales();
+    const bias = this.biasValues();
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < m; i++) {
+        let sumf = 0;
+        for (let b = 0; b < nb; b++) {
+          const at = ((j >> 2) * nb + b) * 4 + (j & 3);
+          const a0 = (i * nb + b) * QK;
+          let sumi = 0;
+          for (let t = 0; t < 16; t++) {
+            const byte = codes[at * 16 + t]!;
+            sumi += ((byte & 15) - 8) * aq[a0 + t]! + ((byte >> 4) - 8) * aq[a0 + t + 16]!;
+          }
+          sumf = f(sumf + f(sumi * f(scales[at]! * ad[i * nb + b]!)));
+        }
+        y[i * n + j] = bias ? f(sumf + bias[j]!) : sumf;
+      }
+    }
+  }
+
+  /** The f32 weight [rows, cols]: llama.cpp's dequantize_row_q4_0, exactly. */
+  dequantizedWeight(): Float32Array {
+    return dequantizeQ4_0Ref(this.toBytes(), this.outFeatures * this.inFeatures);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.buffer.dispose();
+  }
+}
