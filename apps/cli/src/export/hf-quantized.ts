@@ -1,13 +1,14 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { openSafetensorsModel, type SafetensorsTensorInput, writeShardedSafetensors } from "@lowbit/formats";
+import { openSafetensorsModel } from "@lowbit/formats";
 import { packAwq, packGptq, type QuantizedMatrix, unpackAwq, unpackGptq } from "@lowbit/int4";
 import { configFromHf, hfNameFromInternal, internalNameFromHf, type LlamaConfig } from "@lowbit/runtime";
 import { encodeF16, LowbitError } from "@lowbit/tensor";
-import { linearWeightNames, permuteRowsF32, permuteRowsQ, type QuantizedModel, ropePermutation } from "../quant/qmodel";
+import { hasGIdx, linearWeightNames, loadFloat, loadMatrix, permuteRowsF32, permuteRowsQ, type QuantizedModel, ropePermutation } from "../quant/qmodel";
 import { VERSION } from "../version";
 import { copyTokenizer } from "./lowbit-format";
 import { hfConfigJson } from "./hf-config";
+import { type StreamedTensor, writeShardedSafetensorsStreaming } from "./stream-safetensors";
 
 /**
  * GPTQ (AutoGPTQ "gptq"/"gptq_v2") and AWQ (AutoAWQ GEMM) folders: Hugging Face names, q/k rows
@@ -86,35 +87,33 @@ export function remapZerosForV1(qm: QuantizedMatrix): QuantizedMatrix | undefine
   return { ...qm, q, zeros };
 }
 
-/** q/k rows converted to Hugging Face's order when the model uses interleaved RoPE pairs. */
-function toHalfRope(m: QuantizedModel): { quantized: Map<string, QuantizedMatrix>; floats: QuantizedModel["floats"] } {
-  const cfg = m.config;
-  if (cfg.ropeStyle === "half") return { quantized: m.quantized, floats: m.floats };
+/**
+ * q/k rows converted to Hugging Face's order when the model uses interleaved RoPE pairs: for each
+ * tensor name, the row permutation to apply (undefined: keep).
+ */
+function halfRopePermutations(cfg: LlamaConfig): (name: string) => Int32Array | undefined {
+  if (cfg.ropeStyle === "half") return () => undefined;
   const permQ = ropePermutation(cfg.nHeads, cfg.headDim, "toHalf");
   const permK = ropePermutation(cfg.nKvHeads, cfg.headDim, "toHalf");
-  const quantized = new Map(m.quantized);
-  const floats = new Map(m.floats);
-  for (let i = 0; i < cfg.nLayers; i++) {
-    for (const [part, perm] of [
-      ["attn_q", permQ],
-      ["attn_k", permK],
-    ] as const) {
-      const w = `blk.${i}.${part}.weight`;
-      const qm = quantized.get(w);
-      if (qm) quantized.set(w, permuteRowsQ(qm, perm));
-      const b = floats.get(`blk.${i}.${part}.bias`);
-      if (b) floats.set(`blk.${i}.${part}.bias`, { shape: b.shape, data: permuteRowsF32(b.data, perm.length, 1, perm) });
-    }
-  }
-  return { quantized, floats };
+  return (name) => (/^blk\.\d+\.attn_q\.(weight|bias)$/.test(name) ? permQ : /^blk\.\d+\.attn_k\.(weight|bias)$/.test(name) ? permK : undefined);
 }
 
-function floatTensors(floats: QuantizedModel["floats"]): SafetensorsTensorInput[] {
-  const out: SafetensorsTensorInput[] = [];
-  for (const [name, t] of floats) {
+/** The float tensors in f16 with Hugging Face names, each read (and permuted) when written. */
+function floatTensors(m: QuantizedModel, perm: (name: string) => Int32Array | undefined): StreamedTensor[] {
+  const out: StreamedTensor[] = [];
+  for (const [name, t] of m.floats) {
     const hf = hfNameFromInternal(name);
     if (!hf) throw new LowbitError("E_INTERNAL", `no Hugging Face name for tensor ${name}`);
-    out.push({ name: hf, dtype: "F16", shape: t.shape, data: encodeF16(t.data) });
+    const p = /\.bias$/.test(name) ? perm(name) : undefined;
+    out.push({
+      name: hf,
+      dtype: "F16",
+      shape: t.shape,
+      data: async () => {
+        const d = await loadFloat(t);
+        return encodeF16(p ? permuteRowsF32(d, p.length, 1, p) : d);
+      },
+    });
   }
   return out;
 }
@@ -131,49 +130,91 @@ async function writeJson(path: string, value: unknown): Promise<void> {
   await writeFile(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** A quantized matrix read from disk when needed and its rows put in Hugging Face's RoPE order. */
+async function loadHalf(qm: QuantizedMatrix, perm: Int32Array | undefined): Promise<QuantizedMatrix> {
+  const m = await loadMatrix(qm);
+  return perm ? permuteRowsQ(m, perm) : m;
+}
+
+/**
+ * The packed tensors of one matrix, packed once when the first is written and dropped after the
+ * last. `shapes` is undefined when the matrix cannot be packed; `pack` then throws the codec's error.
+ */
+function packedTensors<P>(
+  mod: string,
+  parts: ReadonlyArray<{ pick: (p: P) => ArrayBufferView; suffix: string; dtype: "I32" | "F16"; shape: readonly number[] }>,
+  pack: () => Promise<P>,
+): StreamedTensor[] {
+  let packed: Promise<P> | undefined;
+  return parts.map((part, i) => ({
+    name: `${mod}.${part.suffix}`,
+    dtype: part.dtype,
+    shape: part.shape,
+    data: async () => {
+      packed ??= pack();
+      const v = part.pick(await packed);
+      if (i === parts.length - 1) packed = undefined;
+      return v;
+    },
+  }));
+}
+
 /**
  * Writes an AutoGPTQ folder into `dir`. checkpoint_format "gptq" (v1) stores zero - 1, which
  * cannot hold an asymmetric zero point of 0: with "auto" such models are written as "gptq_v2"
- * (and the result says so); asking for "gptq" then is an error naming the tensor.
+ * (and the result says so); asking for "gptq" then is an error naming the tensor. Matrices kept on
+ * disk are read one at a time (twice for v1: once to check the zero points, once to write).
  */
 export async function writeGptqModel(dir: string, m: QuantizedModel, opts: { checkpointFormat?: GptqCheckpointFormat | "auto" } = {}): Promise<HfQuantizedResult> {
   const { bits, groupSize } = uniformGroupSize(m, "gptq");
   const notes: string[] = [];
-  const half = toHalfRope(m);
-  const floats = half.floats;
-  let quantized = half.quantized;
+  const perm = halfRopePermutations(m.config);
   let format: GptqCheckpointFormat = opts.checkpointFormat === "gptq_v2" ? "gptq_v2" : "gptq";
   if (format === "gptq") {
-    // v1: rewrite zero points of 0 exactly where possible (see remapZerosForV1)
-    const remapped = new Map<string, QuantizedMatrix>();
+    // v1: rewrite zero points of 0 exactly where possible (see remapZerosForV1); row order does not change the outcome
     const stuck: string[] = [];
     let moved = 0;
-    for (const [name, qm] of quantized) {
-      const r = remapZerosForV1(qm);
+    for (const [name, qm] of m.quantized) {
+      if (qm.sym) continue; // symmetric zero points are 2^(bits-1), never 0
+      const full = await loadMatrix(qm);
+      const r = remapZerosForV1(full);
       if (!r) stuck.push(name);
-      else if (r !== qm) moved++;
-      remapped.set(name, r ?? qm);
+      else if (r !== full) moved++;
     }
     if (stuck.length && (opts.checkpointFormat ?? "auto") === "auto") {
       format = "gptq_v2";
       notes.push(
         `asymmetric zero points of 0 next to the largest code occur in ${stuck.length} tensor(s) (${stuck.slice(0, 3).join(", ")}${stuck.length > 3 ? ", ..." : ""}), which GPTQ v1 ("gptq", stores zero - 1) cannot hold; wrote checkpoint_format "gptq_v2" (GPTQModel loads it; for AutoGPTQ's v1 quantize with --sym)`,
       );
-    } else {
-      quantized = remapped;
-      if (moved) notes.push(`zero points of 0 in ${moved} tensor(s) were stored as zero 1 with codes + 1 (identical values), since GPTQ v1 stores zero - 1`);
+    } else if (moved) {
+      notes.push(`zero points of 0 in ${moved} tensor(s) were stored as zero 1 with codes + 1 (identical values), since GPTQ v1 stores zero - 1`);
     }
   }
-  const tensors = floatTensors(floats);
+  const version = format === "gptq" ? 1 : 2;
+  const tensors = floatTensors(m, perm);
   let descAct = false;
-  for (const [name, qm] of quantized) {
+  for (const [name, qm] of m.quantized) {
     const mod = hfModule(name);
-    const p = packGptq(qm, { version: format === "gptq" ? 1 : 2, name });
-    if (qm.gIdx) descAct = true;
-    tensors.push({ name: `${mod}.qweight`, dtype: "I32", shape: p.shapes.qweight, data: p.qweight });
-    tensors.push({ name: `${mod}.qzeros`, dtype: "I32", shape: p.shapes.qzeros, data: p.qzeros });
-    tensors.push({ name: `${mod}.scales`, dtype: "F16", shape: p.shapes.scales, data: p.scales });
-    tensors.push({ name: `${mod}.g_idx`, dtype: "I32", shape: p.shapes.gIdx, data: p.gIdx });
+    if (hasGIdx(qm)) descAct = true;
+    const ng = qm.cols / qm.groupSize;
+    const packable = (qm.cols * qm.bits) % 32 === 0 && (qm.rows * qm.bits) % 32 === 0;
+    const shape = (s: number[]) => (packable ? s : [0]);
+    tensors.push(
+      ...packedTensors(
+        mod,
+        [
+          { pick: (p) => p.qweight, suffix: "qweight", dtype: "I32", shape: shape([(qm.cols * qm.bits) / 32, qm.rows]) },
+          { pick: (p) => p.qzeros, suffix: "qzeros", dtype: "I32", shape: shape([ng, (qm.rows * qm.bits) / 32]) },
+          { pick: (p) => p.scales, suffix: "scales", dtype: "F16", shape: shape([ng, qm.rows]) },
+          { pick: (p) => p.gIdx, suffix: "g_idx", dtype: "I32", shape: shape([qm.cols]) },
+        ],
+        async () => {
+          const half = await loadHalf(qm, perm(name));
+          const v1 = version === 1 ? (remapZerosForV1(half) ?? half) : half;
+          return packGptq(v1, { version, name });
+        },
+      ),
+    );
   }
   const quantizeConfig = {
     bits,
@@ -188,7 +229,7 @@ export async function writeGptqModel(dir: string, m: QuantizedModel, opts: { che
     quant_method: "gptq",
     checkpoint_format: format,
   };
-  await writeShardedSafetensors(dir, tensors, { maxShardBytes: MAX_SHARD_BYTES, metadata: { format: "pt" } });
+  await writeShardedSafetensorsStreaming(dir, tensors, { maxShardBytes: MAX_SHARD_BYTES, metadata: { format: "pt" } });
   await writeJson(join(dir, "config.json"), {
     ...hfConfigJson({ ...m.config, ropeStyle: "half" }),
     quantization_config: quantizeConfig,
@@ -199,21 +240,31 @@ export async function writeGptqModel(dir: string, m: QuantizedModel, opts: { che
   return { checkpointFormat: format, notes };
 }
 
-/** Writes an AutoAWQ GEMM folder into `dir` (4-bit only; no act-order). */
+/** Writes an AutoAWQ GEMM folder into `dir` (4-bit only; no act-order), reading matrices kept on disk one at a time. */
 export async function writeAwqModel(dir: string, m: QuantizedModel): Promise<HfQuantizedResult> {
   const { bits, groupSize } = uniformGroupSize(m, "awq");
   if (bits !== 4) fail("awq", `AutoAWQ's GEMM layout stores 4-bit weights only, got ${bits} bits. Use --format gptq or lowbit for ${bits} bits.`);
-  const { quantized, floats } = toHalfRope(m);
-  const tensors = floatTensors(floats);
-  for (const [name, qm] of quantized) {
+  const perm = halfRopePermutations(m.config);
+  const tensors = floatTensors(m, perm);
+  for (const [name, qm] of m.quantized) {
     const mod = hfModule(name);
-    const p = packAwq(qm, { name });
-    tensors.push({ name: `${mod}.qweight`, dtype: "I32", shape: p.shapes.qweight, data: p.qweight });
-    tensors.push({ name: `${mod}.qzeros`, dtype: "I32", shape: p.shapes.qzeros, data: p.qzeros });
-    tensors.push({ name: `${mod}.scales`, dtype: "F16", shape: p.shapes.scales, data: p.scales });
+    const ng = qm.cols / qm.groupSize;
+    const oc = qm.rows / 8;
+    const shape = (s: number[]) => (Number.isInteger(oc) && oc > 0 ? s : [0]);
+    tensors.push(
+      ...packedTensors(
+        mod,
+        [
+          { pick: (p) => p.qweight, suffix: "qweight", dtype: "I32", shape: shape([qm.cols, oc]) },
+          { pick: (p) => p.qzeros, suffix: "qzeros", dtype: "I32", shape: shape([ng, oc]) },
+          { pick: (p) => p.scales, suffix: "scales", dtype: "F16", shape: shape([ng, qm.rows]) },
+        ],
+        async () => packAwq(await loadHalf(qm, perm(name)), { name }),
+      ),
+    );
   }
-  const gs = groupSize < 0 ? Math.max(...[...quantized.values()].map((q) => q.cols)) : groupSize;
-  await writeShardedSafetensors(dir, tensors, { maxShardBytes: MAX_SHARD_BYTES, metadata: { format: "pt" } });
+  const gs = groupSize < 0 ? Math.max(...[...m.quantized.values()].map((q) => q.cols)) : groupSize;
+  await writeShardedSafetensorsStreaming(dir, tensors, { maxShardBytes: MAX_SHARD_BYTES, metadata: { format: "pt" } });
   await writeJson(join(dir, "config.json"), {
     ...hfConfigJson({ ...m.config, ropeStyle: "half" }),
     quantization_config: { quant_method: "awq", zero_point: true, group_size: gs, bits: 4, version: "gemm", modules_to_not_convert: null },

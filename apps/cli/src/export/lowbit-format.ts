@@ -1,12 +1,13 @@
 import { chmod, copyFile, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { openSafetensorsModel, type SafetensorsSource, type SafetensorsTensorInput, writeSafetensors } from "@lowbit/formats";
+import { openSafetensorsModel, type SafetensorsSource, type SafetensorsTensorInput } from "@lowbit/formats";
 import { packBits, type QuantizedMatrix, unpackBits } from "@lowbit/int4";
 import { type LlamaConfig, makeConfig } from "@lowbit/runtime";
 import { LowbitError } from "@lowbit/tensor";
-import type { QuantizedModel } from "../quant/qmodel";
+import { byteZeros, hasGIdx, loadFloat, loadMatrix, type QuantizedModel } from "../quant/qmodel";
 import { VERSION } from "../version";
 import { hfConfigJson } from "./hf-config";
+import { type StreamedTensor, writeSafetensorsStreaming } from "./stream-safetensors";
 
 /**
  * lowbit's own layout: a folder with config.json (Hugging Face fields for other tools, plus a
@@ -22,7 +23,7 @@ import { hfConfigJson } from "./hf-config";
 
 export const LOWBIT_FORMAT_VERSION = 1;
 
-interface QMeta {
+export interface QMeta {
   bits: number;
   group_size: number;
   rows: number;
@@ -52,10 +53,43 @@ export function lowbitTensors(m: Pick<QuantizedModel, "floats" | "quantized">): 
   return { tensors, metadata: { format: "lowbit", "lowbit.version": String(LOWBIT_FORMAT_VERSION), "lowbit.quantized": JSON.stringify(meta) } };
 }
 
-/** Writes a QuantizedModel into `dir` (an empty temporary folder; the caller renames it into place). */
+/**
+ * The tensors of lowbit's layout as a stream: the same names, order and bytes as lowbitTensors,
+ * each tensor's data read (deferred tensors from disk) and packed only when it is written.
+ */
+export function lowbitStreamedTensors(m: Pick<QuantizedModel, "floats" | "quantized">): { tensors: StreamedTensor[]; metadata: Record<string, string> } {
+  const tensors: StreamedTensor[] = [];
+  for (const [name, t] of m.floats) tensors.push({ name, dtype: "F32", shape: t.shape, data: () => loadFloat(t) });
+  const meta: Record<string, QMeta> = {};
+  for (const [name, qm] of m.quantized) {
+    const stem = name.replace(/\.weight$/, "");
+    const ng = qm.cols / qm.groupSize;
+    meta[name] = { bits: qm.bits, group_size: qm.groupSize, rows: qm.rows, cols: qm.cols, sym: qm.sym };
+    // the matrix is read once for its tensors (written one after another) and dropped after the last
+    let loaded: Promise<QuantizedMatrix> | undefined;
+    const take = <T>(part: (m: QuantizedMatrix) => T, last = false) => async (): Promise<T> => {
+      loaded ??= loadMatrix(qm);
+      const v = part(await loaded);
+      if (last) loaded = undefined;
+      return v;
+    };
+    const integral = byteZeros(qm);
+    const gIdx = hasGIdx(qm);
+    tensors.push({ name: `${stem}.qweight`, dtype: "U8", shape: [Math.ceil((qm.rows * qm.cols * qm.bits) / 8)], data: take((x) => packBits(x.q, qm.bits)) });
+    tensors.push({ name: `${stem}.scales`, dtype: "F32", shape: [qm.rows, ng], data: take((x) => x.scales) });
+    tensors.push({ name: `${stem}.zeros`, dtype: integral ? "U8" : "F32", shape: [qm.rows, ng], data: take((x) => (integral ? Uint8Array.from(x.zeros) : x.zeros), !gIdx) });
+    if (gIdx) tensors.push({ name: `${stem}.g_idx`, dtype: "I32", shape: [qm.cols], data: take((x) => x.gIdx!, true) });
+  }
+  return { tensors, metadata: { format: "lowbit", "lowbit.version": String(LOWBIT_FORMAT_VERSION), "lowbit.quantized": JSON.stringify(meta) } };
+}
+
+/**
+ * Writes a QuantizedModel into `dir` (an empty temporary folder; the caller renames it into place),
+ * reading deferred tensors one at a time.
+ */
 export async function writeLowbitModel(dir: string, m: QuantizedModel): Promise<void> {
-  const { tensors, metadata } = lowbitTensors(m);
-  await writeSafetensors(join(dir, "model.safetensors"), tensors, metadata);
+  const { tensors, metadata } = lowbitStreamedTensors(m);
+  await writeSafetensorsStreaming(join(dir, "model.safetensors"), tensors, metadata);
   const config = {
     ...hfConfigJson(m.config, { torchDtype: "float32" }),
     lowbit: {
@@ -120,56 +154,69 @@ export async function readLowbitModel(dir: string): Promise<QuantizedModel> {
   }
 }
 
-/** The float tensors and quantized matrices of a safetensors file in lowbit's layout. */
-export async function readLowbitTensors(
-  st: SafetensorsSource,
-  where: string,
-): Promise<{ floats: Map<string, { shape: number[]; data: Float32Array }>; quantized: Map<string, QuantizedMatrix> }> {
-  let meta: Record<string, QMeta>;
+/** The quantized-matrix metadata of a safetensors file in lowbit's layout ("lowbit.quantized"). */
+export function lowbitQuantizedMeta(st: SafetensorsSource, where: string): Record<string, QMeta> {
   try {
-    meta = JSON.parse(st.metadata["lowbit.quantized"] ?? "{}") as Record<string, QMeta>;
+    return JSON.parse(st.metadata["lowbit.quantized"] ?? "{}") as Record<string, QMeta>;
   } catch (e) {
     throw new LowbitError("E_FORMAT", `${where}: safetensors metadata "lowbit.quantized" is not valid JSON; re-quantize the model.`, { cause: e });
   }
-  const floats = new Map<string, { shape: number[]; data: Float32Array }>();
-  const quantized = new Map<string, QuantizedMatrix>();
+}
+
+/** Reads one quantized matrix (`name` as in the metadata, e.g. `blk.0.attn_q.weight`) of a file in lowbit's layout. */
+export async function readLowbitMatrix(st: SafetensorsSource, name: string, q: QMeta, where: string): Promise<QuantizedMatrix> {
+  const stem = name.replace(/\.weight$/, "");
+  const need = (s: string) => {
+    if (!st.tensors.has(`${stem}.${s}`)) {
+      throw new LowbitError("E_MISSING_TENSOR", `${where}: missing tensor ${stem}.${s} of quantized ${name}; the output is damaged, re-quantize.`);
+    }
+    return `${stem}.${s}`;
+  };
+  const packed = await st.read(need("qweight"));
+  const zerosInfo = st.tensors.get(need("zeros"))!;
+  const zerosRaw = await st.read(need("zeros"));
+  const zeros = zerosInfo.dtype === "U8" ? Float32Array.from(zerosRaw) : new Float32Array(zerosRaw.buffer, zerosRaw.byteOffset, zerosRaw.byteLength / 4);
+  const qm: QuantizedMatrix = {
+    bits: q.bits,
+    groupSize: q.group_size,
+    rows: q.rows,
+    cols: q.cols,
+    sym: q.sym,
+    q: unpackBits(packed, q.bits, q.rows * q.cols),
+    scales: await st.readF32(need("scales")),
+    zeros,
+  };
+  const gName = `${stem}.g_idx`;
+  if (st.tensors.has(gName)) {
+    const g = await st.read(gName);
+    qm.gIdx = new Int32Array(g.buffer, g.byteOffset, g.byteLength / 4).slice();
+  }
+  return qm;
+}
+
+/** Names of the tensors that make up the quantized matrices of `meta` (qweight, scales, zeros, g_idx). */
+export function lowbitQuantizedParts(meta: Record<string, QMeta>): Set<string> {
   const parts = new Set<string>();
   for (const name of Object.keys(meta)) {
     const stem = name.replace(/\.weight$/, "");
     for (const s of ["qweight", "scales", "zeros", "g_idx"]) parts.add(`${stem}.${s}`);
   }
+  return parts;
+}
+
+/** The float tensors and quantized matrices of a safetensors file in lowbit's layout. */
+export async function readLowbitTensors(
+  st: SafetensorsSource,
+  where: string,
+): Promise<{ floats: Map<string, { shape: number[]; data: Float32Array }>; quantized: Map<string, QuantizedMatrix> }> {
+  const meta = lowbitQuantizedMeta(st, where);
+  const floats = new Map<string, { shape: number[]; data: Float32Array }>();
+  const quantized = new Map<string, QuantizedMatrix>();
+  const parts = lowbitQuantizedParts(meta);
   for (const [name] of st.tensors) {
     if (parts.has(name)) continue;
     floats.set(name, { shape: [...st.tensors.get(name)!.shape], data: await st.readF32(name) });
   }
-  for (const [name, q] of Object.entries(meta)) {
-    const stem = name.replace(/\.weight$/, "");
-    const need = (s: string) => {
-      if (!st.tensors.has(`${stem}.${s}`)) {
-        throw new LowbitError("E_MISSING_TENSOR", `${where}: missing tensor ${stem}.${s} of quantized ${name}; the output is damaged, re-quantize.`);
-      }
-      return `${stem}.${s}`;
-    };
-    const packed = await st.read(need("qweight"));
-    const zerosInfo = st.tensors.get(need("zeros"))!;
-    const zerosRaw = await st.read(need("zeros"));
-    const zeros = zerosInfo.dtype === "U8" ? Float32Array.from(zerosRaw) : new Float32Array(zerosRaw.buffer, zerosRaw.byteOffset, zerosRaw.byteLength / 4);
-    const qm: QuantizedMatrix = {
-      bits: q.bits,
-      groupSize: q.group_size,
-      rows: q.rows,
-      cols: q.cols,
-      sym: q.sym,
-      q: unpackBits(packed, q.bits, q.rows * q.cols),
-      scales: await st.readF32(need("scales")),
-      zeros,
-    };
-    const gName = `${stem}.g_idx`;
-    if (st.tensors.has(gName)) {
-      const g = await st.read(gName);
-      qm.gIdx = new Int32Array(g.buffer, g.byteOffset, g.byteLength / 4).slice();
-    }
-    quantized.set(name, qm);
-  }
+  for (const [name, q] of Object.entries(meta)) quantized.set(name, await readLowbitMatrix(st, name, q, where));
   return { floats, quantized };
 }

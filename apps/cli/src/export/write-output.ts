@@ -4,7 +4,7 @@ import { writeGguf, writeShardedSafetensors } from "@lowbit/formats";
 import { expectedTensors, hfNameFromInternal, type LlamaConfig, type TensorSource } from "@lowbit/runtime";
 import { encodeF16, LowbitError } from "@lowbit/tensor";
 import { writeAtomically } from "../output/atomic";
-import { type FloatTensor, permuteRowsF32, type QuantizedModel, ropePermutation, type TokenizerFiles } from "../quant/qmodel";
+import { type FloatTensor, materialize, permuteRowsF32, type QuantizedModel, ropePermutation, type TokenizerFiles } from "../quant/qmodel";
 import { buildGguf, type GgufType } from "./gguf-format";
 import { hfConfigJson } from "./hf-config";
 import { type GptqCheckpointFormat, writeAwqModel, writeGptqModel } from "./hf-quantized";
@@ -39,7 +39,8 @@ export async function readAllFloats(config: LlamaConfig, source: TensorSource): 
 /**
  * Writes a model in one of the output formats, atomically at `path` (a folder for lowbit, GPTQ,
  * AWQ and safetensors, a file for GGUF). `q` is the quantized model; float-only models (convert)
- * pass `floats` instead.
+ * pass `floats` instead. The lowbit, GPTQ and AWQ writers read tensors kept on disk (DeferredMatrix,
+ * DeferredFloat) one at a time; GGUF and safetensors read them all first.
  */
 export async function writeModel(
   format: OutputFormat,
@@ -51,15 +52,17 @@ export async function writeModel(
   const q = model.q;
   const tokenizer = q?.tokenizer ?? model.tokenizer;
   if (format === "gguf") {
+    // the GGUF writer takes every tensor at once: tensors kept on disk are read in first
+    const all = q ? await materialize(q) : undefined;
     const built = await buildGguf(
-      { config: model.config, floats: q?.floats ?? model.floats ?? new Map(), quantized: q?.quantized, tokenizer },
+      { config: model.config, floats: all?.floats ?? model.floats ?? new Map(), quantized: all?.quantized, tokenizer },
       { type: opts.ggufType },
     );
     await writeAtomically(path, "file", (tmp) => writeGguf(tmp, built.input));
     return { format, path, notes: built.notes, ggufTypes: built.types };
   }
   if (format === "safetensors") {
-    const floats = model.floats ?? (q ? (await import("../model/qmodel-source")).dequantizedFloats(q) : undefined);
+    const floats = model.floats ?? (q ? (await import("../model/qmodel-source")).dequantizedFloats(await materialize(q)) : undefined);
     if (!floats) throw new LowbitError("E_INTERNAL", "writeModel: no tensors to write");
     await writeAtomically(path, "dir", (tmp) => writeHfFloat(tmp, model.config, floats, tokenizer, opts.dtype ?? "f32"));
     return { format, path, notes };

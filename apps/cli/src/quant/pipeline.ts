@@ -12,7 +12,8 @@ import {
   readTextDocuments,
   sampleWindows,
 } from "@lowbit/calibration";
-import { buildModel, type LinearName, type LlamaConfig, type LlamaModel, type TensorSource, type Tokenizer } from "@lowbit/runtime";
+import type { QuantizedMatrix } from "@lowbit/int4";
+import { buildModel, LINEAR_NAMES, type LinearName, type LlamaConfig, type LlamaModel, type TensorSource, type Tokenizer } from "@lowbit/runtime";
 import { f16BitsToF32, f32ToF16Bits, isLowbitError, LowbitError } from "@lowbit/tensor";
 import type { OutputFormat } from "../export/write-output";
 import { type OpenedModel, openModel, openTokenizer } from "../model/open";
@@ -22,10 +23,11 @@ import { Progress } from "../ui/progress";
 import { VERSION } from "../version";
 import { collectModel } from "./collect";
 import { compactLayer } from "./compact";
+import { deferHeads } from "./deferred-heads";
 import { mixedBitsFor, parseMixedRules } from "./mixed";
 import { padIntermediate, paddedIntermediate } from "./pad";
 import { makePlugin, type PluginSettings } from "./plugins";
-import { type QuantizedModel, roundScalesToF16 } from "./qmodel";
+import { DeferredFloat, DeferredMatrix, type FloatTensor, type QuantizedModel, roundScalesToF16 } from "./qmodel";
 import { fingerprint, ResumeStore } from "./resume";
 import { type LayerStats, ValueSample, withStats } from "./stats";
 
@@ -150,6 +152,12 @@ export interface QuantizeRun {
   notes: string[];
   /** The checkpoints of this run (remove them once the output is written). */
   store?: ResumeStore;
+  /**
+   * With a store (an output path given): every finished layer, saved there and no longer in
+   * `model` (its layers are released and its classifier is not loaded); the exporters read them
+   * from the store one tensor at a time.
+   */
+  spilled?: Array<Awaited<ReturnType<ResumeStore["deferredLayer"]>>>;
 }
 
 function peakRss(): number {
@@ -178,9 +186,14 @@ async function runFingerprint(s: QuantizeSettings, p: Prepared): Promise<string>
 export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io): Promise<QuantizeRun> {
   const t0 = performance.now();
   const notes = [...p.notes];
-  const model = await buildModel(p.config, p.source, { what: s.model, lazy: true });
   const needsData = s.method !== "rtn" || s.calib.length > 0 || s.calibDocs !== undefined || s.budgetBpw !== undefined;
   const calib = needsData ? await calibrationData(s, p.tokenizer, p.config.maxSeqLen, notes) : undefined;
+  // writing an output: finished layers go to the checkpoint store and leave memory, and the embedding
+  // and classifier stay in the model file (the exporters read them from there); --budget-bpw runs the
+  // whole model, so it loads them
+  const spill = s.out !== undefined;
+  const source = spill && s.budgetBpw === undefined ? deferHeads(p.source, p.config, calib?.tokens) : p.source;
+  const model = await buildModel(p.config, source, { what: s.model, lazy: true });
   let bitsFor: ((layer: number, name: LinearName) => number | undefined) | undefined;
   let bitsPlan: Map<string, number> | undefined;
   if (s.mixed !== undefined && s.budgetBpw !== undefined) {
@@ -208,6 +221,8 @@ export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io):
     },
     needsActivations: calib !== undefined,
     weightErrors: s.method !== "awq",
+    // the weights the plug-in replaces are the source's: read back one at a time, not copied up front
+    reference: (layer, name) => p.source.readF32(`blk.${layer}.${name}.weight`),
   });
   let store: ResumeStore | undefined;
   let start = 0;
@@ -222,7 +237,6 @@ export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io):
     if (s.resume && !opened.resumed) notes.push("--resume: nothing to resume, starting from layer 0");
     if (opened.resumed) {
       start = store.next;
-      await store.restoreLayers(model);
       store.stats.forEach((st, i) => {
         stats[i] = st;
       });
@@ -240,11 +254,15 @@ export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io):
       startLayer: start,
       ...(startInputs ? { startInputs } : {}),
       onProgress: (pr) => progress.update(pr.done, `layer ${pr.layer} done`),
-      finishLayer: (i, m) => compactLayer(m, i),
+      finishLayer: store
+        ? async (i, m) => {
+            await store.saveLayer(m, i);
+            m.releaseLayer(i);
+          }
+        : (i, m) => compactLayer(m, i),
       log: (m) => notes.push(m),
       layerInputs: store
         ? async (i, inputs) => {
-            if (i > start) await store.saveLayer(model, i - 1);
             if (i > start || !startInputs) {
               await store.saveInputs(inputs);
               await store.commit(i, stats);
@@ -253,11 +271,9 @@ export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io):
         : undefined,
     });
     progress.finish();
-    if (store) {
-      await store.saveLayer(model, nLayers - 1);
-      await store.commit(nLayers, stats);
-    }
+    if (store) await store.commit(nLayers, stats);
   }
+  const spilled = store ? await Promise.all(Array.from({ length: nLayers }, (_, i) => store.deferredLayer(i))) : undefined;
   return {
     model,
     config: p.config,
@@ -272,7 +288,40 @@ export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io):
     bitsPlan,
     notes,
     store,
+    ...(spilled ? { spilled } : {}),
   };
+}
+
+/**
+ * The quantized model of a run whose layers were spilled to its store, in collectModel's tensor
+ * order, nothing read yet: layers from the store, the embedding and classifier from the source
+ * model, `round` applied to each matrix as it is read.
+ */
+function spilledModel(run: QuantizeRun, source: TensorSource, round: (qm: QuantizedMatrix) => QuantizedMatrix): Pick<QuantizedModel, "floats" | "quantized"> {
+  const cfg = run.config;
+  const floats = new Map<string, FloatTensor>();
+  const quantized = new Map<string, QuantizedMatrix>();
+  const fromSource = (name: string, shape: number[]) => floats.set(name, new DeferredFloat(name, shape, () => source.readF32(name)));
+  fromSource("token_embd.weight", [cfg.vocabSize, cfg.dim]);
+  run.spilled!.forEach((layer, i) => {
+    // the store names a layer's tensors without the "blk.N." prefix and its norms without ".weight"
+    const float = (local: string, name = local) => {
+      const t = layer.floats.get(local);
+      if (t) floats.set(`blk.${i}.${name}`, t);
+    };
+    float("attn_norm", "attn_norm.weight");
+    for (const name of LINEAR_NAMES) {
+      const key = `blk.${i}.${name}.weight`;
+      const qm = layer.quantized.get(`${name}.weight`);
+      if (qm) quantized.set(key, new DeferredMatrix(key, qm, async () => round(await qm.load())));
+      else float(`${name}.weight`);
+      float(`${name}.bias`);
+      if (name === "attn_output") float("ffn_norm", "ffn_norm.weight");
+    }
+  });
+  floats.set("output_norm.weight", { shape: [cfg.dim], data: run.model.weights.outputNorm });
+  if (!cfg.tiedEmbeddings) fromSource("output.weight", [cfg.vocabSize, cfg.dim]);
+  return { floats, quantized };
 }
 
 function emptyCalibration(): CalibrationSet {
@@ -285,9 +334,18 @@ function emptyCalibration(): CalibrationSet {
  * report measures are the same numbers.
  */
 export function toQuantizedModel(run: QuantizeRun, s: QuantizeSettings, p: Prepared): QuantizedModel {
-  const { floats, quantized } = collectModel(run.model);
-  if (s.format === "gptq" || s.format === "awq" || s.format === "gguf") {
-    for (const qm of quantized.values()) roundScalesToF16(qm, f32ToF16Bits, f16BitsToF32);
+  const roundScales = s.format === "gptq" || s.format === "awq" || s.format === "gguf";
+  const round = (qm: QuantizedMatrix) => {
+    if (roundScales) roundScalesToF16(qm, f32ToF16Bits, f16BitsToF32);
+    return qm;
+  };
+  let floats: Map<string, FloatTensor>;
+  let quantized: Map<string, QuantizedMatrix>;
+  if (run.spilled) {
+    ({ floats, quantized } = spilledModel(run, p.source, round));
+  } else {
+    ({ floats, quantized } = collectModel(run.model));
+    for (const qm of quantized.values()) round(qm);
   }
   return {
     config: run.config,

@@ -1,5 +1,6 @@
 import type { QuantizedMatrix } from "@lowbit/int4";
 import type { LlamaConfig } from "@lowbit/runtime";
+import { LowbitError } from "@lowbit/tensor";
 
 /** A float tensor by name, PyTorch-order shape. */
 export interface FloatTensor {
@@ -111,4 +112,99 @@ export function quantizedBytes(m: QuantizedModel): number {
     total += Math.ceil((qm.rows * qm.cols * qm.bits) / 8) + groups * 2 + Math.ceil((groups * qm.bits) / 8);
   }
   return total;
+}
+
+/**
+ * A quantized matrix not held in memory (spilled to disk by the quantize pipeline): its shape and
+ * settings are fields, its arrays come from `load()`, one matrix at a time. Reading `q`, `scales`,
+ * `zeros` or `gIdx` directly throws, so code that would silently pull every matrix into memory
+ * fails instead; exporters read through `loadMatrix`.
+ */
+export class DeferredMatrix implements QuantizedMatrix {
+  readonly bits: number;
+  readonly groupSize: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly sym: boolean;
+  /** Whether the matrix has act-order group indices. */
+  readonly hasGIdx: boolean;
+  /** Whether every zero point is an integer in [0, 255] (lowbit's format then stores them as U8). */
+  readonly byteZeros: boolean;
+  constructor(
+    readonly name: string,
+    meta: Pick<QuantizedMatrix, "bits" | "groupSize" | "rows" | "cols" | "sym"> & { hasGIdx: boolean; byteZeros: boolean },
+    private readonly loader: () => Promise<QuantizedMatrix>,
+  ) {
+    this.bits = meta.bits;
+    this.groupSize = meta.groupSize;
+    this.rows = meta.rows;
+    this.cols = meta.cols;
+    this.sym = meta.sym;
+    this.hasGIdx = meta.hasGIdx;
+    this.byteZeros = meta.byteZeros;
+  }
+  private unloaded(): never {
+    throw new LowbitError("E_INTERNAL", `${this.name} is kept on disk until it is written; read it with loadMatrix()`);
+  }
+  get q(): Uint8Array {
+    return this.unloaded();
+  }
+  get scales(): Float32Array {
+    return this.unloaded();
+  }
+  get zeros(): Float32Array {
+    return this.unloaded();
+  }
+  get gIdx(): Int32Array | undefined {
+    return this.unloaded();
+  }
+  load(): Promise<QuantizedMatrix> {
+    return this.loader();
+  }
+}
+
+/** A float tensor not held in memory (still in the source model, or spilled): shape now, values from `load()`. */
+export class DeferredFloat implements FloatTensor {
+  constructor(
+    readonly name: string,
+    readonly shape: number[],
+    private readonly loader: () => Promise<Float32Array>,
+  ) {}
+  get data(): Float32Array {
+    throw new LowbitError("E_INTERNAL", `${this.name} is kept on disk until it is written; read it with loadFloat()`);
+  }
+  load(): Promise<Float32Array> {
+    return this.loader();
+  }
+}
+
+/** The arrays of a matrix: itself when in memory, read from disk when deferred. */
+export function loadMatrix(qm: QuantizedMatrix): Promise<QuantizedMatrix> {
+  return qm instanceof DeferredMatrix ? qm.load() : Promise.resolve(qm);
+}
+
+/** The values of a float tensor: its data when in memory, read when deferred. */
+export function loadFloat(t: FloatTensor): Promise<Float32Array> {
+  return t instanceof DeferredFloat ? t.load() : Promise.resolve(t.data);
+}
+
+/** Whether a matrix has act-order group indices, without loading it. */
+export function hasGIdx(qm: QuantizedMatrix): boolean {
+  return qm instanceof DeferredMatrix ? qm.hasGIdx : qm.gIdx !== undefined;
+}
+
+/** Whether every zero point is an integer in [0, 255], without loading a deferred matrix. */
+export function byteZeros(qm: QuantizedMatrix): boolean {
+  return qm instanceof DeferredMatrix ? qm.byteZeros : qm.zeros.every((z) => Number.isInteger(z) && z >= 0 && z <= 255);
+}
+
+/** Every deferred tensor of a model loaded into memory (for writers that need all tensors at once, e.g. GGUF). */
+export async function materialize(m: QuantizedModel): Promise<QuantizedModel> {
+  const deferred = [...m.quantized.values(), ...m.floats.values()].some((t) => t instanceof DeferredMatrix || t instanceof DeferredFloat);
+  if (!deferred) return m;
+  const floats = new Map<string, FloatTensor>();
+  for (const [k, t] of m.floats) floats.set(k, { shape: t.shape, data: await loadFloat(t) });
+  const quantized = new Map<string, QuantizedMatrix>();
+  for (const [k, qm] of m.quantized) quantized.set(k, await loadMatrix(qm));
+  return { ...m, floats, quantized };
 }

@@ -1,14 +1,13 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { DequantizedLinear } from "@lowbit/calibration";
-import { openSafetensors, writeSafetensors } from "@lowbit/formats";
+import { openSafetensors, type SafetensorsFile, writeSafetensors } from "@lowbit/formats";
 import { LINEAR_NAMES, type LlamaModel } from "@lowbit/runtime";
 import { LowbitError } from "@lowbit/tensor";
-import { lowbitTensors, readLowbitTensors } from "../export/lowbit-format";
+import { lowbitQuantizedMeta, lowbitQuantizedParts, lowbitTensors, readLowbitMatrix } from "../export/lowbit-format";
 import { pathExists, writeAtomically } from "../output/atomic";
 import { quantizedMatrixOf } from "./collect";
-import type { FloatTensor } from "./qmodel";
+import { DeferredFloat, DeferredMatrix, type FloatTensor } from "./qmodel";
 import type { LayerStats } from "./stats";
 
 interface State {
@@ -27,9 +26,11 @@ export function fingerprint(parts: unknown): string {
 /**
  * Checkpoints of a running quantization beside its output (`.<out>.lowbit-resume/`): each finished
  * decoder layer (its quantized matrices, norms and biases, exactly), the next layer's inputs, and
- * state.json, each written atomically, state last. `--resume` restores the finished layers and
- * continues the driver at the next one with the saved inputs, which gives the same bytes as a run
- * that was never interrupted (the plug-ins are deterministic).
+ * state.json, each written atomically, state last. The quantize pipeline saves each layer as soon as
+ * it is finished and drops it from memory; the exporters then read the finished layers back from
+ * here one tensor at a time (`deferredLayer`). `--resume` continues the driver at the next layer
+ * with the saved inputs, which gives the same bytes as a run that was never interrupted (the
+ * plug-ins are deterministic).
  */
 export class ResumeStore {
   readonly dir: string;
@@ -103,28 +104,44 @@ export class ResumeStore {
     await writeSafetensors(this.layerFile(i), tensors, metadata);
   }
 
-  /** Puts saved layers [0, next) back into the model. */
-  async restoreLayers(model: LlamaModel): Promise<void> {
-    const { makeF32Linear } = await import("@lowbit/runtime");
-    for (let i = 0; i < this.state.next; i++) {
-      await model.ensureLayer(i);
-      const st = await openSafetensors(this.layerFile(i));
+  /**
+   * Saved layer i, not read: its tensors by local name (`attn_norm`, `ffn_norm`, `attn_q.weight`,
+   * `attn_q.bias`, ...) with shapes and settings now and values read from the checkpoint when
+   * loaded, one tensor at a time.
+   */
+  async deferredLayer(i: number): Promise<{ floats: Map<string, DeferredFloat>; quantized: Map<string, DeferredMatrix> }> {
+    const file = this.layerFile(i);
+    const withFile = async <T>(read: (st: SafetensorsFile) => Promise<T>): Promise<T> => {
+      const st = await openSafetensors(file);
       try {
-        const { floats, quantized } = await readLowbitTensors(st, this.layerFile(i));
-        const norms = model.layerNorms(i);
-        norms.attnNorm.set(floats.get("attn_norm")!.data);
-        norms.ffnNorm.set(floats.get("ffn_norm")!.data);
-        for (const name of LINEAR_NAMES) {
-          const bias = floats.get(`${name}.bias`)?.data;
-          const qm = quantized.get(`${name}.weight`);
-          const old = model.getLinear(i, name);
-          const lin = qm ? new DequantizedLinear(qm, bias) : makeF32Linear(floats.get(`${name}.weight`)!.data, old.outFeatures, old.inFeatures, bias);
-          model.setLinear(i, name, lin).dispose?.();
-        }
+        return await read(st);
       } finally {
         await st.close();
       }
-    }
+    };
+    return withFile(async (st) => {
+      const meta = lowbitQuantizedMeta(st, file);
+      const parts = lowbitQuantizedParts(meta);
+      const floats = new Map<string, DeferredFloat>();
+      for (const [name, info] of st.tensors) {
+        if (!parts.has(name)) floats.set(name, new DeferredFloat(name, [...info.shape], () => withFile((f) => f.readF32(name))));
+      }
+      const quantized = new Map<string, DeferredMatrix>();
+      for (const [name, q] of Object.entries(meta)) {
+        const stem = name.replace(/\.weight$/, "");
+        const settings = {
+          bits: q.bits,
+          groupSize: q.group_size,
+          rows: q.rows,
+          cols: q.cols,
+          sym: q.sym,
+          hasGIdx: st.tensors.has(`${stem}.g_idx`),
+          byteZeros: st.tensors.get(`${stem}.zeros`)?.dtype === "U8",
+        };
+        quantized.set(name, new DeferredMatrix(name, settings, () => withFile((f) => readLowbitMatrix(f, name, q, file))));
+      }
+      return { floats, quantized };
+    });
   }
 
   async saveInputs(inputs: Float32Array): Promise<void> {

@@ -56,11 +56,23 @@ const MEASURE_ROWS = 2048;
  * Wraps a plug-in to measure each layer on its first calibration windows: each linear's output
  * error (its output in the quantized layer against the float layer's, which also holds for AWQ's
  * rescaled weights), the decoder layer's output error, and the relative weight error against the
- * weight the plug-in replaced (not for AWQ, whose quantized weights are rescaled).
+ * weight the plug-in replaced (not for AWQ, whose quantized weights are rescaled), read through
+ * `reference` when given.
  */
 export function withStats(
   inner: LayerPlugin,
-  opts: { sample?: ValueSample; onLayer?: (s: LayerStats) => void; needsActivations?: boolean; weightErrors?: boolean },
+  opts: {
+    sample?: ValueSample;
+    onLayer?: (s: LayerStats) => void;
+    needsActivations?: boolean;
+    weightErrors?: boolean;
+    /**
+     * The weight a linear had before the plug-in replaced it, read again after the layer is
+     * quantized (e.g. from the model file), one linear at a time. Without it, each layer's seven
+     * weights are copied before the plug-in runs (a second copy of the layer in memory).
+     */
+    reference?: (layer: number, name: LinearName) => Promise<Float32Array>;
+  },
 ): LayerPlugin {
   return {
     name: inner.name,
@@ -86,8 +98,9 @@ export function withStats(
         return { layerOut, outs };
       };
       const fp = hasInputs ? measure() : undefined;
+      const weightErrors = opts.weightErrors !== false;
       const original = new Map<LinearName, Float32Array>();
-      if (opts.weightErrors !== false) for (const n of LINEAR_NAMES) original.set(n, ctx.weight(n));
+      if (weightErrors && !opts.reference) for (const n of LINEAR_NAMES) original.set(n, ctx.weight(n));
       await inner.quantizeLayer(ctx);
       const q = fp ? measure() : undefined;
       const linears: LayerStats["linears"] = [];
@@ -96,7 +109,7 @@ export function withStats(
         const qm = quantizedMatrixOf(lin);
         if (!qm) continue;
         const entry: LayerStats["linears"][number] = { name, bits: qm.bits, groupSize: qm.groupSize };
-        const ref = original.get(name);
+        const ref = weightErrors ? (original.get(name) ?? (await opts.reference?.(ctx.layer, name))) : undefined;
         if (ref) {
           const deq = lin.dequantizedWeight();
           entry.weightError = relativeError(ref, deq);
