@@ -1,8 +1,9 @@
 /**
- * Golden vectors for bit-identity with llama.cpp. The input generator below is mirrored by a small C
- * harness that fed the same values to quantize_row_q4_0_ref / q4_1_ref / q4_K_ref of the
- * libggml-base.so shipped in @node-llama-cpp/linux-x64 3.21.1; the SHA-256 of each output is kept
- * here. Internal (tests only).
+ * Golden vectors for bit-identity with llama.cpp. The input generator below is mirrored by the C
+ * harness packages/int4/test/ggml-golden.c, which feeds the same values to quantize_row_q4_0_ref /
+ * q4_1_ref / q4_K_ref of the libggml-base.so shipped in @node-llama-cpp/linux-x64 3.21.1 (llama.cpp
+ * release v0.4.0); the SHA-256 of each output is kept here. How to rebuild them is in that file's
+ * header (its Q8_0 output is kept in packages/int8/src/q8-0-golden.ts). Internal (tests only).
  */
 export const GOLDEN_N = 11264;
 export const GOLDEN_SHA256 = {
