@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { writeGguf } from "@lowbit/formats";
 import { dataFile, hasData, tmpDir } from "@lowbit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { packageRoot } from "../demo-assets";
 import { run } from "../test-helpers";
 
 const ok = (r: { code: number; stderr: string }) => expect(r.code, r.stderr).toBe(0);
@@ -124,6 +125,33 @@ describe.skipIf(!hasData)("commands on stories260K", () => {
     const r = await run(["bench", "--results", res]);
     ok(r);
     expect(r.stdout).toMatch(/f32\s+gemv\s+wasm\s+1x4096x4096\s+4\.2/);
+  });
+
+  it("bench shows the repository's own results, accuracy protocol and memory runs included", async () => {
+    const results = join(packageRoot(), "../../tools/bench/results");
+    const protocol = JSON.parse(readFileSync(join(results, "ptq-protocol.json"), "utf8")) as { rows: Array<{ label: string }> };
+    const memory = JSON.parse(readFileSync(join(results, "memory.json"), "utf8")) as { runs: Array<{ id: string }> };
+    const r = await run(["bench", "--results", results]);
+    ok(r);
+    expect(r.stdout).toMatch(/^accuracy \(/m);
+    expect(r.stdout).toMatch(/^memory and time of quantizing \(/m);
+    for (const row of protocol.rows) expect(r.stdout).toContain(row.label);
+    for (const run_ of memory.runs) expect(r.stdout).toContain(run_.id);
+    const j = await run(["bench", "--results", results, "--json"]);
+    ok(j);
+    const parsed = JSON.parse(j.stdout) as { accuracy: unknown[]; memory: unknown[]; records: unknown[] };
+    expect(parsed.accuracy).toHaveLength(1);
+    expect(parsed.memory).toHaveLength(1);
+    expect(parsed.records.length).toBeGreaterThan(0);
+  });
+
+  it("bench refuses an object that is neither an accuracy protocol nor memory runs, naming the file", async () => {
+    const res = join(dir, "bench-bad");
+    mkdirSync(res);
+    writeFileSync(join(res, "odd.json"), JSON.stringify({ hello: 1 }));
+    const r = await run(["bench", "--results", res]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/odd\.json: expected an array of benchmark records/);
   });
 
   describe("bad inputs end in one paragraph and exit 1", () => {
