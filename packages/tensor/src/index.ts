@@ -34,5 +34,10 @@ export { choleskyInverse, inverseSPD, upperCholeskyOfInverse } from "./linalg/in
 export { matmulABt, matmulAB, gemv, sumF32, sumF32Ref, f32Module as F32_KERNEL_MODULE } from "./kernels/f32";
 export { matmulABtRef, matmulABRef, gemvRef } from "./kernels/f32-ref";
 export { F32Linear } from "./kernels/f32-linear";
+export { HalfLinear } from "./kernels/half-linear";
+export type { HalfLinearOptions } from "./kernels/half-linear";
+export { halfModule as HALF_KERNEL_MODULE } from "./kernels/half-kernels";
+export type { HalfFormat } from "./kernels/half-kernels";
+export { matmulABtHalfRef, decodeHalfRef } from "./kernels/half-ref";
 export { Tensor } from "./tensor";
 export type { TensorData } from "./tensor";

@@ -1,0 +1,399 @@
+// Half-precision weight kernels (WebAssembly SIMD): weights stored as 16-bit f16 or bf16 bits,
+// converted to f32 exactly on the fly, products and sums in f32. Pointers are byte offsets into
+// the engine's shared memory; matrices are row-major and dense. No static data, no strings (the
+// module shares one memory with every other module).
+//
+// Conversion (exact, bit for bit what @lowbit/tensor's decodeF16/decodeBf16 return):
+//  - bf16: the 16 bits become the high half of the f32 (a shift).
+//  - f16: the sign-extended 16 bits shifted left by 13 put the sign at bit 31 (and copies of it at
+//    28..30, masked off) and exponent + mantissa at bits 13..27, i.e. an f32 whose exponent is the
+//    f16's biased exponent; multiplying by 2^112 rebiases it (15 -> 127). Subnormal f16 become
+//    subnormal f32 and the product is exact (WebAssembly keeps subnormals), zero keeps its sign.
+//    Exponent 31 (inf/NaN) comes out as a finite |v| >= 2^16 (every finite f16 is <= 65504), so
+//    OR-ing in the all-ones exponent where |v| >= 2^16 gives inf or the NaN with its payload.
+//    FMT_F16_FINITE skips that fix, for weights known to hold no inf/NaN (checked at load).
+//
+// GEMV streams W by rows, four rows at a time sharing each load of x. GEMM packs 8 rows of W for
+// KC steps of k, converted to f32 (so the conversion is paid once per panel, not per row of A),
+// and runs the same 4 x 8 register-blocked micro-kernel as the f32 GEMM.
+
+/** f16 with the inf/NaN fix (exact for every input). */
+const FMT_F16: i32 = 0;
+/** f16 without the inf/NaN fix (exact when no value has exponent 31). */
+const FMT_F16_FINITE: i32 = 1;
+/** bf16. */
+const FMT_BF16: i32 = 2;
+/**
+ * f16 without inf/NaN, GEMV only, with x given pre-multiplied by 2^112 (prescale_x): the weight
+ * skips its multiply by 2^112 and the product (w 2^-112)(x 2^112) is the same real number as w x,
+ * rounded once, so the result is the same bit for bit.
+ */
+const FMT_F16_PRESCALED: i32 = 3;
+
+// The format is also a type parameter F of the inner functions (F16 = i32, F16_FINITE = i16,
+// BF16 = i8, F16_PRESCALED = i64: only their sizes matter), so every format gets its own loops,
+// with no branch on it inside them.
+// @ts-ignore: decorator
+@inline
+function fmtOf<F>(): i32 {
+  return sizeof<F>() == 1 ? FMT_BF16 : sizeof<F>() == 2 ? FMT_F16_FINITE : sizeof<F>() == 4 ? FMT_F16 : FMT_F16_PRESCALED;
+}
+
+/** Steps of k per packed panel (KC * 32 bytes = 16 KiB: fits L1). */
+const KC: i32 = 512;
+/** Rows of A per block. */
+const MC: i32 = 128;
+
+// @ts-ignore: decorator
+@inline
+function magic(): v128 {
+  return i32x4.splat(0x77800000); // 2^112 as f32
+}
+
+/** Four halves at p (8 bytes) as four f32. */
+// @ts-ignore: decorator
+@inline
+function cvt4<F>(p: usize): v128 {
+  const fmt = fmtOf<F>();
+  if (fmt == FMT_BF16) return i32x4.shl(v128.load16x4_u(p), 16);
+  const bits = v128.and(i32x4.shl(v128.load16x4_s(p), 13), i32x4.splat(<i32>0x8fffe000));
+  if (fmt == FMT_F16_PRESCALED) return bits;
+  let r = f32x4.mul(bits, magic());
+  if (fmt == FMT_F16) {
+    const special = f32x4.ge(f32x4.abs(r), f32x4.splat(65536));
+    r = v128.or(r, v128.and(special, i32x4.splat(0x7f800000)));
+  }
+  return r;
+}
+
+/** One half at p as f32 (the scalar twin of cvt4). */
+// @ts-ignore: decorator
+@inline
+function cvt1<F>(p: usize): f32 {
+  const fmt = fmtOf<F>();
+  if (fmt == FMT_BF16) return reinterpret<f32>(<i32>load<u16>(p) << 16);
+  const bits = (<i32>load<i16>(p) << 13) & <i32>0x8fffe000;
+  if (fmt == FMT_F16_PRESCALED) return reinterpret<f32>(bits);
+  const r = reinterpret<f32>(bits) * reinterpret<f32>(0x77800000);
+  if (fmt == FMT_F16 && abs<f32>(r) >= 65536) return reinterpret<f32>(reinterpret<i32>(r) | 0x7f800000);
+  return r;
+}
+
+// @ts-ignore: decorator
+@inline
+function reduce4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const s01 = f32x4.add(f32x4.shuffle(a0, a1, 0, 4, 1, 5), f32x4.shuffle(a0, a1, 2, 6, 3, 7));
+  const s23 = f32x4.add(f32x4.shuffle(a2, a3, 0, 4, 1, 5), f32x4.shuffle(a2, a3, 2, 6, 3, 7));
+  return f32x4.add(f32x4.shuffle(s01, s23, 0, 1, 4, 5), f32x4.shuffle(s01, s23, 2, 3, 6, 7));
+}
+
+// @ts-ignore: decorator
+@inline
+function hsum(a: v128): f32 {
+  return f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1) + f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3);
+}
+
+/** dst[i] = the f32 value of the half src[i], i < n. fmt: 0 f16, 1 f16 without inf/NaN, 2 bf16. */
+export function half_to_f32(src: usize, dst: usize, n: i32, fmt: i32): void {
+  if (fmt == FMT_BF16) convert<i8>(src, dst, n);
+  else if (fmt == FMT_F16_FINITE) convert<i16>(src, dst, n);
+  else convert<i32>(src, dst, n);
+}
+
+function convert<F>(src: usize, dst: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), cvt4<F>(src + (<usize>i << 1)));
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), cvt1<F>(src + (<usize>i << 1)));
+}
+
+/** Bytes of `pack` scratch that matmul_abt_half needs (per concurrent caller). */
+export function pack_bytes(): i32 {
+  return KC * 32 + 128;
+}
+
+/**
+ * xs[i] = x[i] * 2^112 for i < n (exact), for gemv_half's format 3. Returns 0, and the scaled
+ * values are not to be used, when a finite |x[i]| >= 2^16 (its scaled value would overflow).
+ */
+export function prescale_x(x: usize, xs: usize, n: i32): i32 {
+  let bad = i32x4.splat(0);
+  const lim = f32x4.splat(65536);
+  const inf = f32x4.splat(Infinity);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    const a = f32x4.abs(v);
+    bad = v128.or(bad, v128.and(f32x4.ge(a, lim), f32x4.lt(a, inf)));
+    v128.store(xs + (<usize>i << 2), f32x4.mul(v, magic()));
+  }
+  let ok = !v128.any_true(bad);
+  for (; i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    const a = abs<f32>(v);
+    if (a >= 65536 && a < Infinity) ok = false;
+    store<f32>(xs + (<usize>i << 2), v * reinterpret<f32>(0x77800000));
+  }
+  return ok ? 1 : 0;
+}
+
+/**
+ * y[r] = W[r, :] . x (+ bias[r]) for rows r in [r0, r1): W [*, k] halves, x and y f32, bias = 0
+ * means none. fmt: 0 f16, 1 f16 without inf/NaN, 2 bf16, 3 f16 without inf/NaN with x from
+ * prescale_x.
+ */
+export function gemv_half(w: usize, x: usize, y: usize, bias: usize, k: i32, r0: i32, r1: i32, fmt: i32): void {
+  if (fmt == FMT_BF16) gemv_rows<i8>(w, x, y, bias, k, r0, r1);
+  else if (fmt == FMT_F16_PRESCALED) gemv_rows<i64>(w, x, y, bias, k, r0, r1);
+  else if (fmt == FMT_F16_FINITE) gemv_rows<i16>(w, x, y, bias, k, r0, r1);
+  else gemv_rows<i32>(w, x, y, bias, k, r0, r1);
+}
+
+function gemv_rows<F>(w: usize, x: usize, y: usize, bias: usize, k: i32, r0: i32, r1: i32): void {
+  const rs = <usize>k << 1; // bytes per weight row
+  const k8 = <usize>(k & ~7);
+  let r = r0;
+  for (; r + 4 <= r1; r += 4) {
+    const w0 = w + <usize>r * rs;
+    const w1 = w0 + rs;
+    const w2 = w1 + rs;
+    const w3 = w2 + rs;
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0);
+    let b1 = f32x4.splat(0);
+    let b2 = f32x4.splat(0);
+    let b3 = f32x4.splat(0);
+    for (let t: usize = 0; t < k8; t += 8) {
+      const xp = x + (t << 2);
+      const x0 = v128.load(xp);
+      const x1 = v128.load(xp, 16);
+      const o = t << 1;
+      a0 = f32x4.add(a0, f32x4.mul(cvt4<F>(w0 + o), x0));
+      b0 = f32x4.add(b0, f32x4.mul(cvt4<F>(w0 + o + 8), x1));
+      a1 = f32x4.add(a1, f32x4.mul(cvt4<F>(w1 + o), x0));
+      b1 = f32x4.add(b1, f32x4.mul(cvt4<F>(w1 + o + 8), x1));
+      a2 = f32x4.add(a2, f32x4.mul(cvt4<F>(w2 + o), x0));
+      b2 = f32x4.add(b2, f32x4.mul(cvt4<F>(w2 + o + 8), x1));
+      a3 = f32x4.add(a3, f32x4.mul(cvt4<F>(w3 + o), x0));
+      b3 = f32x4.add(b3, f32x4.mul(cvt4<F>(w3 + o + 8), x1));
+    }
+    let v = reduce4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
+    if (k8 < <usize>k) {
+      let s0: f32 = 0;
+      let s1: f32 = 0;
+      let s2: f32 = 0;
+      let s3: f32 = 0;
+      for (let t = k8; t < <usize>k; t++) {
+        const xt = load<f32>(x + (t << 2));
+        const o = t << 1;
+        s0 += cvt1<F>(w0 + o) * xt;
+        s1 += cvt1<F>(w1 + o) * xt;
+        s2 += cvt1<F>(w2 + o) * xt;
+        s3 += cvt1<F>(w3 + o) * xt;
+      }
+      v = f32x4.add(v, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(s0), 1, s1), 2, s2), 3, s3));
+    }
+    if (bias) v = f32x4.add(v, v128.load(bias + (<usize>r << 2)));
+    v128.store(y + (<usize>r << 2), v);
+  }
+  for (; r < r1; r++) {
+    const wr = w + <usize>r * rs;
+    let acc = f32x4.splat(0);
+    let t = 0;
+    for (; t + 4 <= k; t += 4) acc = f32x4.add(acc, f32x4.mul(cvt4<F>(wr + (<usize>t << 1)), v128.load(x + (<usize>t << 2))));
+    let s = hsum(acc);
+    for (; t < k; t++) s += cvt1<F>(wr + (<usize>t << 1)) * load<f32>(x + (<usize>t << 2));
+    if (bias) s += load<f32>(bias + (<usize>r << 2));
+    store<f32>(y + (<usize>r << 2), s);
+  }
+}
+
+/**
+ * Packs W^T for the GEMM, converted to f32: dst[t*8 + c] = W[j + c][kc + t] for t < kl, c < jn
+ * (zero for c >= jn). W is [*, k] halves with row stride rs bytes. Full panels convert four
+ * halves of four rows at a time and transpose the 4x4 blocks with shuffles.
+ */
+function pack_wt<F>(w: usize, rs: usize, j: i32, jn: i32, kc: i32, kl: i32, dst: usize): void {
+  const src = w + <usize>j * rs + (<usize>kc << 1);
+  let t = 0;
+  if (jn == 8) {
+    for (; t + 4 <= kl; t += 4) {
+      const o = src + (<usize>t << 1);
+      const d = dst + (<usize>t << 5);
+      for (let h = 0; h < 2; h++) {
+        const p = o + <usize>(h * 4) * rs;
+        const r0 = cvt4<F>(p);
+        const r1 = cvt4<F>(p + rs);
+        const r2 = cvt4<F>(p + 2 * rs);
+        const r3 = cvt4<F>(p + 3 * rs);
+        const t0 = f32x4.shuffle(r0, r1, 0, 4, 1, 5);
+        const t1 = f32x4.shuffle(r0, r1, 2, 6, 3, 7);
+        const t2 = f32x4.shuffle(r2, r3, 0, 4, 1, 5);
+        const t3 = f32x4.shuffle(r2, r3, 2, 6, 3, 7);
+        const q = d + (<usize>h << 4);
+        v128.store(q, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+        v128.store(q, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 32);
+        v128.store(q, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 64);
+        v128.store(q, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 96);
+      }
+    }
+  }
+  for (; t < kl; t++) {
+    const d = dst + (<usize>t << 5);
+    for (let c = 0; c < 8; c++) {
+      store<f32>(d + (<usize>c << 2), c < jn ? cvt1<F>(src + <usize>c * rs + (<usize>t << 1)) : 0);
+    }
+  }
+}
+
+/**
+ * C[4 x 8] (+)= A[4 rows, kl] . P[kl x 8]. `a` points at A[i][kc] (row stride as bytes), `c` at
+ * the tile (row stride cs bytes); `init` 0 starts from zero, 1 from C, 2 from the 8 floats at `bias`.
+ */
+// @ts-ignore: decorator
+@inline
+function tile4x8(a: usize, as: usize, p: usize, kl: i32, c: usize, cs: usize, init: i32, bias: usize): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  if (init == 1) {
+    c00 = v128.load(c);
+    c01 = v128.load(c, 16);
+    c10 = v128.load(c + cs);
+    c11 = v128.load(c + cs, 16);
+    c20 = v128.load(c + 2 * cs);
+    c21 = v128.load(c + 2 * cs, 16);
+    c30 = v128.load(c + 3 * cs);
+    c31 = v128.load(c + 3 * cs, 16);
+  } else if (init == 2) {
+    c00 = c10 = c20 = c30 = v128.load(bias);
+    c01 = c11 = c21 = c31 = v128.load(bias, 16);
+  }
+  let p0 = a;
+  const d1 = as;
+  const d2 = as << 1;
+  const d3 = d1 + d2;
+  let q = p;
+  const qend = p + (<usize>kl << 5);
+  while (q < qend) {
+    const y0 = v128.load(q);
+    const y1 = v128.load(q, 16);
+    let x = v128.load32_splat(p0);
+    c00 = f32x4.add(c00, f32x4.mul(x, y0));
+    c01 = f32x4.add(c01, f32x4.mul(x, y1));
+    x = v128.load32_splat(p0 + d1);
+    c10 = f32x4.add(c10, f32x4.mul(x, y0));
+    c11 = f32x4.add(c11, f32x4.mul(x, y1));
+    x = v128.load32_splat(p0 + d2);
+    c20 = f32x4.add(c20, f32x4.mul(x, y0));
+    c21 = f32x4.add(c21, f32x4.mul(x, y1));
+    x = v128.load32_splat(p0 + d3);
+    c30 = f32x4.add(c30, f32x4.mul(x, y0));
+    c31 = f32x4.add(c31, f32x4.mul(x, y1));
+    q += 32;
+    p0 += 4;
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(c + cs, c10);
+  v128.store(c + cs, c11, 16);
+  v128.store(c + 2 * cs, c20);
+  v128.store(c + 2 * cs, c21, 16);
+  v128.store(c + 3 * cs, c30);
+  v128.store(c + 3 * cs, c31, 16);
+}
+
+/** One row of tile4x8. */
+// @ts-ignore: decorator
+@inline
+function tile1x8(a: usize, p: usize, kl: i32, c: usize, init: i32, bias: usize): void {
+  let c0 = f32x4.splat(0);
+  let c1 = f32x4.splat(0);
+  if (init == 1) {
+    c0 = v128.load(c);
+    c1 = v128.load(c, 16);
+  } else if (init == 2) {
+    c0 = v128.load(bias);
+    c1 = v128.load(bias, 16);
+  }
+  const end = <usize>kl << 2;
+  let q = p;
+  for (let t: usize = 0; t < end; t += 4) {
+    const x = v128.load32_splat(a + t);
+    c0 = f32x4.add(c0, f32x4.mul(x, v128.load(q)));
+    c1 = f32x4.add(c1, f32x4.mul(x, v128.load(q, 16)));
+    q += 32;
+  }
+  v128.store(c, c0);
+  v128.store(c, c1, 16);
+}
+
+/**
+ * Runs the micro-kernels over rows [i0, i1) against one packed panel (columns j..j+jn, k-chunk kc).
+ * Full panels write C directly; a ragged panel (jn < 8) goes through the 4x8 tile after the panel.
+ */
+function panel_rows(
+  a: usize, as: usize, c: usize, cs: usize, bias: usize, j: i32, jn: i32, kc: i32, kl: i32, i0: i32, i1: i32, pack: usize,
+): void {
+  const first = kc == 0;
+  const init = first ? (bias ? 2 : 0) : 1;
+  const ak = a + (<usize>kc << 2);
+  const cj = c + (<usize>j << 2);
+  const bj = bias + (<usize>j << 2);
+  if (jn == 8) {
+    let i = i0;
+    for (; i + 4 <= i1; i += 4) tile4x8(ak + <usize>i * as, as, pack, kl, cj + <usize>i * cs, cs, init, bj);
+    for (; i < i1; i++) tile1x8(ak + <usize>i * as, pack, kl, cj + <usize>i * cs, init, bj);
+    return;
+  }
+  const tmp = pack + (<usize>KC << 5);
+  for (let i = i0; i < i1; i++) {
+    const row = cj + <usize>i * cs;
+    for (let cc = 0; cc < 8; cc++) {
+      let v: f32 = 0;
+      if (cc < jn) v = first ? (bias ? load<f32>(bj + (<usize>cc << 2)) : 0) : load<f32>(row + (<usize>cc << 2));
+      store<f32>(tmp + (<usize>cc << 2), v);
+    }
+    tile1x8(ak + <usize>i * as, pack, kl, tmp, 1, 0);
+    for (let cc = 0; cc < jn; cc++) store<f32>(row + (<usize>cc << 2), load<f32>(tmp + (<usize>cc << 2)));
+  }
+}
+
+/**
+ * C = A . W^T (+ bias over columns) on rows [i0, i1) x columns [j0, j1) of C: A [m, k] f32,
+ * W [n, k] halves (nn.Linear layout), C [m, n] f32; bias = 0 means none. `pack` is pack_bytes()
+ * of scratch owned by this caller. fmt: 0 f16, 1 f16 without inf/NaN, 2 bf16.
+ */
+export function matmul_abt_half(
+  a: usize, w: usize, c: usize, bias: usize, n: i32, k: i32, i0: i32, i1: i32, j0: i32, j1: i32, pack: usize, fmt: i32,
+): void {
+  const as = <usize>k << 2;
+  const rs = <usize>k << 1;
+  const cs = <usize>n << 2;
+  if (k == 0) {
+    for (let i = i0; i < i1; i++) {
+      for (let j = j0; j < j1; j++) store<f32>(c + <usize>i * cs + (<usize>j << 2), bias ? load<f32>(bias + (<usize>j << 2)) : 0);
+    }
+    return;
+  }
+  for (let kc = 0; kc < k; kc += KC) {
+    const kl = min(KC, k - kc);
+    for (let ic = i0; ic < i1; ic += MC) {
+      const ie = min(i1, ic + MC);
+      for (let j = j0; j < j1; j += 8) {
+        const jn = min(8, j1 - j);
+        if (fmt == FMT_BF16) pack_wt<i8>(w, rs, j, jn, kc, kl, pack);
+        else if (fmt == FMT_F16_FINITE) pack_wt<i16>(w, rs, j, jn, kc, kl, pack);
+        else pack_wt<i32>(w, rs, j, jn, kc, kl, pack);
+        panel_rows(a, as, c, cs, bias, j, jn, kc, kl, ic, ie, pack);
+      }
+    }
+  }
+}
