@@ -92,6 +92,52 @@ describe.skipIf(!hasData)("commands on stories260K", () => {
     expect(JSON.parse(g.stdout).text).toMatch(/^Once upon a time/);
   });
 
+  it("quantize --method qat (w3 g32, one pass per layer) beats RTN at the same bits on held-out text", async () => {
+    const evalOf = async (out: string) => {
+      const e = await run(["eval", out, "--baseline", model, "--data", text, "--seq-len", "128", "--max-tokens", "512", "--json"]);
+      ok(e);
+      return JSON.parse(e.stdout) as { perplexity: number; kl: number; top1: number };
+    };
+    const qat = join(dir, "qat3");
+    const q = await run(["quantize", model, "--method", "qat", "--bits", "3", "--group-size", "32", "--calib", calib, "--samples", "4", "--seq-len", "64", "--steps", "1", "--out", qat, "--json"]);
+    ok(q);
+    expect(JSON.parse(q.stdout)).toMatchObject({ method: "qat", bits: 3, groupSize: 32 });
+    const rtn = join(dir, "rtn3");
+    ok(await run(["quantize", model, "--method", "rtn", "--bits", "3", "--group-size", "32", "--out", rtn]));
+    const [eq, er] = [await evalOf(qat), await evalOf(rtn)];
+    expect(eq.perplexity).toBeLessThan(er.perplexity);
+    expect(eq.kl).toBeLessThan(er.kl);
+  });
+
+  it("quantize --budget-bpw 5 keeps the most sensitive linears at 8 bits and plans at most 5 bits per weight", async () => {
+    const out = join(dir, "budget");
+    const q = await run(["quantize", model, "--method", "rtn", "--bits", "4", "--group-size", "32", "--budget-bpw", "5", "--calib", calib, "--samples", "4", "--seq-len", "64", "--out", out, "--json"]);
+    ok(q);
+    const d = JSON.parse(q.stdout) as { notes: string[]; layers: Array<{ name: string; bits: number }> };
+    const planned = Number(/--budget-bpw 5: planned ([\d.]+) bits per weight/.exec(d.notes.join("\n"))?.[1]);
+    expect(planned).toBeGreaterThan(4.5);
+    expect(planned).toBeLessThanOrEqual(5);
+    const bits = new Set(d.layers.map((l) => l.bits));
+    expect([...bits].sort()).toEqual([4, 8]);
+    const i = await run(["inspect", out, "--json"]);
+    ok(i);
+    expect(JSON.parse(i.stdout).quantization.quantization.mixed).toBe("budget-bpw=5");
+  });
+
+  it("quantize --method awq --format awq, then convert AWQ -> GGUF (Q4_1 blocks) runs", async () => {
+    const out = join(dir, "awq");
+    ok(await run(["quantize", model, "--method", "awq", "--bits", "4", "--group-size", "32", "--calib", calib, "--samples", "4", "--seq-len", "64", "--format", "awq", "--out", out]));
+    const gguf = join(dir, "from-awq.gguf");
+    const c = await run(["convert", out, "--to", "gguf", "--out", gguf, "--json"]);
+    ok(c);
+    const types = JSON.parse(c.stdout).tensorTypes as Record<string, string>;
+    expect(types["blk.0.attn_q.weight"]).toBe("q4_1");
+    expect(types["blk.4.ffn_up.weight"]).toBe("q4_1");
+    const g = await run(["generate", gguf, "--temperature", "0", "--max-tokens", "8", "--json"]);
+    ok(g);
+    expect(JSON.parse(g.stdout).text).toMatch(/^Once upon a time/);
+  });
+
   it("convert --to safetensors writes a Hugging Face folder that inspects and runs", async () => {
     const out = join(dir, "hf");
     ok(await run(["convert", model, "--to", "safetensors", "--out", out]));
