@@ -1,7 +1,10 @@
 // Time and memory of one training step (forward, backward, AdamW update) of stories260K on
 // 8 windows of 256 tokens, in full precision and with int3 g32 LSQ fake quantization.
-//   pnpm --filter @lowbit/qat bench [-- --windows 8 --seq-len 256 --repeats 5]
+//   pnpm --filter @lowbit/qat bench [-- --windows 8 --seq-len 256 --repeats 5 --json results/train-step.json]
 import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadLlama2c } from "@lowbit/runtime";
 import { Rng } from "@lowbit/tensor";
@@ -15,14 +18,37 @@ const { values } = parseArgs({
     "seq-len": { type: "string", default: "256" },
     repeats: { type: "string", default: "5" },
     mode: { type: "string" },
+    json: { type: "string" },
   },
 });
 const MODES = ["fp32", "int3 g32 LSQ fake-quant"] as const;
 if (values.mode === undefined) {
   // one process per mode, so each peak RSS is its own
+  const rows: unknown[] = [];
+  const passOn = process.argv.slice(2).filter((a) => a !== "--");
+  const jsonAt = passOn.indexOf("--json");
+  if (jsonAt >= 0) passOn.splice(jsonAt, 2);
   for (const mode of MODES) {
-    const args = [...process.execArgv, process.argv[1]!, ...process.argv.slice(2).filter((a) => a !== "--"), "--mode", mode];
-    process.stdout.write(execFileSync(process.execPath, args, { encoding: "utf8" }));
+    const args = [...process.execArgv, process.argv[1]!, ...passOn, "--mode", mode];
+    const out = execFileSync(process.execPath, args, { encoding: "utf8" });
+    for (const line of out.split("\n")) {
+      if (line.startsWith("RECORD ")) rows.push(JSON.parse(line.slice(7)));
+      else if (line) process.stdout.write(`${line}\n`);
+    }
+  }
+  if (values.json) {
+    const record = {
+      script: "train-step",
+      command: `pnpm --filter @lowbit/qat bench -- ${process.argv.slice(2).filter((a) => a !== "--").join(" ")}`,
+      node: process.version,
+      date: new Date().toISOString(),
+      load: os.loadavg(),
+      rows,
+    };
+    fs.mkdirSync(path.dirname(values.json), { recursive: true });
+    fs.writeFileSync(`${values.json}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
+    fs.renameSync(`${values.json}.tmp`, values.json);
+    console.log(`wrote ${values.json}`);
   }
   process.exit(0);
 }
@@ -68,4 +94,19 @@ for (const mode of MODES.filter((m) => m === values.mode)) {
       `AdamW ${med(parts.update).toFixed(1)}) over ${repeats} steps of ${B}x${T} tokens = ${((B * T) / (med(times) / 1000)).toFixed(0)} tokens/s; ` +
       `RSS before ${mb(rss0)} MiB, process peak RSS ${mb(peak)} MiB, loss ${loss.toFixed(3)}`,
   );
+  const rec = {
+    mode,
+    windows: B,
+    seqLen: T,
+    steps: repeats,
+    stepMs: med(times),
+    forwardMs: med(parts.forward),
+    backwardMs: med(parts.backward),
+    updateMs: med(parts.update),
+    tokensPerSecond: (B * T) / (med(times) / 1000),
+    rssBeforeMiB: rss0 / 2 ** 20,
+    peakRssMiB: peak / 2 ** 20,
+    loss,
+  };
+  console.log(`RECORD ${JSON.stringify(rec)}`);
 }

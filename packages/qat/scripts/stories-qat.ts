@@ -1,7 +1,8 @@
 // Block-by-block QAT of stories260K against RTN (and GPTQ when available) at the same bits and
 // group size, with disjoint calibration, training and evaluation text.
-//   pnpm --filter @lowbit/qat stories [-- --bits 3 --group 32 --windows 64 --epochs 4]
+//   pnpm --filter @lowbit/qat stories [-- --bits 3 --group 32 --windows 64 --epochs 4 --json results/stories-qat.json]
 import fs from "node:fs";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { encodeDocuments, quantizeModel, rtnPlugin, sampleWindows, type LayerPlugin } from "@lowbit/calibration";
 import { documentHalf, evaluate, Llama2cTokenizer, loadLlama2c, splitDocuments } from "@lowbit/runtime";
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     "eval-tokens": { type: "string", default: "100000" },
     methods: { type: "string", default: "fp,rtn,gptq,qat" },
     seed: { type: "string", default: "0" },
+    json: { type: "string" },
   },
 });
 const bits = Number(values.bits);
@@ -95,3 +97,18 @@ console.log("");
 console.log("| method | perplexity | time |");
 console.log("|---|---|---|");
 for (const [n, p, ms] of rows) console.log(`| ${n} | ${p.toFixed(4)} | ${(ms / 1000).toFixed(1)} s |`);
+if (values.json) {
+  const record = {
+    script: "stories-qat",
+    command: `pnpm --filter @lowbit/qat stories -- ${process.argv.slice(2).filter((a) => a !== "--").join(" ")}`,
+    options: { ...values, json: undefined },
+    node: process.version,
+    date: new Date().toISOString(),
+    rows: rows.map(([method, perplexity, ms]) => ({ method, perplexity, seconds: ms / 1000 })),
+  };
+  fs.mkdirSync(path.dirname(values.json), { recursive: true });
+  const tmp = `${values.json}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  fs.renameSync(tmp, values.json);
+  console.log(`wrote ${values.json}`);
+}
