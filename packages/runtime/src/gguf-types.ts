@@ -1,7 +1,32 @@
 import { dequantizeQ4_0Ref, dequantizeQ4_1Ref, type Int4LinearOptions, Q4_0Linear, Q4_1Linear } from "@lowbit/int4";
 import { dequantizeQ8_0, Q8_0Linear } from "@lowbit/int8";
-import { decodeBf16, decodeF16, LowbitError, type Linear } from "@lowbit/tensor";
+import { decodeBf16, decodeF16, F32Linear, HalfLinear, type HalfFormat, LowbitError, type Linear } from "@lowbit/tensor";
 import type { EmbeddingTable } from "./model";
+
+/**
+ * What 16-bit float weights (GGUF F16/BF16, Hugging Face F16/BF16 safetensors) become.
+ * "keep" (the default): a HalfLinear holding the 16-bit values in kernel memory, half the memory
+ * and weight bandwidth of f32, converted exactly on the fly, so its output is the f32 product with
+ * the stored weights up to summation order. "f32": decoded to an f32 linear at load (twice the
+ * memory, the f32 kernels).
+ */
+export type HalfWeights = "keep" | "f32";
+
+/** A linear over 16-bit weights [out, in] as `half` asks (see HalfWeights; default "keep"). */
+export function halfLinear(
+  bits: Uint16Array,
+  format: HalfFormat,
+  out: number,
+  inp: number,
+  bias: Float32Array | undefined,
+  half: HalfWeights = "keep",
+): Linear {
+  if (half === "f32") return new F32Linear(format === "bf16" ? decodeBf16(bits) : decodeF16(bits), out, inp, bias);
+  if (half !== "keep") {
+    throw new LowbitError("E_INVALID_ARGUMENT", `halfWeights must be "keep" or "f32", got ${JSON.stringify(half)}`);
+  }
+  return new HalfLinear(bits, out, inp, { format, bias });
+}
 
 /**
  * What block-quantized GGUF linears multiply with. "quantized": activations are quantized per
@@ -23,9 +48,18 @@ export interface GgufTensorType {
   toF32(bytes: Uint8Array, n: number): Float32Array;
   /**
    * A linear layer over the stored bytes ([out, in], rows of `in` values); undefined means
-   * "dequantize to f32". `activations` unset: the type's default (see GgufActivations).
+   * "dequantize to f32". `activations` unset: the type's default (see GgufActivations);
+   * `half` applies to the 16-bit float types (see HalfWeights, default "keep").
    */
-  linear?: (bytes: Uint8Array, out: number, inp: number, bias: Float32Array | undefined, name: string, activations?: GgufActivations) => Linear;
+  linear?: (
+    bytes: Uint8Array,
+    out: number,
+    inp: number,
+    bias: Float32Array | undefined,
+    name: string,
+    activations?: GgufActivations,
+    half?: HalfWeights,
+  ) => Linear;
 }
 
 function view<T>(bytes: Uint8Array, n: number, width: number, make: (b: ArrayBuffer, o: number, n: number) => T): T {
@@ -34,12 +68,27 @@ function view<T>(bytes: Uint8Array, n: number, width: number, make: (b: ArrayBuf
 }
 
 const f32 = (bytes: Uint8Array, n: number) => view(bytes, n, 4, (b, o, k) => new Float32Array(b, o, k)).slice();
+const u16 = (bytes: Uint8Array, n: number) => view(bytes, n, 2, (b, o, k) => new Uint16Array(b, o, k));
 
 /** The table of ggml types the GGUF loader reads (a table, not a switch). */
 const TYPES: GgufTensorType[] = [
   { id: 0, name: "F32", blockSize: 1, blockBytes: 4, toF32: f32 },
-  { id: 1, name: "F16", blockSize: 1, blockBytes: 2, toF32: (bytes, n) => decodeF16(view(bytes, n, 2, (b, o, k) => new Uint16Array(b, o, k))) },
-  { id: 30, name: "BF16", blockSize: 1, blockBytes: 2, toF32: (bytes, n) => decodeBf16(view(bytes, n, 2, (b, o, k) => new Uint16Array(b, o, k))) },
+  {
+    id: 1,
+    name: "F16",
+    blockSize: 1,
+    blockBytes: 2,
+    toF32: (bytes, n) => decodeF16(u16(bytes, n)),
+    linear: (bytes, out, inp, bias, _name, _act, half) => halfLinear(u16(bytes, bytes.length >> 1), "f16", out, inp, bias, half),
+  },
+  {
+    id: 30,
+    name: "BF16",
+    blockSize: 1,
+    blockBytes: 2,
+    toF32: (bytes, n) => decodeBf16(u16(bytes, n)),
+    linear: (bytes, out, inp, bias, _name, _act, half) => halfLinear(u16(bytes, bytes.length >> 1), "bf16", out, inp, bias, half),
+  },
   {
     id: 8,
     name: "Q8_0",

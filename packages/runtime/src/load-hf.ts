@@ -2,6 +2,7 @@ import { openSafetensorsModel, parseHfConfig, SUPPORTED_ARCHITECTURES } from "@l
 import { LowbitError } from "@lowbit/tensor";
 import { type BuildOptions, buildModel, type TensorSource } from "./build";
 import { type LlamaConfig, makeConfig } from "./config";
+import { blockEmbedding, ggufTensorType, type HalfWeights, halfLinear } from "./gguf-types";
 import type { LlamaModel } from "./model";
 
 /** Hugging Face architectures this runtime runs (all LLaMA-family decoders). */
@@ -87,12 +88,30 @@ export function hfNameFromInternal(name: string): string | undefined {
 
 export interface HfLoadOptions extends BuildOptions {
   overrides?: Partial<LlamaConfig>;
+  /**
+   * F16/BF16 tensors: "keep" (default) leaves linear weights and the token embedding in 16 bits
+   * (HalfLinear, an embedding decoded per looked-up row); "f32" decodes them to f32 at load.
+   */
+  halfWeights?: HalfWeights;
+}
+
+/** The 16-bit float dtypes of safetensors, as HalfLinear formats and ggml type ids. */
+const HALF_DTYPES = { F16: { format: "f16", ggml: 1 }, BF16: { format: "bf16", ggml: 30 } } as const;
+
+function halfDType(dtype: string): (typeof HALF_DTYPES)[keyof typeof HALF_DTYPES] | undefined {
+  return dtype === "F16" || dtype === "BF16" ? HALF_DTYPES[dtype] : undefined;
+}
+
+function u16(bytes: Uint8Array): Uint16Array {
+  const b = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
+  return new Uint16Array(b.buffer, b.byteOffset, b.byteLength >> 1);
 }
 
 /**
  * Loads a Hugging Face model folder: config.json plus model.safetensors or sharded safetensors
  * with an index. Tensors are read one at a time on demand (lazily per layer with `lazy: true`,
- * which keeps the files open until the model is released).
+ * which keeps the files open until the model is released). F16/BF16 weights stay 16-bit unless
+ * `halfWeights: "f32"` (see HalfWeights).
  */
 export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Promise<LlamaModel> {
   const { readFile } = await import("node:fs/promises");
@@ -113,6 +132,16 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
   // checkpoints without lm_head share the embedding even when config.json does not say so
   if (!cfg.tiedEmbeddings && !byInternal.has("output.weight")) cfg = { ...cfg, tiedEmbeddings: true };
   if (options.overrides) cfg = makeConfig({ ...cfg, ...options.overrides });
+  const keepHalf = (options.halfWeights ?? "keep") !== "f32";
+  if (options.halfWeights !== undefined && options.halfWeights !== "keep" && options.halfWeights !== "f32") {
+    throw new LowbitError("E_INVALID_ARGUMENT", `${dir}: halfWeights must be "keep" or "f32", got ${JSON.stringify(options.halfWeights)}`);
+  }
+  /** The Hugging Face name and 16-bit dtype of an internal tensor name, when it is stored as F16/BF16. */
+  const halfTensor = (name: string) => {
+    const hf = byInternal.get(name);
+    const half = hf ? halfDType(st.tensors.get(hf)!.dtype) : undefined;
+    return hf && half && keepHalf ? { hf, half } : undefined;
+  };
   const source: TensorSource = {
     shape: (name) => {
       const hf = byInternal.get(name);
@@ -121,6 +150,16 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
     readF32: (name) => {
       const hf = byInternal.get(name) ?? hfNameFromInternal(name) ?? name;
       return st.readF32(hf);
+    },
+    readLinear: async (name, out, inp, bias) => {
+      const t = halfTensor(name);
+      return t ? halfLinear(u16(await st.read(t.hf)), t.half.format, out, inp, bias) : undefined;
+    },
+    readEmbedding: async (name, vocabSize, dim) => {
+      const t = halfTensor(name);
+      if (!t) return undefined;
+      const where = `${dir}: tensor "${t.hf}"`;
+      return blockEmbedding(ggufTensorType(t.half.ggml, where), await st.read(t.hf), vocabSize, dim, where);
     },
     describe: (name) => byInternal.get(name) ?? hfNameFromInternal(name) ?? name,
     close: () => st.close(),

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { writeShardedSafetensors } from "@lowbit/formats";
 import { tmpDir } from "@lowbit/testing";
-import { isLowbitError } from "@lowbit/tensor";
+import { encodeBf16, encodeF16, isLowbitError } from "@lowbit/tensor";
 import { describe, expect, it } from "vitest";
 import { loadHfModel } from "../src/index";
 import { type RefConfig, Reference64 } from "./reference";
@@ -133,5 +133,68 @@ describe("Hugging Face folders (random weights, half-split RoPE, GQA, sharded sa
     expect(err.code).toBe("E_UNSUPPORTED_ARCHITECTURE");
     expect(err.message).toContain("gpt2");
     for (const a of ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"]) expect(err.message).toContain(a);
+  });
+});
+
+/** Relative RMS error of b against a. */
+function relRmse(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += a[i]! ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+describe("Hugging Face folders with F16 / BF16 safetensors", () => {
+  // tolerances: relative RMS error of all logits against the f32 model, per 16-bit format
+  // (bf16 keeps 8 significant bits, f16 11: about 8x apart)
+  it.each([
+    ["BF16", "LlamaForCausalLM", false, false, 2e-2],
+    ["F16", "Qwen2ForCausalLM", true, true, 2e-3],
+  ] as const)("%s %s (bias %s, tied %s): 16-bit linears and embedding, logits within %s of f32", async (dtype, arch, bias, tied, tol) => {
+    const f32 = await writeFolder(arch, { bias, tied, seed: 23 });
+    const dir = tmpDir("lowbit-hf-half-");
+    const encode = dtype === "BF16" ? encodeBf16 : encodeF16;
+    const tensors = hfTensors(base, f32.w, tied).map((t) => ({ ...t, dtype, data: encode(t.data) }));
+    await writeShardedSafetensors(dir, tensors, { maxShardBytes: 20_000 });
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(hfConfig(arch, tied, { torch_dtype: dtype === "BF16" ? "bfloat16" : "float16" })));
+    const kind = dtype.toLowerCase();
+
+    const ref = await loadHfModel(f32.dir);
+    const half = await loadHfModel(dir);
+    const wide = await loadHfModel(dir, { halfWeights: "f32" });
+    for (const backends of half.backends()) expect(new Set(Object.values(backends!))).toEqual(new Set([kind]));
+    for (const backends of wide.backends()) expect(new Set(Object.values(backends!))).toEqual(new Set(["f32"]));
+    expect(half.weights.output.kind).toBe(kind);
+    expect(half.weights.embeddingTable?.kind).toBe(kind);
+    expect(wide.weights.embeddingTable).toBeUndefined();
+    // weights and embedding in 2 bytes instead of 4 (norms and biases stay f32)
+    expect(half.storageBytes).toBeLessThan(0.55 * ref.storageBytes);
+    expect(wide.storageBytes).toBe(ref.storageBytes);
+    expect(Array.from(half.embeddingWeight())).toEqual(Array.from(wide.embeddingWeight()));
+
+    const prompt = [1, 5, 17, 42, 8, 77, 3, 60, 61, 2, 9, 90];
+    const want = ref.forward(prompt, ref.createCache(), "all");
+    const got = half.forward(prompt, half.createCache(), "all");
+    const err = relRmse(want, got);
+    expect(err).toBeLessThan(tol);
+    expect(err).toBeGreaterThan(0);
+    // "keep" and "f32" compute with the same (exactly decoded) weights: only summation order may differ
+    expect(relRmse(wide.forward(prompt, wide.createCache(), "all"), got)).toBeLessThan(1e-6);
+
+    const lazy = await loadHfModel(dir, { lazy: true });
+    await lazy.loadAll();
+    expect(Array.from(lazy.forward(prompt, lazy.createCache(), "all"))).toEqual(Array.from(got));
+    await lazy.close();
+    for (const m of [ref, half, wide, lazy]) m.dispose();
+  });
+
+  it("rejects an unknown halfWeights value", async () => {
+    const { dir } = await writeFolder("LlamaForCausalLM", { bias: false, tied: false, seed: 1 });
+    const err = await loadHfModel(dir, { halfWeights: "f8" as "f32" }).catch((e) => e);
+    expect(isLowbitError(err) && err.code).toBe("E_INVALID_ARGUMENT");
+    expect(err.message).toMatch(/halfWeights must be "keep" or "f32"/);
   });
 });
