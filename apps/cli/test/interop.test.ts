@@ -92,6 +92,26 @@ describe.skipIf(!hasData)("GGUF from lowbit in real clients (stories260K)", () =
     return { prompt, tokens: r.tokens, margin };
   }
 
+  /** Log-ratio of the top two probabilities below which a greedy choice is a near-tie. */
+  const NEAR_TIE = 0.15;
+  /** ln(p1 / p2) of the two most likely tokens (their logit gap). */
+  const topTwoLogRatio = (dist: Map<Token, number>): number => {
+    let a = 0;
+    let b = 0;
+    for (const p of dist.values()) {
+      if (p > a) {
+        b = a;
+        a = p;
+      } else if (p > b) b = p;
+    }
+    return Math.log(a / b);
+  };
+  /** First step of a greedy path whose top-two probabilities are within NEAR_TIE (N if none). */
+  const firstNearTie = (probs: Array<Map<Token, number>>): number => {
+    for (let s = 0; s < probs.length; s++) if (topTwoLogRatio(probs[s]!) < NEAR_TIE) return s;
+    return N;
+  };
+
   const agreeing = (a: number[], b: number[]) => {
     let same = 0;
     while (same < N && a[same] === b[same]) same++;
@@ -119,10 +139,11 @@ describe.skipIf(!hasData)("GGUF from lowbit in real clients (stories260K)", () =
   // Largest |p_llama.cpp - p_lowbit| over the vocabulary, along llama.cpp's own greedy path (7
   // prompts x 64 steps). Float files differ only by accumulation order and llama.cpp's f16 KV cache
   // (measured 2.0e-3 at most). For the block types llama.cpp quantizes activations to Q8_0 inside
-  // every matmul (lowbit does too for Q8_0 files; for Q4_x it keeps f32 activations by default), so
-  // a last-bit difference can flip an activation's rounding, and flips accumulate through the cached
-  // keys and values as the context grows: 3e-4 at step 1 and 5.4e-2 at worst by step 64 (Q8_0);
-  // Q4_0 4.8e-2, Q4_1 3.5e-2. lowbit's own f32- and Q8_0-activation paths differ by 2.5e-2.
+  // every matmul (lowbit does too by default for Q8_0 and Q4_0 files; for Q4_1 it keeps f32
+  // activations), so a last-bit difference can flip an activation's rounding, and flips accumulate
+  // through the cached keys and values as the context grows: 3e-4 at step 1 and 5.4e-2 at worst by
+  // step 64 (Q8_0); Q4_0 4.3e-2 (4.8e-2 with f32 activations), GPTQ->Q4_0 3.8e-2, Q4_1 3.5e-2.
+  // lowbit's own f32- and Q8_0-activation paths differ by 2.5e-2.
   const PROB_TOLERANCE: Record<string, number> = { f32: 5e-3, f16: 5e-3, q8_0: 0.075, q4_0: 0.075, q4_1: 0.075, gptq: 0.075 };
 
   it.each(["q8_0", "q4_0", "q4_1", "f32", "f16", "gptq"] as const)(
@@ -172,9 +193,26 @@ describe.skipIf(!hasData)("GGUF from lowbit in real clients (stories260K)", () =
         report.push(`${JSON.stringify(text)}: ${same}/64, then a near-tie (top-2 logit gap ${margin.toFixed(4)})`);
         expect(margin).toBeLessThan(0.15);
       }
+      // The canonical continuation from BOS: the float files match in full. The block types match
+      // up to llama.cpp's own first near-tie on that path (its top two next-token probabilities
+      // within a log-ratio of NEAR_TIE, the 0.15 used for lowbit's gap above), in full when it has
+      // none, and any later divergence is at a near-tie of lowbit's. For those both sides quantize
+      // activations to Q8_0 blocks, each in its own rounding (and llama.cpp keeps an f16 KV
+      // cache), so a choice that close may flip. Measured: GPTQ->Q4_0 56/64 with lowbit's gap 0.041
+      // and llama.cpp's log-ratio 0.167 at step 56, llama.cpp's first near-tie at step 20.
+      const bos = await llamaCppGreedyProbs(files[t]!, [1]);
+      const tie = firstNearTie(bos.probs);
+      const oursBos = await lowbitGreedy(files[t]!, "");
+      const bosSame = agreeing(bos.tokens, oursBos.tokens);
+      const bosMargin = bosSame < N ? oursBos.margin(bosSame) : Number.POSITIVE_INFINITY;
+      const at = bosSame < N ? ` (lowbit's top-2 logit gap ${bosMargin.toFixed(4)}, llama.cpp's ${topTwoLogRatio(bos.probs[bosSame]!).toFixed(4)})` : "";
+      report.push(`BOS: ${bosSame}/64${at}, llama.cpp's first near-tie at step ${tie === N ? "none" : tie}`);
       console.log(`${t}: ${report.join("; ")}`);
-      // the canonical continuation from BOS matches in full, and most prompts do
-      expect(agreeing((await llamaCppGreedy(files[t]!, [1])), (await lowbitGreedy(files[t]!, "")).tokens)).toBe(N);
+      if (t === "f32" || t === "f16") expect(bosSame).toBe(N);
+      else {
+        expect(bosSame).toBeGreaterThanOrEqual(tie);
+        if (bosSame < N) expect(bosMargin).toBeLessThan(0.15);
+      }
       expect(full).toBeGreaterThanOrEqual(t === "f32" || t === "f16" ? PROMPTS.length : Math.ceil(PROMPTS.length / 2));
       if (t === "gptq") {
         const { metadata, tensorInfos } = await gguf(files.gptq!, { allowLocalFile: true });

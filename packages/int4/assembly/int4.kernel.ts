@@ -237,6 +237,77 @@ export function gemv_i8_b8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize,
   gemvI8(8, w, sc, zr, xq, dx, xs, y, n4, ng, gp);
 }
 
+// ---------------------------------------------------------------- int8 activations, one token, 4-bit codes, pre-scaled
+
+/**
+ * xq i16 [n] (n % 32 == 0, quant_act's output) -> xa i16 [n] pre-scaled for gemv_i8p_b4: per 32
+ * values, [256 x0..7, 16 x8..15, x16..23, 256 x24..31], so that the four 4-bit fields of a block's
+ * i16 lanes, masked in place (v & 0xf, v & 0xf0, v & 0xf00, v >> 12), all meet 256 * x.
+ */
+export function prescale_act_b4(xq: usize, xa: usize, n: i32): void {
+  for (let k = 0; k < n; k += 32) {
+    const o = <usize>k << 1;
+    v128.store(xa + o, i16x8.shl(v128.load(xq + o), 8));
+    v128.store(xa + o, i16x8.shl(v128.load(xq + o, 16), 4), 16);
+    v128.store(xa + o, v128.load(xq + o, 32), 32);
+    v128.store(xa + o, i16x8.shl(v128.load(xq + o, 48), 8), 48);
+  }
+}
+
+/** 256 * (the four rows' integer dot products over one group), pre-scaled activations. */
+@inline
+function groupI8p(w0: usize, w1: usize, w2: usize, w3: usize, xa: usize, gp: i32, g: i32): v128 {
+  let blk = <usize>((g * gp) >> 5);
+  let a0 = i32x4.splat(0);
+  let a1 = i32x4.splat(0);
+  let a2 = i32x4.splat(0);
+  let a3 = i32x4.splat(0);
+  const xg = xa + (<usize>(g * gp) << 1);
+  for (let k = 0; k < gp; k += 32) {
+    const off = blk << 4;
+    const xb = xg + (<usize>k << 1);
+    const x0 = v128.load(xb);
+    const x1 = v128.load(xb, 16);
+    const x2 = v128.load(xb, 32);
+    const x3 = v128.load(xb, 48);
+    a0 = i32x4.add(a0, dotQ4(v128.load(w0 + off), x0, x1, x2, x3));
+    a1 = i32x4.add(a1, dotQ4(v128.load(w1 + off), x0, x1, x2, x3));
+    a2 = i32x4.add(a2, dotQ4(v128.load(w2 + off), x0, x1, x2, x3));
+    a3 = i32x4.add(a3, dotQ4(v128.load(w3 + off), x0, x1, x2, x3));
+    blk++;
+  }
+  return hsum4i(a0, a1, a2, a3);
+}
+
+/**
+ * gemv_i8_b4 with activations from prescale_act_b4 (gp <= 2048 keeps every i32 sum in range):
+ * the group sums are exact multiples of 256 and shifted back, so the outputs are gemv_i8_b4's bit
+ * for bit, with two fewer field operations per 32 codes.
+ */
+export function gemv_i8p_b4(w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  const kp = ng * gp;
+  const rowBytes = <usize>((kp >> 5) << 4);
+  for (let t = 0; t < n4; t++) {
+    const w0 = w + <usize>(t * 4) * rowBytes;
+    const w1 = w0 + rowBytes;
+    const w2 = w1 + rowBytes;
+    const w3 = w2 + rowBytes;
+    let acc = f32x4.splat(0);
+    for (let g = 0; g < ng; g += 2) {
+      const pz = <usize>((t * ng + g) << 4);
+      const i0 = i32x4.shr_s(groupI8p(w0, w1, w2, w3, xa, gp, g), 8);
+      if (g + 1 < ng) {
+        const i1 = i32x4.shr_s(groupI8p(w0, w1, w2, w3, xa, gp, g + 1), 8);
+        acc = f32x4.add(acc, epilogueI8(i0, sc, zr, dx, xs, pz, g));
+        acc = f32x4.add(acc, epilogueI8(i1, sc, zr, dx, xs, pz + 16, g + 1));
+      } else {
+        acc = f32x4.add(acc, epilogueI8(i0, sc, zr, dx, xs, pz, g));
+      }
+    }
+    v128.store(y + (<usize>t << 4), acc);
+  }
+}
+
 // ---------------------------------------------------------------- f32 activations, one token
 
 /** The four rows' f32 dot products with the codes over one group (gemvF32's inner loop), summed per row. */

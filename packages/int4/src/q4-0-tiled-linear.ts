@@ -21,7 +21,7 @@ export interface Q4_0TiledLinearOptions {
   bias?: Float32Array;
   /** Tensor name for error messages. */
   name?: string;
-  /** Shown in reports; defaults to "q4_0-q8". */
+  /** Shown in reports; defaults to "q4_0" (as Q8_0Linear, whose activations are Q8_0 too, is "q8_0"). */
   kind?: string;
 }
 
@@ -90,7 +90,7 @@ export class Q4_0TiledLinear implements Linear {
     this.nb = nb;
     this.n4 = Math.ceil(rows / 4);
     this.hasBias = options.bias !== undefined;
-    this.kind = options.kind ?? "q4_0-q8";
+    this.kind = options.kind ?? "q4_0";
     this.buffer = getEngine().buffer(this.n4 * nb * 80 + this.n4 * 16);
     const codes = this.buffer.u8(0, this.n4 * nb * 64);
     const scales = this.scales();

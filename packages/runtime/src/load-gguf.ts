@@ -69,8 +69,8 @@ export function configFromGguf(file: GgufFile): LlamaConfig {
 export interface GgufLoadOptions extends BuildOptions {
   overrides?: Partial<LlamaConfig>;
   /**
-   * What block-quantized linears multiply with (see GgufActivations). Unset: Q8_0 quantized, Q4_x
-   * f32; "quantized" is llama.cpp's arithmetic and the fastest.
+   * What block-quantized linears multiply with (see GgufActivations). Unset: Q8_0 and Q4_0
+   * quantized (llama.cpp's arithmetic and the fastest), Q4_1 f32.
    */
   activations?: GgufActivations;
 }
@@ -79,12 +79,13 @@ export interface GgufLoadOptions extends BuildOptions {
 const GGML_Q4_0 = 2;
 
 /**
- * Q4_0 linears with quantized activations use the dedicated Q4_0 kernel (4-row tiles of the file's
- * 4-bit codes, Q8_0 activations as llama.cpp's vec_dot_q4_0_q8_0); with "f32" activations they
- * keep the type table's Int4Linear layout (weights dequantized on the fly).
+ * Q4_0 linears use the dedicated Q4_0 kernel (4-row tiles of the file's 4-bit codes, activations
+ * quantized to Q8_0 blocks as llama.cpp's vec_dot_q4_0_q8_0 does) unless `activations: "f32"` asks
+ * for f32 activations (then the type table's Int4Linear layout, weights dequantized on the fly).
+ * Unset, Q4_0 is therefore quantized, like Q8_0; Q4_1 keeps f32 activations unless asked.
  */
 function q4_0Linear(bytes: Uint8Array, out: number, inp: number, bias: Float32Array | undefined, name: string): Linear {
-  return new Q4_0TiledLinear(bytes, out, inp, { bias, name, kind: "q4_0-a8" });
+  return new Q4_0TiledLinear(bytes, out, inp, { bias, name });
 }
 
 /**
@@ -112,7 +113,7 @@ export function ggufSource(file: GgufFile, activations?: GgufActivations): Tenso
       const t = get(name);
       const type = ggufTensorType(t.type, `${file.path}: tensor "${name}"`);
       if (!type.linear) return undefined;
-      if (t.type === GGML_Q4_0 && type.name === "Q4_0" && activations === "quantized") return q4_0Linear(await file.read(name), out, inp, bias, name);
+      if (t.type === GGML_Q4_0 && type.name === "Q4_0" && activations !== "f32") return q4_0Linear(await file.read(name), out, inp, bias, name);
       return type.linear(await file.read(name), out, inp, bias, name, activations);
     },
     readEmbedding: async (name, vocabSize, dim) => {

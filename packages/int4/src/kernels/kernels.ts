@@ -7,7 +7,11 @@ type Ptr = number;
 interface Int4Exports {
   quant_act(x: Ptr, xq: Ptr, dx: Ptr, xs: Ptr, m: number, kp: number, gp: number): void;
   group_sums(x: Ptr, xsum: Ptr, m: number, kp: number, gp: number): void;
+  prescale_act_b4(xq: Ptr, xa: Ptr, n: number): void;
 }
+
+/** Largest group (padded codes) the pre-scaled 4-bit GEMV takes: its i32 group sums stay in range. */
+const PRESCALED_MAX_GP = 2048;
 
 /** The compiled int4 kernel module (for `engine.ready()` in browsers). */
 export const INT4_KERNEL_MODULE = { name: "int4/int4", base64: wasmBase64 } as const;
@@ -84,16 +88,20 @@ export function gatherActivations(l: ResidentLayout["layout"], x: Float32Array, 
  * With kernel threads on (`setKernelThreads` of @lowbit/tensor), the tiles (4 output rows each) are
  * split into one contiguous range per thread, one dispatch per call; every output sees the same
  * arithmetic as on one thread, so results are bit-identical. Activations are prepared (gathered,
- * quantized, summed) once on the calling thread before the dispatch.
+ * quantized, summed) once on the calling thread before the dispatch. One token with int8
+ * activations and 4-bit codes runs the pre-scaled GEMV (bit-identical to gemv_i8_b4, which
+ * `allowPrescaled = false` forces: tests).
  */
-export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Float32Array, int8: boolean): void {
+export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Float32Array, int8: boolean, allowPrescaled = true): void {
   const l = r.layout;
   const { kp, ng, gp, n4, cbits } = l;
   const engine = getEngine();
   const ldy = n4 * 4;
   const parts = threadParts(m * ldy * kp, n4);
   const xBytes = m * kp * 4;
-  const xqBytes = int8 ? m * kp * 2 : 0;
+  // one token, int8 activations, 4-bit codes: the pre-scaled GEMV (same bits, fewer operations)
+  const prescaled = allowPrescaled && m === 1 && int8 && cbits === 4 && gp <= PRESCALED_MAX_GP;
+  const xqBytes = int8 ? m * kp * 2 * (prescaled ? 2 : 1) + (prescaled ? 64 : 0) : 0;
   const grpBytes = m * ng * 4;
   const yBytes = m * ldy * 4;
   const partScratch = m > 1 ? Math.ceil(((int8 ? 8 : 16) * kp) / 64) * 64 : 0;
@@ -112,9 +120,11 @@ export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Flo
   const sc = r.params.ptr;
   const zr = sc + n4 * ng * 16;
   const k = kernels();
+  const pxa = align(pxq + m * kp * 2);
   if (int8) k.quant_act(px, pxq, pdx, pxs, m, kp, gp);
   else if (m === 1) k.group_sums(px, pxs, m, kp, gp);
-  const fn = `${m === 1 ? "gemv" : "gemm"}_${int8 ? "i8" : "f32"}_b${cbits}`;
+  if (prescaled) k.prescale_act_b4(pxq, pxa, kp);
+  const fn = prescaled ? "gemv_i8p_b4" : `${m === 1 ? "gemv" : "gemm"}_${int8 ? "i8" : "f32"}_b${cbits}`;
   const rowBytes = (kp / (128 / cbits)) * 16;
   // the kernel's arguments for tiles [t0, t1): weights, scales, zeros and y advanced to tile t0
   const args = (t0: number, t1: number, scratch: number): number[] => {
@@ -123,7 +133,7 @@ export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Flo
     const zt = zr + t0 * ng * 16;
     const yt = py + t0 * 16;
     const nt = t1 - t0;
-    if (m === 1) return int8 ? [wt, st, zt, pxq, pdx, pxs, yt, nt, ng, gp] : [wt, st, zt, px, pxs, yt, nt, ng, gp];
+    if (m === 1) return int8 ? [wt, st, zt, prescaled ? pxa : pxq, pdx, pxs, yt, nt, ng, gp] : [wt, st, zt, px, pxs, yt, nt, ng, gp];
     return int8
       ? [wt, st, zt, pxq, pdx, pxs, yt, m, nt, ng, gp, scratch, ldy]
       : [wt, st, zt, px, yt, m, nt, ng, gp, scratch, ldy];

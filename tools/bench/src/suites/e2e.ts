@@ -12,9 +12,9 @@
  *   2 threads (lowbit: setKernelThreads(2) of @lowbit/tensor, which only kernels that split their
  *   work use). Runs are interleaved (every repeat runs each backend once, in an order rotated per
  *   repeat) after one warm-up each; medians of the repeats.
- * - lowbit as loadGguf loads the file ("lowbit": Q8_0 with Q8_0 activations, Q4_0 with f32
- *   activations) and, for Q4_0, also with `activations: "quantized"` ("lowbit-a8": int8 activation
- *   blocks, llama.cpp's arithmetic).
+ * - lowbit as loadGguf loads the file ("lowbit": Q8_0 and Q4_0 with Q8_0 activation blocks,
+ *   llama.cpp's arithmetic; Q4_0 through the dedicated Q4_0TiledLinear) and, for Q4_0, also with
+ *   `activations: "f32"` ("lowbit-f32": f32 activations, weights dequantized on the fly).
  * - Agreement: length of the common prefix of the greedy token lists (decode + 1 tokens).
  *
  * Records: kernel "prefill" / "decode", backend "lowbit" / "llama.cpp", shape {m: tokens per
@@ -74,7 +74,7 @@ function streamedBytes(model: LlamaModel): number {
   return w.outputShared ? model.storageBytes : model.storageBytes - emb;
 }
 
-/** The runs of each backend ("llama.cpp", "lowbit", "lowbit-a8"), index r = repeat r. */
+/** The runs of each backend ("llama.cpp", "lowbit", "lowbit-f32"), index r = repeat r. */
 type Series = Map<string, PhaseTimes[]>;
 
 const PEER = "llama.cpp";
@@ -180,9 +180,9 @@ export default defineSuite({
       const repeats = Number(env("REPEATS") ?? (big ? 5 : 7));
       for (const type of types) {
         const { file, command } = ggufFile(m.name, type, ctx.log);
-        // lowbit as loaded by default; for Q4_0 also with llama.cpp's arithmetic (int8 activations)
+        // lowbit as loaded by default (llama.cpp's arithmetic); for Q4_0 also with f32 activations
         const variants = new Map<string, LlamaModel>([["lowbit", await loadGguf(file)]]);
-        if (type === "q4_0") variants.set("lowbit-a8", await loadGguf(file, { activations: "quantized" }));
+        if (type === "q4_0") variants.set("lowbit-f32", await loadGguf(file, { activations: "f32" }));
         const first = variants.get("lowbit")!;
         const cfg = first.config;
         const prompt = await promptIds(file, prefill, cfg.vocabSize);
