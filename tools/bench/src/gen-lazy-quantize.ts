@@ -135,7 +135,12 @@ export async function runLibraryChild(argv: string[]): Promise<void> {
   const tLoaded = performance.now();
   const rssAfterOpen = process.memoryUsage().rss;
   const common = { bits: 4, groupSize: 128, sym: false };
-  const rtn = rtnPlugin(common);
+  // RTN needs no activations, so no quantized layer is run: without --resident its linears keep only the matrix (no f32 copy)
+  const rtn = rtnPlugin(
+    resident || method === "gptq"
+      ? common
+      : { ...common, makeLinear: (qm) => Object.assign(stubLinear(qm.rows, qm.cols), { kind: "quantized matrix", qm }) },
+  );
   let plugin: LayerPlugin = rtn;
   if (method === "gptq") {
     const gptq = gptqPlugin({ ...common, actOrder: false, percdamp: 0.01 });

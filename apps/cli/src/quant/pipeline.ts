@@ -213,7 +213,7 @@ export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io):
   const calibSeconds = (performance.now() - t0) / 1000;
   const sample = new ValueSample(50_000, s.seed);
   const stats: LayerStats[] = [];
-  const inner = await makePlugin(s, bitsFor);
+  const inner = await makePlugin(s, bitsFor, { compact: calib === undefined });
   const plugin = withStats(inner, {
     sample,
     onLayer: (st) => {

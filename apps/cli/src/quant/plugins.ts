@@ -1,5 +1,7 @@
-import { DequantizedLinear, type LayerPlugin, rtnPlugin } from "@lowbit/calibration";
+import { bitsPerWeight, DequantizedLinear, type LayerPlugin, quantizedKind, rtnPlugin } from "@lowbit/calibration";
+import type { QuantizedMatrix } from "@lowbit/int4";
 import type { LinearName } from "@lowbit/runtime";
+import { KeptQuantizedLinear } from "./compact";
 
 export const METHODS = ["rtn", "gptq", "awq", "qat"] as const;
 export type Method = (typeof METHODS)[number];
@@ -20,12 +22,24 @@ export interface PluginSettings {
   seed: number;
 }
 
-/** The calibration driver plug-in of a method (GPTQ, AWQ and QAT come from their packages). */
-export async function makePlugin(s: PluginSettings, bitsFor?: (layer: number, name: LinearName) => number | undefined): Promise<LayerPlugin> {
+/**
+ * The calibration driver plug-in of a method (GPTQ, AWQ and QAT come from their packages).
+ * `compact`: RTN's quantized linears keep only their matrices (no f32 copy of the dequantized
+ * weights) — for runs without calibration data, where no quantized layer is ever run.
+ */
+export async function makePlugin(
+  s: PluginSettings,
+  bitsFor?: (layer: number, name: LinearName) => number | undefined,
+  opts: { compact?: boolean } = {},
+): Promise<LayerPlugin> {
   const common = { bits: s.bits, groupSize: s.groupSize, sym: s.sym, ...(bitsFor ? { bitsFor } : {}) };
   switch (s.method) {
     case "rtn":
-      return rtnPlugin({ ...common, ...(s.clip ? { clipSearch: true } : {}) });
+      return rtnPlugin({
+        ...common,
+        ...(s.clip ? { clipSearch: true } : {}),
+        ...(opts.compact ? { makeLinear: (qm: QuantizedMatrix, bias: Float32Array | undefined) => new KeptQuantizedLinear(qm, bias, quantizedKind(qm), Math.ceil((qm.rows * qm.cols * bitsPerWeight(qm.bits, qm.groupSize)) / 8) + (bias?.byteLength ?? 0)) } : {}),
+      });
     case "gptq": {
       const { gptqPlugin } = await import("@lowbit/gptq");
       return gptqPlugin({ ...common, actOrder: s.actOrder, percdamp: s.damp });

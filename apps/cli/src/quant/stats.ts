@@ -1,7 +1,7 @@
 import type { LayerContext, LayerPlugin } from "@lowbit/calibration";
 import { LINEAR_NAMES, type LinearName } from "@lowbit/runtime";
 import { type Linear, Rng } from "@lowbit/tensor";
-import { quantizedMatrixOf, relativeError } from "./collect";
+import { dequantizeMatrix, quantizedMatrixOf, relativeError } from "./collect";
 
 /** What was measured about one decoder layer. */
 export interface LayerStats {
@@ -111,7 +111,8 @@ export function withStats(
         const entry: LayerStats["linears"][number] = { name, bits: qm.bits, groupSize: qm.groupSize };
         const ref = weightErrors ? (original.get(name) ?? (await opts.reference?.(ctx.layer, name))) : undefined;
         if (ref) {
-          const deq = lin.dequantizedWeight();
+          // the quantized weight exactly as the plug-in's DequantizedLinear holds it, without needing that backend
+          const deq = dequantizeMatrix(qm);
           entry.weightError = relativeError(ref, deq);
           opts.sample?.add(ref, deq);
         }
