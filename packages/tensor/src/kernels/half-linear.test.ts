@@ -154,6 +154,32 @@ describe("HalfLinear with inf / NaN f16 weights", () => {
   });
 });
 
+describe("HalfLinear f16 GEMV with large activations", () => {
+  // finite f16 weights multiply x pre-scaled by 2^112, exact while every |x| < 2^16; beyond that
+  // the GEMV falls back to scaling each weight, with the same result bit for bit
+  it.each([
+    [1000, "prescaled"],
+    [65535, "prescaled"],
+    [65536, "fallback"],
+    [3e38, "fallback"],
+    [Number.POSITIVE_INFINITY, "prescaled"],
+  ])("x holding %s (%s path) equals F32Linear on the decoded weight", (big) => {
+    const [n, k] = [9, 21];
+    const rng = new Rng(5);
+    const bits = encodeF16(weights(rng, n * k));
+    const x = rng.fillNormal(new Float32Array(k));
+    x[4] = big;
+    x[19] = -big / 2;
+    const lin = new HalfLinear(bits, n, k, { format: "f16" });
+    const f32 = new F32Linear(decodeF16(bits), n, k);
+    const got = lin.forward(x, 1);
+    const want = f32.forward(x, 1);
+    for (let i = 0; i < n; i++) expect(Object.is(got[i], want[i]) || (Number.isNaN(got[i]!) && Number.isNaN(want[i]!))).toBe(true);
+    lin.dispose();
+    f32.dispose();
+  });
+});
+
 describe("HalfLinear: bad input", () => {
   it("rejects a bad format, mismatched lengths and use after dispose, naming what was expected", () => {
     expect(() => new HalfLinear(new Uint16Array(6), 2, 3, { format: "f8" as HalfFormat })).toThrow(/format must be "f16" or "bf16"/);
