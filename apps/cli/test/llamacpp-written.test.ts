@@ -1,17 +1,15 @@
-import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { type GgufFile, readGguf } from "@lowbit/formats";
 import { quantizeQ4_0Ref, quantizeQ4_1Ref } from "@lowbit/int4";
 import { quantizeQ8_0Ref } from "@lowbit/int8";
 import { evaluate, ggufSource, type LlamaModel, loadGgufTokenizer, loadModel } from "@lowbit/runtime";
 import { encodeF16 } from "@lowbit/tensor";
 import { dataFile, hasData, tmpDir } from "@lowbit/testing";
-import { type Llama, LlamaLogLevel, type Token, getLlama } from "node-llama-cpp";
+import { type Llama, LlamaLogLevel, getLlama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../src/test-helpers";
+import { compileHarness, llamaBinsDir, llamaCppGreedyProbs, runHarness, softmaxRow } from "./llamacpp/harness";
 
 /**
  * GGUF files written by llama.cpp itself, loaded by lowbit. lowbit writes stories260K as an F32
@@ -33,37 +31,6 @@ const FILES = [
 ] as const;
 type FileType = (typeof FILES)[number]["type"];
 
-/** node-llama-cpp's prebuilt folder for this platform (libllama*.so, libggml-base.so). */
-function llamaBinsDir(): string {
-  const pkg = `@node-llama-cpp/${process.platform}-${process.arch}`;
-  let entry: string;
-  try {
-    const fromCli = createRequire(import.meta.url);
-    entry = createRequire(fromCli.resolve("node-llama-cpp")).resolve(pkg);
-  } catch (e) {
-    throw new Error(`llama.cpp's prebuilt binaries not found: cannot resolve ${pkg} from node-llama-cpp (${(e as Error).message})`);
-  }
-  const dir = join(dirname(entry), "..", "bins", `${process.platform}-${process.arch}`);
-  const files = existsSync(dir) ? readdirSync(dir) : [];
-  const missing = [files.some((f) => /^libllama(\.v[\d.]+)?\.so$/.test(f)) ? "" : "libllama*.so", files.includes("libggml-base.so") ? "" : "libggml-base.so"].filter(Boolean);
-  if (missing.length > 0) throw new Error(`llama.cpp's prebuilt binaries: ${missing.join(" and ")} missing in ${dir}`);
-  return dir;
-}
-
-/** Compiles test/llamacpp/quantize.c into `dir`; a missing compiler is an error naming the packages. */
-function compileHarness(dir: string): string {
-  const cc = process.env.CC ?? "gcc";
-  const exe = join(dir, "llamacpp-quantize");
-  const src = join(dirname(fileURLToPath(import.meta.url)), "llamacpp", "quantize.c");
-  const r = spawnSync(cc, ["-O1", "-std=c11", "-D_DEFAULT_SOURCE", "-o", exe, src, "-ldl"], { encoding: "utf8" });
-  if (r.error || r.status !== 0) {
-    throw new Error(
-      `cannot compile ${src} with ${cc} (Debian packages: gcc libc6-dev): ${r.error?.message ?? r.stderr}`,
-    );
-  }
-  return exe;
-}
-
 describe.skipIf(!hasData)("GGUF written by llama.cpp, loaded by lowbit (stories260K)", () => {
   const dir = hasData ? tmpDir("lowbit-llamacpp-") : "";
   const f32Path = join(dir, "stories260K-f32.gguf");
@@ -73,11 +40,7 @@ describe.skipIf(!hasData)("GGUF written by llama.cpp, loaded by lowbit (stories2
   let llama: Llama;
   let f32File: GgufFile;
 
-  /** Runs the harness; its stderr (llama.cpp's log) is shown only on failure. */
-  const harness = (...args: string[]) => {
-    const r = spawnSync(exe, [bins, ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
-    if (r.status !== 0) throw new Error(`llamacpp-quantize ${args.join(" ")} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  };
+  const harness = (...args: string[]) => runHarness(exe, bins, ...args);
 
   beforeAll(async () => {
     bins = llamaBinsDir();
@@ -201,37 +164,6 @@ describe.skipIf(!hasData)("GGUF written by llama.cpp, loaded by lowbit (stories2
   // keeps f32 activations by default), and the gap grows with the context (see interop.test.ts).
   const PROB_TOLERANCE: Record<FileType, number> = { f16: 5e-3, q8_0: 0.05, q4_0: 0.05, q4_1: 0.05 };
 
-  /** llama.cpp's greedy tokens and its full next-token distribution at every step. */
-  async function llamaCppGreedyProbs(path: string, prompt: number[]): Promise<{ tokens: number[]; probs: Array<Map<Token, number>> }> {
-    const model = await llama.loadModel({ modelPath: path });
-    const ctx = await model.createContext({ threads: 1, contextSize: 128 });
-    try {
-      const tokens: number[] = [];
-      const probs: Array<Map<Token, number>> = [];
-      for await (const o of ctx.getSequence().evaluateWithMetadata(prompt as Token[], { probabilities: true }, { temperature: 0 })) {
-        tokens.push(o.token as number);
-        probs.push(o.probabilities);
-        if (tokens.length >= STEPS) break;
-      }
-      return { tokens, probs };
-    } finally {
-      await ctx.dispose();
-      await model.dispose();
-    }
-  }
-
-  /** Softmax of row `row` of a [rows, vocab] logits block. */
-  function softmaxRow(logits: Float32Array, row: number, vocab: number): Float64Array {
-    const x = logits.subarray(row * vocab, (row + 1) * vocab);
-    let max = Number.NEGATIVE_INFINITY;
-    for (const v of x) max = Math.max(max, v);
-    const p = new Float64Array(vocab);
-    let z = 0;
-    for (let i = 0; i < vocab; i++) z += p[i] = Math.exp(x[i]! - max);
-    for (let i = 0; i < vocab; i++) p[i]! /= z;
-    return p;
-  }
-
   it.each(FILES)(
     "$type: lowbit's next-token distributions match llama.cpp's on the same file",
     async (f) => {
@@ -242,7 +174,7 @@ describe.skipIf(!hasData)("GGUF written by llama.cpp, loaded by lowbit (stories2
       let sameTop = 0;
       for (const text of PROMPTS) {
         const prompt = tokenizer.encode(text, { bos: true });
-        const theirs = await llamaCppGreedyProbs(paths[f.type], prompt);
+        const theirs = await llamaCppGreedyProbs(llama, paths[f.type], prompt, STEPS);
         expect(theirs.tokens).toHaveLength(STEPS);
         // one pass over prompt + llama.cpp's continuation: row prompt.length - 1 + s predicts step s
         const seq = [...prompt, ...theirs.tokens.slice(0, STEPS - 1)];

@@ -114,7 +114,7 @@ describe("hand-worked blocks", () => {
 function blockArb(bytes: number, scales: number[]): fc.Arbitrary<Uint8Array> {
   const finite = fc.float({ min: -2, max: 2, noNaN: true, noDefaultInfinity: true });
   return fc.tuple(fc.uint8Array({ minLength: bytes, maxLength: bytes }), fc.array(finite, { minLength: scales.length, maxLength: scales.length })).map(([b, s]) => {
-    scales.forEach((o, k) => putF16(b, o, f32ToF16Bits(s[k]!)));
+    for (const [k, o] of scales.entries()) putF16(b, o, f32ToF16Bits(s[k]!));
     return b;
   });
 }
@@ -232,7 +232,7 @@ describe.each(Object.entries(SPEC))("%s (seeded properties)", (type, spec) => {
     fc.assert(
       fc.property(fc.array(blockArb(spec.bytes, spec.scales), { minLength: 1, maxLength: 3 }), (list) => {
         const bytes = new Uint8Array(list.length * spec.bytes);
-        list.forEach((b, i) => bytes.set(b, i * spec.bytes));
+        for (const [i, b] of list.entries()) bytes.set(b, i * spec.bytes);
         const n = list.length * spec.values;
         const y = decode(bytes, n, "t");
         const expected = new Float32Array(n);

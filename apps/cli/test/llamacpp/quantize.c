@@ -2,16 +2,19 @@
  * llama.cpp itself, driven from a test: quantizes a GGUF with llama_model_quantize and dequantizes
  * raw ggml blocks with libggml's own row decoders. It dlopens the prebuilt libraries that
  * node-llama-cpp ships (@node-llama-cpp/linux-x64, llama.cpp release v0.4.0), so nothing of
- * llama.cpp is built here. Used by apps/cli/test/llamacpp-written.test.ts.
+ * llama.cpp is built here. Used by apps/cli/test/llamacpp-written.test.ts and
+ * llamacpp-kquants.test.ts.
  *
  *   gcc -O1 -o quantize quantize.c -ldl
- *   quantize <bins dir> quantize <in.gguf> <out.gguf> <f16|q8_0|q4_0|q4_1>
+ *   quantize <bins dir> quantize <in.gguf> <out.gguf> <f16|q8_0|q4_0|q4_1|q5_0|q5_1|q2_k|q3_k_m|q4_k_m|q5_k_m|q6_k>
  *       llama_model_quantize with llama_model_quantize_default_params() and the chosen ftype, one
  *       thread: what `llama-quantize in.gguf out.gguf TYPE 1` writes, llama.cpp's own choice of
  *       type per tensor included (a tied embedding goes to Q6_K under Q4_x, or Q8_0 when its rows
- *       are not whole 256-blocks; rows not a multiple of 32 fall back to F16).
- *   quantize <bins dir> dequant <f16|q8_0|q4_0|q4_1> <in.bin> <out.f32> <n values>
- *       ggml_fp16_to_fp32_row / dequantize_row_q8_0 / _q4_0 / _q4_1 of libggml-base.so.
+ *       are not whole 256-blocks; rows not a multiple of 32 fall back to F16; the k-quant mixes
+ *       (q2_k, q3_k_m, q4_k_m, q5_k_m) raise some tensors to other k-quants, as llama-quantize does).
+ *   quantize <bins dir> dequant <f16|q8_0|q4_0|q4_1|q5_0|q5_1|q2_k|q3_k|q4_k|q5_k|q6_k> <in.bin> <out.f32> <n values>
+ *       ggml_fp16_to_fp32_row / dequantize_row_<type> of libggml-base.so (a ggml tensor type, not
+ *       a file type: q4_k, not q4_k_m).
  *
  * Exit status 0 on success; errors go to stderr with what was missing.
  */
@@ -24,10 +27,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* enum ggml_type values (ggml/include/ggml.h) */
-enum { T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q8_0 = 8 };
-/* enum llama_ftype values (include/llama.h) */
-enum { FT_F16 = 1, FT_Q4_0 = 2, FT_Q4_1 = 3, FT_Q8_0 = 7 };
+/* enum llama_ftype values (include/llama.h): what `quantize` writes */
+static const struct { const char *name; int ftype; } FILE_TYPES[] = {
+    {"f16", 1},     {"q4_0", 2},    {"q4_1", 3},    {"q8_0", 7},    {"q5_0", 8},   {"q5_1", 9},
+    {"q2_k", 10},   {"q3_k_m", 12}, {"q4_k_m", 15}, {"q5_k_m", 17}, {"q6_k", 18}};
+
+/* ggml tensor types `dequant` decodes: block of `block` values in `bytes` bytes (ggml-common.h),
+ * decoded by libggml-base's `fn` */
+static const struct { const char *name; int block, bytes; const char *fn; } TENSOR_TYPES[] = {
+    {"f16", 1, 2, "ggml_fp16_to_fp32_row"},    {"q8_0", 32, 34, "dequantize_row_q8_0"},
+    {"q4_0", 32, 18, "dequantize_row_q4_0"},   {"q4_1", 32, 20, "dequantize_row_q4_1"},
+    {"q5_0", 32, 22, "dequantize_row_q5_0"},   {"q5_1", 32, 24, "dequantize_row_q5_1"},
+    {"q2_k", 256, 84, "dequantize_row_q2_K"},  {"q3_k", 256, 110, "dequantize_row_q3_K"},
+    {"q4_k", 256, 144, "dequantize_row_q4_K"}, {"q5_k", 256, 176, "dequantize_row_q5_K"},
+    {"q6_k", 256, 210, "dequantize_row_q6_K"}};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* struct llama_model_quantize_params, field for field as include/llama.h of llama.cpp v0.4.0
  * (enums are int-sized). Returned by value, so its size must match the library's exactly. */
@@ -94,17 +109,23 @@ static const char *find_llama(const char *dir) {
   return found;
 }
 
-static int type_of(const char *name, int *ggml, int *ftype) {
-  static const struct { const char *name; int ggml, ftype; } table[] = {
-      {"f16", T_F16, FT_F16}, {"q8_0", T_Q8_0, FT_Q8_0}, {"q4_0", T_Q4_0, FT_Q4_0}, {"q4_1", T_Q4_1, FT_Q4_1}};
-  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-    if (strcmp(name, table[i].name) == 0) {
-      *ggml = table[i].ggml;
-      *ftype = table[i].ftype;
-      return 0;
-    }
+static int file_type_of(const char *name) {
+  for (size_t i = 0; i < COUNT(FILE_TYPES); i++) {
+    if (strcmp(name, FILE_TYPES[i].name) == 0) return FILE_TYPES[i].ftype;
   }
-  fprintf(stderr, "unknown type %s (expected f16, q8_0, q4_0 or q4_1)\n", name);
+  fprintf(stderr, "unknown file type %s (expected one of:", name);
+  for (size_t i = 0; i < COUNT(FILE_TYPES); i++) fprintf(stderr, " %s", FILE_TYPES[i].name);
+  fprintf(stderr, ")\n");
+  return -1;
+}
+
+static int tensor_type_of(const char *name) {
+  for (size_t i = 0; i < COUNT(TENSOR_TYPES); i++) {
+    if (strcmp(name, TENSOR_TYPES[i].name) == 0) return (int)i;
+  }
+  fprintf(stderr, "unknown tensor type %s (expected one of:", name);
+  for (size_t i = 0; i < COUNT(TENSOR_TYPES); i++) fprintf(stderr, " %s", TENSOR_TYPES[i].name);
+  fprintf(stderr, ")\n");
   return -1;
 }
 
@@ -113,9 +134,8 @@ static int run_quantize(const char *dir, int argc, char **argv) {
     fprintf(stderr, "usage: quantize <bins dir> quantize <in.gguf> <out.gguf> <type>\n");
     return 2;
   }
-  int ggml, ftype;
-  if (type_of(argv[2], &ggml, &ftype)) return 2;
-  (void)ggml;
+  int ftype = file_type_of(argv[2]);
+  if (ftype < 0) return 2;
   /* libllama.<version>.so in node-llama-cpp's build, libllama.so in a plain one */
   void *llama = open_lib(dir, find_llama(dir));
 
@@ -143,17 +163,16 @@ static int run_dequant(const char *dir, int argc, char **argv) {
     fprintf(stderr, "usage: quantize <bins dir> dequant <type> <in.bin> <out.f32> <n>\n");
     return 2;
   }
-  int ggml, ftype;
-  if (type_of(argv[0], &ggml, &ftype)) return 2;
+  int t = tensor_type_of(argv[0]);
+  if (t < 0) return 2;
   long long n = atoll(argv[3]);
-  size_t in_bytes = ggml == T_F16 ? (size_t)n * 2 : ggml == T_Q8_0 ? (size_t)n / 32 * 34 : ggml == T_Q4_0 ? (size_t)n / 32 * 18 : (size_t)n / 32 * 20;
-  if (n <= 0 || (ggml != T_F16 && n % 32 != 0)) {
-    fprintf(stderr, "bad value count %lld for %s\n", n, argv[0]);
+  if (n <= 0 || n % TENSOR_TYPES[t].block != 0) {
+    fprintf(stderr, "bad value count %lld for %s (whole blocks of %d)\n", n, argv[0], TENSOR_TYPES[t].block);
     return 2;
   }
+  size_t in_bytes = (size_t)(n / TENSOR_TYPES[t].block) * (size_t)TENSOR_TYPES[t].bytes;
   void *base = open_lib(dir, "libggml-base.so");
-  const char *fn = ggml == T_F16 ? "ggml_fp16_to_fp32_row" : ggml == T_Q8_0 ? "dequantize_row_q8_0" : ggml == T_Q4_0 ? "dequantize_row_q4_0" : "dequantize_row_q4_1";
-  void (*decode)(const void *, float *, int64_t) = (void (*)(const void *, float *, int64_t))sym(base, fn);
+  void (*decode)(const void *, float *, int64_t) = (void (*)(const void *, float *, int64_t))sym(base, TENSOR_TYPES[t].fn);
 
   unsigned char *in = malloc(in_bytes);
   float *out = malloc((size_t)n * sizeof(float));
