@@ -103,7 +103,8 @@ export class Q4_0TiledLinear implements Linear {
         }
         const at = ((r >> 2) * nb + b) * 4 + (r & 3);
         scales[at] = d;
-        codes.set(bytes.subarray(o + 2, o + BLOCK_BYTES), at * 16);
+        const dst = at * 16;
+        for (let i = 0; i < 16; i++) codes[dst + i] = bytes[o + 2 + i]!;
       }
     }
     if (options.bias) this.buffer.f32(this.n4 * nb * 80, rows).set(options.bias);

@@ -69,7 +69,8 @@ export class Q8_0Linear implements Linear {
         }
         const at = ((r >> 2) * nb + b) * 4 + (r & 3);
         ws[at] = d;
-        qs.set(src.subarray(o + 2, o + 2 + Q8_0_BLOCK_SIZE), at * Q8_0_BLOCK_SIZE);
+        const dst = at * Q8_0_BLOCK_SIZE;
+        for (let i = 0; i < Q8_0_BLOCK_SIZE; i++) qs[dst + i] = src[o + 2 + i]!;
       }
     }
     if (bias) this.biasView()!.set(bias);
