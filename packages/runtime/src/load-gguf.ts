@@ -3,7 +3,7 @@ import { Q4_0TiledLinear } from "@lowbit/int4";
 import { type Linear, LowbitError } from "@lowbit/tensor";
 import { type BuildOptions, buildModel, type TensorSource } from "./build";
 import { type LlamaConfig, makeConfig } from "./config";
-import { blockEmbedding, type GgufActivations, ggufTensorType } from "./gguf-types";
+import { blockEmbedding, type GgufActivations, ggufTensorType, type HalfWeights } from "./gguf-types";
 import type { LlamaModel } from "./model";
 import { Llama2cTokenizer } from "./tokenizer/llama2c";
 
@@ -73,6 +73,8 @@ export interface GgufLoadOptions extends BuildOptions {
    * quantized (llama.cpp's arithmetic and the fastest), Q4_1 f32.
    */
   activations?: GgufActivations;
+  /** F16/BF16 linears: "keep" (default) 16-bit HalfLinear, "f32" decoded at load (see HalfWeights). */
+  halfWeights?: HalfWeights;
 }
 
 /** ggml type id of Q4_0. */
@@ -92,7 +94,7 @@ function q4_0Linear(bytes: Uint8Array, out: number, inp: number, bias: Float32Ar
  * A TensorSource over a GGUF file: reads per tensor; block-quantized weights become block linears
  * (with `activations`, see GgufActivations).
  */
-export function ggufSource(file: GgufFile, activations?: GgufActivations): TensorSource {
+export function ggufSource(file: GgufFile, activations?: GgufActivations, halfWeights?: HalfWeights): TensorSource {
   const info = new Map(file.tensors.map((t) => [t.name, t]));
   const get = (name: string) => {
     const t = info.get(name);
@@ -114,7 +116,7 @@ export function ggufSource(file: GgufFile, activations?: GgufActivations): Tenso
       const type = ggufTensorType(t.type, `${file.path}: tensor "${name}"`);
       if (!type.linear) return undefined;
       if (t.type === GGML_Q4_0 && type.name === "Q4_0" && activations !== "f32") return q4_0Linear(await file.read(name), out, inp, bias, name);
-      return type.linear(await file.read(name), out, inp, bias, name, activations);
+      return type.linear(await file.read(name), out, inp, bias, name, activations, halfWeights);
     },
     readEmbedding: async (name, vocabSize, dim) => {
       const t = get(name);
@@ -132,7 +134,7 @@ export async function loadGguf(path: string, options: GgufLoadOptions = {}): Pro
   try {
     let cfg = configFromGguf(file);
     if (options.overrides) cfg = makeConfig({ ...cfg, ...options.overrides });
-    const model = await buildModel(cfg, ggufSource(file, options.activations), { ...options, what: path });
+    const model = await buildModel(cfg, ggufSource(file, options.activations, options.halfWeights), { ...options, what: path });
     if (!options.lazy) await file.close();
     return model;
   } catch (e) {

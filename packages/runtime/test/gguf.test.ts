@@ -117,8 +117,13 @@ describe.runIf(hasData)("GGUF of stories260K written in the test", () => {
   it.each(["f16", "bf16"] as const)(
     "%s GGUF: 16-bit linears (half the bytes) give the logits of an F32 GGUF of the same rounded values up to summation order",
     async (format) => {
-      const half = await loadGguf(await writeStoriesGguf(format === "f16" ? f16All : bf16All));
+      const file = await writeStoriesGguf(format === "f16" ? f16All : bf16All);
+      const half = await loadGguf(file);
       const rounded = await loadGguf(await writeStoriesGguf(roundedF32(format)));
+      // halfWeights "f32": the same file's linears decoded to f32 at load
+      const wide = await loadGguf(file, { halfWeights: "f32" });
+      expect(new Set(Object.values(wide.backends()[0]!))).toEqual(new Set(["f32"]));
+      expect(wide.weights.output.kind).toBe("f32");
       for (const name of ["attn_q", "attn_k", "ffn_gate", "ffn_down"] as const) {
         const a = half.getLinear(1, name);
         const b = rounded.getLinear(1, name);
@@ -133,6 +138,7 @@ describe.runIf(hasData)("GGUF of stories260K written in the test", () => {
       const a = half.forward(prompt, half.createCache(), "all");
       const b = rounded.forward(prompt, rounded.createCache(), "all");
       expect(maxRel(b, a)).toBeLessThan(1e-5);
+      expect(maxRel(b, wide.forward(prompt, wide.createCache(), "all"))).toBeLessThan(1e-5);
       const ga = generate(half, [1], { maxTokens: 24, stopTokens: [] }).tokens;
       expect(generate(rounded, [1], { maxTokens: 24, stopTokens: [] }).tokens).toEqual(ga);
     },
