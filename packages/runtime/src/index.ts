@@ -1,39 +1,39 @@
-export { makeConfig, linearShape, parameterCount, LINEAR_NAMES, isLinearName } from "./config";
-export type { LlamaConfig, LlamaConfigInput, LinearName, RopeStyle } from "./config";
-export { LlamaModel } from "./model";
+export type { BuildOptions, TensorSource } from "./build";
+export { buildModel, expectedTensors, memorySource, validateSource } from "./build";
+export type { LinearName, LlamaConfig, LlamaConfigInput, RopeStyle } from "./config";
+export { isLinearName, LINEAR_NAMES, linearShape, makeConfig, parameterCount } from "./config";
+export type { EvalProgress, EvalResult, EvaluateOptions } from "./eval";
+export { evaluate, evaluationWindows } from "./eval";
+export { documentHalf, encodeDocuments, splitDocuments } from "./eval-data";
+export type { GenerateOptions, GenerateResult, StopReason } from "./generate";
+export { generate } from "./generate";
+export type { GgufActivations, GgufTensorType, HalfWeights } from "./gguf-types";
+export { registerGgufTensorType } from "./gguf-types";
+export { RUNTIME_KERNEL_MODULES } from "./kernels/modules";
+export { KVCache } from "./kv-cache";
+export { makeF32Linear } from "./linear-factory";
+export type { ModelFormat } from "./load";
+export { detectModelFormat, loadModel, loadTokenizer } from "./load";
+export type { GgufLoadOptions } from "./load-gguf";
+export { configFromGguf, ggufSource, loadGguf, loadGgufTokenizer, SUPPORTED_GGUF_ARCHITECTURES } from "./load-gguf";
+export type { HfLoadOptions } from "./load-hf";
+export { configFromHf, hfNameFromInternal, internalNameFromHf, loadHfModel, SUPPORTED_HF_ARCHITECTURES } from "./load-hf";
+export { loadLlama2c } from "./load-llama2c";
+export { logitStats, logitStatsRef, STATS_STRIDE } from "./logit-stats";
 export type {
-  DecoderLayerWeights,
-  EmbeddingTable,
-  ModelWeights,
-  LayerLoader,
   CaptureEvent,
   CaptureHook,
-  LinearCapture,
+  DecoderLayerWeights,
+  EmbeddingTable,
   LayerCapture,
+  LayerLoader,
+  LinearCapture,
   LogitsMode,
+  ModelWeights,
 } from "./model";
-export { KVCache } from "./kv-cache";
-export { buildModel, memorySource, validateSource, expectedTensors } from "./build";
-export type { TensorSource, BuildOptions } from "./build";
-export { makeF32Linear } from "./linear-factory";
-export { loadLlama2c } from "./load-llama2c";
-export { Sampler } from "./sampler";
+export { LlamaModel } from "./model";
 export type { SamplingOptions } from "./sampler";
-export { generate } from "./generate";
-export type { GenerateOptions, GenerateResult, StopReason } from "./generate";
-export { Llama2cTokenizer } from "./tokenizer/llama2c";
+export { Sampler } from "./sampler";
 export { HfTokenizer } from "./tokenizer/hf";
-export type { Tokenizer, EncodeOptions, DecodeOptions, StreamDecoder } from "./tokenizer/types";
-export { evaluate, evaluationWindows } from "./eval";
-export { logitStats, logitStatsRef, STATS_STRIDE } from "./logit-stats";
-export { RUNTIME_KERNEL_MODULES } from "./kernels/modules";
-export type { EvaluateOptions, EvalResult, EvalProgress } from "./eval";
-export { splitDocuments, documentHalf, encodeDocuments } from "./eval-data";
-export { loadHfModel, configFromHf, internalNameFromHf, hfNameFromInternal, SUPPORTED_HF_ARCHITECTURES } from "./load-hf";
-export type { HfLoadOptions } from "./load-hf";
-export { loadGguf, loadGgufTokenizer, configFromGguf, ggufSource, SUPPORTED_GGUF_ARCHITECTURES } from "./load-gguf";
-export { registerGgufTensorType } from "./gguf-types";
-export type { GgufTensorType, GgufActivations } from "./gguf-types";
-export type { GgufLoadOptions } from "./load-gguf";
-export { loadModel, loadTokenizer, detectModelFormat } from "./load";
-export type { ModelFormat } from "./load";
+export { Llama2cTokenizer } from "./tokenizer/llama2c";
+export type { DecodeOptions, EncodeOptions, StreamDecoder, Tokenizer } from "./tokenizer/types";

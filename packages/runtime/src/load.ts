@@ -36,7 +36,13 @@ export async function detectModelFormat(path: string): Promise<ModelFormat> {
 /** Loads a model from a Hugging Face folder, a GGUF file or a llama2.c checkpoint. */
 export async function loadModel(
   path: string,
-  options: BuildOptions & { overrides?: Partial<LlamaConfig>; format?: ModelFormat; activations?: GgufLoadOptions["activations"] } = {},
+  options: BuildOptions & {
+    overrides?: Partial<LlamaConfig>;
+    format?: ModelFormat;
+    activations?: GgufLoadOptions["activations"];
+    /** f16/bf16 weights (GGUF, safetensors): "keep" them 16-bit (default) or decode to "f32". */
+    halfWeights?: GgufLoadOptions["halfWeights"];
+  } = {},
 ): Promise<LlamaModel> {
   const format = options.format ?? (await detectModelFormat(path));
   if (format === "hf") return loadHfModel(path, options);
