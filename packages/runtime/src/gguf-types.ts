@@ -1,6 +1,7 @@
 import { dequantizeQ4_0Ref, dequantizeQ4_1Ref, type Int4LinearOptions, Q4_0Linear, Q4_1Linear } from "@lowbit/int4";
 import { dequantizeQ8_0, Q8_0Linear } from "@lowbit/int8";
-import { decodeBf16, decodeF16, F32Linear, HalfLinear, type HalfFormat, LowbitError, type Linear } from "@lowbit/tensor";
+import { decodeBf16, decodeF16, F32Linear, type HalfFormat, HalfLinear, type Linear, LowbitError } from "@lowbit/tensor";
+import { GGUF_KQUANT_TYPES } from "./gguf-kquants";
 import type { EmbeddingTable } from "./model";
 
 /**
@@ -114,6 +115,8 @@ const TYPES: GgufTensorType[] = [
     toF32: (bytes, n) => dequantizeQ4_1Ref(bytes, n),
     linear: (bytes, out, inp, bias, name, act) => new Q4_1Linear(bytes, out, inp, int4Options(bias, name, act, "q4_1")),
   },
+  // Q4_K (kept 4-bit), and Q5_0/Q5_1/Q2_K/Q3_K/Q5_K/Q6_K (decoded to f32 at load): gguf-kquants.ts
+  ...GGUF_KQUANT_TYPES,
 ];
 
 /** Int4Linear options for a GGUF Q4_x tensor: f32 activations unless "quantized" is asked for. */

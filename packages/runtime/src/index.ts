@@ -7,6 +7,7 @@ export { evaluate, evaluationWindows } from "./eval";
 export { documentHalf, encodeDocuments, splitDocuments } from "./eval-data";
 export type { GenerateOptions, GenerateResult, StopReason } from "./generate";
 export { generate } from "./generate";
+export { GGUF_KQUANT_TYPES, kQuantDecoder } from "./gguf-kquants";
 export type { GgufActivations, GgufTensorType, HalfWeights } from "./gguf-types";
 export { registerGgufTensorType } from "./gguf-types";
 export { RUNTIME_KERNEL_MODULES } from "./kernels/modules";
