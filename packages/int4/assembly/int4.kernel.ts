@@ -256,7 +256,7 @@ export function prescale_act_b4(xq: usize, xa: usize, n: i32): void {
 
 /** 256 * (the four rows' integer dot products over one group), pre-scaled activations. */
 @inline
-function groupI8p(w0: usize, w1: usize, w2: usize, w3: usize, xa: usize, gp: i32, g: i32): v128 {
+function groupI8p(w0: usize, w1: usize, w2: usize, w3: usize, xa: usize, gp: i32, g: i32, m0: v128, m1: v128, m2: v128): v128 {
   let blk = <usize>((g * gp) >> 5);
   let a0 = i32x4.splat(0);
   let a1 = i32x4.splat(0);
@@ -270,10 +270,10 @@ function groupI8p(w0: usize, w1: usize, w2: usize, w3: usize, xa: usize, gp: i32
     const x1 = v128.load(xb, 16);
     const x2 = v128.load(xb, 32);
     const x3 = v128.load(xb, 48);
-    a0 = i32x4.add(a0, dotQ4(v128.load(w0 + off), x0, x1, x2, x3));
-    a1 = i32x4.add(a1, dotQ4(v128.load(w1 + off), x0, x1, x2, x3));
-    a2 = i32x4.add(a2, dotQ4(v128.load(w2 + off), x0, x1, x2, x3));
-    a3 = i32x4.add(a3, dotQ4(v128.load(w3 + off), x0, x1, x2, x3));
+    a0 = i32x4.add(a0, dotQ4m(v128.load(w0 + off), x0, x1, x2, x3, m0, m1, m2));
+    a1 = i32x4.add(a1, dotQ4m(v128.load(w1 + off), x0, x1, x2, x3, m0, m1, m2));
+    a2 = i32x4.add(a2, dotQ4m(v128.load(w2 + off), x0, x1, x2, x3, m0, m1, m2));
+    a3 = i32x4.add(a3, dotQ4m(v128.load(w3 + off), x0, x1, x2, x3, m0, m1, m2));
     blk++;
   }
   return hsum4i(a0, a1, a2, a3);
@@ -284,7 +284,11 @@ function groupI8p(w0: usize, w1: usize, w2: usize, w3: usize, xa: usize, gp: i32
  * the group sums are exact multiples of 256 and shifted back, so the outputs are gemv_i8_b4's bit
  * for bit, with two fewer field operations per 32 codes.
  */
-export function gemv_i8p_b4(w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+export function gemv_i8p_b4(w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32, nib: i32): void {
+  // nibble masks from a run-time argument (nib = 15): see q4_0_gemv
+  const m0 = i16x8.splat(<i16>nib);
+  const m1 = i16x8.shl(m0, 4);
+  const m2 = i16x8.shl(m0, 8);
   const kp = ng * gp;
   const rowBytes = <usize>((kp >> 5) << 4);
   for (let t = 0; t < n4; t++) {
@@ -295,9 +299,9 @@ export function gemv_i8p_b4(w: usize, sc: usize, zr: usize, xa: usize, dx: usize
     let acc = f32x4.splat(0);
     for (let g = 0; g < ng; g += 2) {
       const pz = <usize>((t * ng + g) << 4);
-      const i0 = i32x4.shr_s(groupI8p(w0, w1, w2, w3, xa, gp, g), 8);
+      const i0 = i32x4.shr_s(groupI8p(w0, w1, w2, w3, xa, gp, g, m0, m1, m2), 8);
       if (g + 1 < ng) {
-        const i1 = i32x4.shr_s(groupI8p(w0, w1, w2, w3, xa, gp, g + 1), 8);
+        const i1 = i32x4.shr_s(groupI8p(w0, w1, w2, w3, xa, gp, g + 1, m0, m1, m2), 8);
         acc = f32x4.add(acc, epilogueI8(i0, sc, zr, dx, xs, pz, g));
         acc = f32x4.add(acc, epilogueI8(i1, sc, zr, dx, xs, pz + 16, g + 1));
       } else {
@@ -808,7 +812,12 @@ export function q4_0_quant_act(x: usize, xa: usize, ad: usize, ks: usize, nb: i3
  * One token: y[j] = sum_b f32((S - ks) >> 8) * (ws[j,b] * ad[b]) block by block in f32 (+ bias[j]),
  * for the n4 tiles at wq/ws (a thread's share: pointers advanced to its first tile). y f32 [n4 * 4].
  */
-export function q4_0_gemv(xa: usize, ad: usize, ks: usize, wq: usize, ws: usize, y: usize, nb: i32, n4: i32, bias: usize): void {
+export function q4_0_gemv(xa: usize, ad: usize, ks: usize, wq: usize, ws: usize, y: usize, nb: i32, n4: i32, bias: usize, nib: i32): void {
+  // the nibble masks from a run-time argument (nib = 15): loop invariants the compiler keeps in
+  // registers, where v128 constants would be rematerialized inside the loop
+  const m0 = i16x8.splat(<i16>nib);
+  const m1 = i16x8.shl(m0, 4);
+  const m2 = i16x8.shl(m0, 8);
   const tileBytes = <usize>nb << 6;
   for (let t = 0; t < n4; t++) {
     const wt = wq + <usize>t * tileBytes;
@@ -821,10 +830,10 @@ export function q4_0_gemv(xa: usize, ad: usize, ks: usize, wq: usize, ws: usize,
       const a1 = v128.load(xb, 16);
       const a2 = v128.load(xb, 32);
       const a3 = v128.load(xb, 48);
-      const r0 = dotQ4(v128.load(p), a0, a1, a2, a3);
-      const r1 = dotQ4(v128.load(p, 16), a0, a1, a2, a3);
-      const r2 = dotQ4(v128.load(p, 32), a0, a1, a2, a3);
-      const r3 = dotQ4(v128.load(p, 48), a0, a1, a2, a3);
+      const r0 = dotQ4m(v128.load(p), a0, a1, a2, a3, m0, m1, m2);
+      const r1 = dotQ4m(v128.load(p, 16), a0, a1, a2, a3, m0, m1, m2);
+      const r2 = dotQ4m(v128.load(p, 32), a0, a1, a2, a3, m0, m1, m2);
+      const r3 = dotQ4m(v128.load(p, 48), a0, a1, a2, a3, m0, m1, m2);
       const isum = i32x4.shr_s(i32x4.sub(hsum4i(r0, r1, r2, r3), v128.load32_splat(ks + (<usize>b << 2))), 8);
       const s = f32x4.mul(v128.load(st + (<usize>b << 4)), v128.load32_splat(ad + (<usize>b << 2)));
       acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), s));
@@ -832,6 +841,14 @@ export function q4_0_gemv(xa: usize, ad: usize, ks: usize, wq: usize, ws: usize,
     if (bias != 0) acc = f32x4.add(acc, v128.load(bias + (<usize>t << 4)));
     v128.store(y + (<usize>t << 4), acc);
   }
+}
+
+/** dotQ4 with the masks passed in, summed as one chain. */
+@inline function dotQ4m(v: v128, a0: v128, a1: v128, a2: v128, a3: v128, m0: v128, m1: v128, m2: v128): v128 {
+  let r = i32x4.dot_i16x8_s(v128.and(v, m0), a0);
+  r = i32x4.add(r, i32x4.dot_i16x8_s(v128.and(v, m1), a1));
+  r = i32x4.add(r, i32x4.dot_i16x8_s(v128.and(v, m2), a2));
+  return i32x4.add(r, i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), a3));
 }
 
 /**

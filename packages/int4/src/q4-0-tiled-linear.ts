@@ -197,7 +197,7 @@ export class Q4_0TiledLinear implements Linear {
       const st = ws + t0 * nb * 16;
       const bt = bias ? bias + t0 * 16 : 0;
       const yt = py + t0 * 16;
-      return m === 1 ? [pa, pd, pk, wt, st, yt, nb, t1 - t0, bt] : [pa, pd, pk, wt, st, yt, m, nb, t1 - t0, ldy, bt];
+      return m === 1 ? [pa, pd, pk, wt, st, yt, nb, t1 - t0, bt, 15] : [pa, pd, pk, wt, st, yt, m, nb, t1 - t0, ldy, bt];
     };
     const parts = threadParts(m * ldy * k, n4);
     if (parts === 1) {

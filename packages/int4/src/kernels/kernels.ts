@@ -133,7 +133,8 @@ export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Flo
     const zt = zr + t0 * ng * 16;
     const yt = py + t0 * 16;
     const nt = t1 - t0;
-    if (m === 1) return int8 ? [wt, st, zt, prescaled ? pxa : pxq, pdx, pxs, yt, nt, ng, gp] : [wt, st, zt, px, pxs, yt, nt, ng, gp];
+    if (prescaled) return [wt, st, zt, pxa, pdx, pxs, yt, nt, ng, gp, 15];
+    if (m === 1) return int8 ? [wt, st, zt, pxq, pdx, pxs, yt, nt, ng, gp] : [wt, st, zt, px, pxs, yt, nt, ng, gp];
     return int8
       ? [wt, st, zt, pxq, pdx, pxs, yt, m, nt, ng, gp, scratch, ldy]
       : [wt, st, zt, px, yt, m, nt, ng, gp, scratch, ldy];
