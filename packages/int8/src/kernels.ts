@@ -89,3 +89,20 @@ export function withScratch<T>(sizes: readonly number[], fn: (ptrs: number[]) =>
     for (const p of ptrs) engine.free(p);
   }
 }
+
+/**
+ * Like withScratch, but lays the regions out (64-byte aligned) in the engine's reusable scratch
+ * region instead of allocating and freeing each: for per-token calls, where the allocator's work
+ * shows. Valid only inside `fn` (the next scratch() by any kernel reuses the memory).
+ */
+export function withReusableScratch<T>(sizes: readonly number[], fn: (ptrs: number[]) => T): T {
+  const offsets: number[] = [];
+  let total = 0;
+  for (const s of sizes) {
+    offsets.push(total);
+    total += Math.ceil(Math.max(s, 16) / 64) * 64;
+  }
+  const base = getEngine().scratch(total + 64);
+  const start = Math.ceil(base / 64) * 64;
+  return fn(offsets.map((o) => start + o));
+}

@@ -2,7 +2,7 @@ import { f16BitsToF32, f32ToF16Bits, getEngine, type KernelBuffer, type Linear, 
 import { assertFinite, firstNonFinite, label, nonFiniteError } from "./finite";
 import { checkForward } from "./gemm";
 import { checkBias, checkFeatures, checkWeight } from "./int8-weights";
-import { Q80_MODULE, q80Kernels, useWasm, withScratch } from "./kernels";
+import { Q80_MODULE, q80Kernels, useWasm, withReusableScratch } from "./kernels";
 import { Q8_0_BLOCK_BYTES, Q8_0_BLOCK_SIZE, quantizeQ8_0, registerQ8_0 } from "./q8-0";
 import { runColumns } from "./threads";
 
@@ -185,7 +185,7 @@ export class Q8_0Linear implements Linear {
       else for (let i = 0; i < m; i++) y.set(yv.subarray(i * ldy, i * ldy + n), i * n);
     };
     if (this.activation === "f32") {
-      withScratch([m * k * 4, m * ldy * 4], ([xp, yp]) => {
+      withReusableScratch([m * k * 4, m * ldy * 4], ([xp, yp]) => {
         getEngine().f32(xp!, m * k).set(x.subarray(0, m * k));
         runColumns(Q80_MODULE, "q8_0_gemm_f32", ldy, m * n * k, (j0, j1) => {
           const [w, s, nt, bias] = tiles(j0, j1);
@@ -195,7 +195,7 @@ export class Q8_0Linear implements Linear {
       });
       return y;
     }
-    withScratch([m * k * 4, m * k, m * nb * 4, m * ldy * 4, m === 1 ? k * 2 : 0], ([xp, qp, dp, yp, wp]) => {
+    withReusableScratch([m * k * 4, m * k, m * nb * 4, m * ldy * 4, m === 1 ? k * 2 : 0], ([xp, qp, dp, yp, wp]) => {
       getEngine().f32(xp!, m * k).set(x.subarray(0, m * k));
       const bad = k80.q8_0_quantize_split(xp!, qp!, dp!, m * nb);
       if (bad >= 0) throw this.inputError(x, bad * Q8_0_BLOCK_SIZE);
