@@ -157,6 +157,16 @@ export function q8_0_widen_act(qs: usize, xw: usize, nb: i32): void {
   return i32x4.add(i32x4.dot_i16x8_s(i16x8.shl(v, 8), e), i32x4.dot_i16x8_s(v128.and(v, i16x8.splat(<i16>0xff00)), o));
 }
 
+/** 256 * one row's sums over a block (32 weights at p) with the widened activations at xb. */
+@inline function rowQ8(p: usize, xb: usize): v128 {
+  const v0 = v128.load(p);
+  const v1 = v128.load(p, 16);
+  let r = i32x4.dot_i16x8_s(i16x8.shl(v0, 8), v128.load(xb));
+  r = i32x4.add(r, i32x4.dot_i16x8_s(v128.and(v0, i16x8.splat(<i16>0xff00)), v128.load(xb, 16)));
+  r = i32x4.add(r, i32x4.dot_i16x8_s(i16x8.shl(v1, 8), v128.load(xb, 32)));
+  return i32x4.add(r, i32x4.dot_i16x8_s(v128.and(v1, i16x8.splat(<i16>0xff00)), v128.load(xb, 48)));
+}
+
 /**
  * One token, Q8_0 x Q8_0 over the tiled layout (llama.cpp's vec_dot_q8_0_q8_0 order):
  * y[j] = sum_b f32(sum_t a[b,t] * w[j,b,t]) * (ws[j,b] * ad[b]), block by block in f32 (+ bias[j]).
@@ -171,14 +181,12 @@ export function q8_0_gemv_q8(xw: usize, ad: usize, wq: usize, ws: usize, y: usiz
     for (let b = 0; b < nb; b++) {
       const p = wt + (<usize>b << 7);
       const xb = xw + (<usize>b << 6);
-      const e0 = v128.load(xb);
-      const o0 = v128.load(xb, 16);
-      const e1 = v128.load(xb, 32);
-      const o1 = v128.load(xb, 48);
-      const a0 = i32x4.add(dot256(v128.load(p), e0, o0), dot256(v128.load(p, 16), e1, o1));
-      const a1 = i32x4.add(dot256(v128.load(p, 32), e0, o0), dot256(v128.load(p, 48), e1, o1));
-      const a2 = i32x4.add(dot256(v128.load(p, 64), e0, o0), dot256(v128.load(p, 80), e1, o1));
-      const a3 = i32x4.add(dot256(v128.load(p, 96), e0, o0), dot256(v128.load(p, 112), e1, o1));
+      // the activations are loaded again for each row: single-use loads fold into the multiply as
+      // memory operands instead of holding four registers across the block
+      const a0 = rowQ8(p, xb);
+      const a1 = rowQ8(p + 32, xb);
+      const a2 = rowQ8(p + 64, xb);
+      const a3 = rowQ8(p + 96, xb);
       const isum = i32x4.shr_s(hsum4(a0, a1, a2, a3), 8);
       const s = f32x4.mul(v128.load(st + (<usize>b << 4)), v128.load32_splat(ad + (<usize>b << 2)));
       acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), s));
