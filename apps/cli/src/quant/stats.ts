@@ -1,4 +1,5 @@
 import type { LayerContext, LayerPlugin } from "@lowbit/calibration";
+import type { QuantizedMatrix } from "@lowbit/int4";
 import { LINEAR_NAMES, type LinearName } from "@lowbit/runtime";
 import { type Linear, Rng } from "@lowbit/tensor";
 import { dequantizeMatrix, quantizedMatrixOf, relativeError } from "./collect";
@@ -110,12 +111,7 @@ export function withStats(
         if (!qm) continue;
         const entry: LayerStats["linears"][number] = { name, bits: qm.bits, groupSize: qm.groupSize };
         const ref = weightErrors ? (original.get(name) ?? (await opts.reference?.(ctx.layer, name))) : undefined;
-        if (ref) {
-          // the quantized weight exactly as the plug-in's DequantizedLinear holds it, without needing that backend
-          const deq = dequantizeMatrix(qm);
-          entry.weightError = relativeError(ref, deq);
-          opts.sample?.add(ref, deq);
-        }
+        if (ref) entry.weightError = weightError(ref, qm, opts.sample);
         if (fp && q) entry.outputError = relativeError(concat(fp.outs.get(name) ?? []), concat(q.outs.get(name) ?? []));
         linears.push(entry);
       }
@@ -124,6 +120,38 @@ export function withStats(
       opts.onLayer?.(stats);
     },
   };
+}
+
+/** Rows dequantized at a time by weightError. */
+const ERROR_ROWS = 256;
+
+/**
+ * ||W - Wq||² / ||W||² with Wq dequantized a block of rows at a time (the values and the order of
+ * the sums are relativeError's over the whole dequantized matrix), feeding the sample in order.
+ */
+export function weightError(ref: Float32Array, qm: QuantizedMatrix, sample?: ValueSample): number {
+  const { cols } = qm;
+  const ng = qm.cols / qm.groupSize;
+  let num = 0;
+  let den = 0;
+  for (let r0 = 0; r0 < qm.rows; r0 += ERROR_ROWS) {
+    const r1 = Math.min(qm.rows, r0 + ERROR_ROWS);
+    const deq = dequantizeMatrix({
+      ...qm,
+      rows: r1 - r0,
+      q: qm.q.subarray(r0 * cols, r1 * cols),
+      scales: qm.scales.subarray(r0 * ng, r1 * ng),
+      zeros: qm.zeros.subarray(r0 * ng, r1 * ng),
+    });
+    const part = ref.subarray(r0 * cols, r1 * cols);
+    for (let i = 0; i < part.length; i++) {
+      const d = part[i]! - deq[i]!;
+      num += d * d;
+      den += part[i]! * part[i]!;
+    }
+    sample?.add(part, deq);
+  }
+  return den > 0 ? num / den : num;
 }
 
 function concat(parts: Float32Array[]): Float32Array {
