@@ -312,6 +312,40 @@ export function gemv_i8p_b4(w: usize, sc: usize, zr: usize, xa: usize, dx: usize
   }
 }
 
+/**
+ * gemv_i8p_b4 for groups of exactly 32 codes (one 16-byte block per row and group): a single loop
+ * over the groups, no inner loop per group; the same arithmetic in the same order, bit for bit.
+ */
+export function gemv_i8p_b4_g32(w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, nib: i32): void {
+  const m0 = i16x8.splat(<i16>nib);
+  const m1 = i16x8.shl(m0, 4);
+  const m2 = i16x8.shl(m0, 8);
+  const rowBytes = <usize>ng << 4;
+  for (let t = 0; t < n4; t++) {
+    const w0 = w + <usize>(t * 4) * rowBytes;
+    let acc = f32x4.splat(0);
+    for (let g = 0; g < ng; g++) {
+      const off = w0 + (<usize>g << 4);
+      const xb = xa + (<usize>g << 6);
+      const r0 = dotQ4x(v128.load(off), xb, m0, m1, m2);
+      const r1 = dotQ4x(v128.load(off + rowBytes), xb, m0, m1, m2);
+      const r2 = dotQ4x(v128.load(off + 2 * rowBytes), xb, m0, m1, m2);
+      const r3 = dotQ4x(v128.load(off + 3 * rowBytes), xb, m0, m1, m2);
+      const isum = i32x4.shr_s(hsum4i(r0, r1, r2, r3), 8);
+      acc = f32x4.add(acc, epilogueI8(isum, sc, zr, dx, xs, <usize>((t * ng + g) << 4), g));
+    }
+    v128.store(y + (<usize>t << 4), acc);
+  }
+}
+
+/** dotQ4m with the block's activation fields read from memory at xb (single-use loads). */
+@inline function dotQ4x(v: v128, xb: usize, m0: v128, m1: v128, m2: v128): v128 {
+  let r = i32x4.dot_i16x8_s(v128.and(v, m0), v128.load(xb));
+  r = i32x4.add(r, i32x4.dot_i16x8_s(v128.and(v, m1), v128.load(xb, 16)));
+  r = i32x4.add(r, i32x4.dot_i16x8_s(v128.and(v, m2), v128.load(xb, 32)));
+  return i32x4.add(r, i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), v128.load(xb, 48)));
+}
+
 // ---------------------------------------------------------------- f32 activations, one token
 
 /** The four rows' f32 dot products with the codes over one group (gemvF32's inner loop), summed per row. */

@@ -10,7 +10,8 @@ function bitsEqual(a: Float32Array, b: Float32Array): boolean {
   return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
-// The pre-scaled 4-bit GEMV (int8 activations, one token) against gemv_i8_b4, bit for bit.
+// The pre-scaled 4-bit GEMVs (int8 activations, one token; groups of 32 run gemv_i8p_b4_g32, others
+// gemv_i8p_b4) against gemv_i8_b4, bit for bit.
 // [rows, cols, group (-1: per channel), sym]
 const CASES: Array<[number, number, number, boolean]> = [
   [1, 32, 32, true],
@@ -20,6 +21,7 @@ const CASES: Array<[number, number, number, boolean]> = [
   [6, 2048, -1, true], // per channel at the largest group the pre-scaled path takes
   [64, 768, 32, false],
   [130, 1024, 64, true],
+  [33, 4096, 32, false], // g32, long rows
 ];
 
 describe("pre-scaled int4 GEMV (int8 activations)", () => {

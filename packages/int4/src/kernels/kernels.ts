@@ -124,7 +124,7 @@ export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Flo
   if (int8) k.quant_act(px, pxq, pdx, pxs, m, kp, gp);
   else if (m === 1) k.group_sums(px, pxs, m, kp, gp);
   if (prescaled) k.prescale_act_b4(pxq, pxa, kp);
-  const fn = prescaled ? "gemv_i8p_b4" : `${m === 1 ? "gemv" : "gemm"}_${int8 ? "i8" : "f32"}_b${cbits}`;
+  const fn = prescaled ? (gp === 32 ? "gemv_i8p_b4_g32" : "gemv_i8p_b4") : `${m === 1 ? "gemv" : "gemm"}_${int8 ? "i8" : "f32"}_b${cbits}`;
   const rowBytes = (kp / (128 / cbits)) * 16;
   // the kernel's arguments for tiles [t0, t1): weights, scales, zeros and y advanced to tile t0
   const args = (t0: number, t1: number, scratch: number): number[] => {
@@ -133,7 +133,7 @@ export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Flo
     const zt = zr + t0 * ng * 16;
     const yt = py + t0 * 16;
     const nt = t1 - t0;
-    if (prescaled) return [wt, st, zt, pxa, pdx, pxs, yt, nt, ng, gp, 15];
+    if (prescaled) return gp === 32 ? [wt, st, zt, pxa, pdx, pxs, yt, nt, ng, 15] : [wt, st, zt, pxa, pdx, pxs, yt, nt, ng, gp, 15];
     if (m === 1) return int8 ? [wt, st, zt, pxq, pdx, pxs, yt, nt, ng, gp] : [wt, st, zt, px, pxs, yt, nt, ng, gp];
     return int8
       ? [wt, st, zt, pxq, pdx, pxs, yt, m, nt, ng, gp, scratch, ldy]
