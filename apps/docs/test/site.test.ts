@@ -7,19 +7,20 @@
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type QuantizeReport, quantizeModel, rtnPlugin } from "@lowbit/calibration";
 import { gptqPlugin } from "@lowbit/gptq";
-import { Llama2cTokenizer, buildModel, evaluate, loadLlama2c, memorySource, splitDocuments } from "@lowbit/runtime";
+import { buildModel, evaluate, Llama2cTokenizer, loadLlama2c, memorySource, splitDocuments } from "@lowbit/runtime";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DemoModel, makeDemoModel } from "../.vitepress/theme/playground/demo-model";
-import { DEFAULT_SETTINGS, type ModelInput, calibrationSet, evalTokens } from "../.vitepress/theme/playground/session";
+import { calibrationSet, DEFAULT_EVAL_TOKENS, DEFAULT_SETTINGS, evalTokens, type ModelInput } from "../.vitepress/theme/playground/session";
 import { type DemoManifest, demoModelDir } from "../scripts/demo-asset";
 import { hasChromium, launchChromium } from "./chromium";
-import { type StaticServer, serveStatic } from "./static-server";
 import { ensureBuilt, sitePages } from "./site-files";
+import { type StaticServer, serveStatic } from "./static-server";
 
 const docs = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = path.join(docs, ".vitepress/dist");
@@ -303,6 +304,31 @@ describe("playground in Chromium against Node", () => {
     // quantization costs something, and the model is better than a uniform guess
     expect(node.ppl).toBeGreaterThan(node.fpPpl);
     expect(node.fpPpl).toBeLessThan(node.vocabSize);
+  }, 240_000);
+
+  it("shows the perplexity the CLI reports for the same settings (lowbit demo --json on the trained demo model)", async () => {
+    if (!trainedManifest().available) throw new Error("the site build has no trained demo model (demo/manifest.json); the playground-vs-CLI check needs it");
+    await useModel("trained");
+    const s = DEFAULT_SETTINGS;
+    const inPage = await quantizeInPage(s.method, s.bits, s.groupSize);
+    const cliDir = path.resolve(docs, "../cli");
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "lowbit-docs-cli-"));
+    try {
+      const stdout = execFileSync(
+        process.execPath,
+        ["--conditions=@lowbit/source", "--import", "tsx", "src/main.ts", "demo", "--methods", s.method, "--bits", String(s.bits), "--group-size", String(s.groupSize),
+          "--samples", String(s.calibWindows), "--seq-len", String(s.seqLen), "--eval-tokens", String(DEFAULT_EVAL_TOKENS), "--seed", String(s.seed), "--out", out, "--json"],
+        { cwd: cliDir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+      );
+      const cli = JSON.parse(stdout) as { baseline: { eval: { perplexity: number } }; runs: Array<{ method: string; bits: number; eval: { perplexity: number } }> };
+      const run = cli.runs.find((r) => r.method === s.method && r.bits === s.bits);
+      expect(run, stdout.slice(0, 400)).toBeDefined();
+      // the page runs packed Int4Linear kernels in the browser, the CLI the same kernels in Node
+      expect(Math.abs(inPage.fpPpl - cli.baseline.eval.perplexity) / cli.baseline.eval.perplexity).toBeLessThan(1e-4);
+      expect(Math.abs(inPage.ppl - run!.eval.perplexity) / run!.eval.perplexity).toBeLessThan(1e-3);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
   }, 240_000);
 
   it("draws the error chart and histogram, generates from both models, and saves a screenshot", async () => {

@@ -29,7 +29,7 @@ import { dequantizeQ8_0, quantizeQ8_0 } from "@lowbit/int8";
 import { Rng } from "@lowbit/tensor";
 // @lowbit/qat is not (yet) a dependency of the docs app: its source is imported by path, and its own
 // imports resolve from packages/qat. Replace with "@lowbit/qat" once apps/docs depends on it.
-import { Variable, backward, lsqFakeQuantize, sum } from "../../../../../packages/qat/src/index";
+import { Variable, backward, lsqFakeQuantize, sum } from "@lowbit/qat";
 
 /** Lines (or points) on linear or log axes. */
 export interface ConceptLinesFigure {
