@@ -26,11 +26,7 @@ const LINK_CHECKED = ["formats", "runtime", "calibration", "gptq", "awq", "qat"]
  * Blocks known not to type-check yet, as "<package>#<block number>" (1-based, counting ```ts blocks
  * of that README). Each entry is a README example to fix; empty this list as they are fixed.
  */
-const KNOWN_FAILING_BLOCKS: readonly string[] = [
-  "tensor#2", // uses `w` and `x` without defining them
-  "int8#1", // uses `out`, `inF`, `x`, `tokens` and `bytes` without defining them
-  "int4#2", // uses `linear` and `x` without defining them
-];
+const KNOWN_FAILING_BLOCKS: readonly string[] = [];
 
 const REPO_BLOB = "https://github.com/lowbit-dev/lowbit/blob/main/";
 

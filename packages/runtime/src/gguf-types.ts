@@ -34,7 +34,7 @@ export function halfLinear(
  * token and 32-value block on the fly and multiplied in integers, as llama.cpp's CPU backend does
  * (Q8_0 x Q8_0 blocks; Q4_0/Q4_1 x int8 blocks), which about doubles the speed of a Q4_x GEMV;
  * "f32": f32 activations times weights dequantized on the fly. Unset, each type keeps its default:
- * Q8_0 quantized, Q4_0/Q4_1 f32.
+ * Q8_0 and Q4_0 quantized (loadGguf routes Q4_0 to Q4_0TiledLinear), Q4_1 and Q4_K f32.
  */
 export type GgufActivations = "quantized" | "f32";
 
