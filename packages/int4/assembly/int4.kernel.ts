@@ -12,6 +12,10 @@
 // dx = amax / 127 per (token, group), xs = sum of xq per (token, group). Then
 // y[r] = sum_g s[r,g] * dx[g] * (sum_k q[r,k] xq[k] - z[r,g] * xs[g]).
 // f32 path: y[r] = sum_g s[r,g] * (sum_k q[r,k] x[k] - z[r,g] * xsum[g]), xsum = sum of x per group.
+//
+// Zeros: f32 (the layout above), or, in the `_z8` kernels, u8 at the same index (integer zeros
+// 0..255: RTN, GPTQ, AWQ, MatMulNBits). A u8 zero becomes exactly the same f32, so both give the
+// same bits; the u8 form reads 3 bytes less per row and group (g32: 21 instead of 24 per 32 codes).
 
 // ---------------------------------------------------------------- helpers
 
@@ -69,6 +73,20 @@ function macF(a: v128, c: v128, xl: v128, xh: v128): v128 {
   const lo = f32x4.sub(i8x16.shuffle(c, magic, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), two23);
   const hi = f32x4.sub(i8x16.shuffle(c, magic, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), two23);
   return f32x4.add(a, f32x4.add(f32x4.mul(lo, xl), f32x4.mul(hi, xh)));
+}
+
+/** The zeros of the tile's four rows at f32 byte offset pz: f32x4, or u8 x4 at pz / 4 (`cz`). */
+@inline
+function loadZ4(zr: usize, pz: usize, cz: bool): v128 {
+  if (cz) return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(zr + (pz >> 2)))));
+  return v128.load(zr + pz);
+}
+
+/** One zero at f32 byte offset pz: f32, or u8 at pz / 4 (`cz`). */
+@inline
+function loadZ1(zr: usize, pz: usize, cz: bool): f32 {
+  if (cz) return <f32>load<u8>(zr + (pz >> 2));
+  return load<f32>(zr + pz);
 }
 
 // ---------------------------------------------------------------- activations
@@ -189,8 +207,8 @@ function groupI8(bits: i32, w0: usize, w1: usize, w2: usize, w3: usize, xq: usiz
 
 /** The group's share of y for the tile's four rows: (isum - z * xs) * (s * dx). */
 @inline
-function epilogueI8(isum: v128, sc: usize, zr: usize, dx: usize, xs: usize, pz: usize, g: i32): v128 {
-  const zv = v128.load(zr + pz);
+function epilogueI8(isum: v128, sc: usize, zr: usize, dx: usize, xs: usize, pz: usize, g: i32, cz: bool): v128 {
+  const zv = loadZ4(zr, pz, cz);
   const sv = f32x4.mul(v128.load(sc + pz), v128.load32_splat(dx + (<usize>g << 2)));
   return f32x4.mul(f32x4.sub(f32x4.convert_i32x4_s(isum), f32x4.mul(zv, v128.load32_splat(xs + (<usize>g << 2)))), sv);
 }
@@ -201,7 +219,7 @@ function epilogueI8(isum: v128, sc: usize, zr: usize, dx: usize, xs: usize, pz: 
  * accumulation into y stays group by group, so results are unchanged bit for bit.
  */
 @inline
-function gemvI8(bits: i32, w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+function gemvI8(bits: i32, cz: bool, w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
   const P = 16 / bits;
   const B = 8 * P; // codes per 16-byte block
   const kp = ng * gp;
@@ -217,10 +235,10 @@ function gemvI8(bits: i32, w: usize, sc: usize, zr: usize, xq: usize, dx: usize,
       const i0 = groupI8(bits, w0, w1, w2, w3, xq, gp, g);
       if (g + 1 < ng) {
         const i1 = groupI8(bits, w0, w1, w2, w3, xq, gp, g + 1);
-        acc = f32x4.add(acc, epilogueI8(i0, sc, zr, dx, xs, pz, g));
-        acc = f32x4.add(acc, epilogueI8(i1, sc, zr, dx, xs, pz + 16, g + 1));
+        acc = f32x4.add(acc, epilogueI8(i0, sc, zr, dx, xs, pz, g, cz));
+        acc = f32x4.add(acc, epilogueI8(i1, sc, zr, dx, xs, pz + 16, g + 1, cz));
       } else {
-        acc = f32x4.add(acc, epilogueI8(i0, sc, zr, dx, xs, pz, g));
+        acc = f32x4.add(acc, epilogueI8(i0, sc, zr, dx, xs, pz, g, cz));
       }
     }
     v128.store(y + (<usize>t << 4), acc);
@@ -228,13 +246,22 @@ function gemvI8(bits: i32, w: usize, sc: usize, zr: usize, xq: usize, dx: usize,
 }
 
 export function gemv_i8_b4(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
-  gemvI8(4, w, sc, zr, xq, dx, xs, y, n4, ng, gp);
+  gemvI8(4, false, w, sc, zr, xq, dx, xs, y, n4, ng, gp);
+}
+export function gemv_i8_b4_z8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  gemvI8(4, true, w, sc, zr, xq, dx, xs, y, n4, ng, gp);
 }
 export function gemv_i8_b2(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
-  gemvI8(2, w, sc, zr, xq, dx, xs, y, n4, ng, gp);
+  gemvI8(2, false, w, sc, zr, xq, dx, xs, y, n4, ng, gp);
+}
+export function gemv_i8_b2_z8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  gemvI8(2, true, w, sc, zr, xq, dx, xs, y, n4, ng, gp);
 }
 export function gemv_i8_b8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
-  gemvI8(8, w, sc, zr, xq, dx, xs, y, n4, ng, gp);
+  gemvI8(8, false, w, sc, zr, xq, dx, xs, y, n4, ng, gp);
+}
+export function gemv_i8_b8_z8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  gemvI8(8, true, w, sc, zr, xq, dx, xs, y, n4, ng, gp);
 }
 
 // ---------------------------------------------------------------- int8 activations, one token, 4-bit codes, pre-scaled
@@ -285,6 +312,13 @@ function groupI8p(w0: usize, w1: usize, w2: usize, w3: usize, xa: usize, gp: i32
  * for bit, with two fewer field operations per 32 codes.
  */
 export function gemv_i8p_b4(w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32, nib: i32): void {
+  gemvI8p(false, w, sc, zr, xa, dx, xs, y, n4, ng, gp, nib);
+}
+export function gemv_i8p_b4_z8(w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32, nib: i32): void {
+  gemvI8p(true, w, sc, zr, xa, dx, xs, y, n4, ng, gp, nib);
+}
+@inline
+function gemvI8p(cz: bool, w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, gp: i32, nib: i32): void {
   // nibble masks from a run-time argument (nib = 15): see q4_0_gemv
   const m0 = i16x8.splat(<i16>nib);
   const m1 = i16x8.shl(m0, 4);
@@ -302,10 +336,10 @@ export function gemv_i8p_b4(w: usize, sc: usize, zr: usize, xa: usize, dx: usize
       const i0 = i32x4.shr_s(groupI8p(w0, w1, w2, w3, xa, gp, g, m0, m1, m2), 8);
       if (g + 1 < ng) {
         const i1 = i32x4.shr_s(groupI8p(w0, w1, w2, w3, xa, gp, g + 1, m0, m1, m2), 8);
-        acc = f32x4.add(acc, epilogueI8(i0, sc, zr, dx, xs, pz, g));
-        acc = f32x4.add(acc, epilogueI8(i1, sc, zr, dx, xs, pz + 16, g + 1));
+        acc = f32x4.add(acc, epilogueI8(i0, sc, zr, dx, xs, pz, g, cz));
+        acc = f32x4.add(acc, epilogueI8(i1, sc, zr, dx, xs, pz + 16, g + 1, cz));
       } else {
-        acc = f32x4.add(acc, epilogueI8(i0, sc, zr, dx, xs, pz, g));
+        acc = f32x4.add(acc, epilogueI8(i0, sc, zr, dx, xs, pz, g, cz));
       }
     }
     v128.store(y + (<usize>t << 4), acc);
@@ -314,26 +348,52 @@ export function gemv_i8p_b4(w: usize, sc: usize, zr: usize, xa: usize, dx: usize
 
 /**
  * gemv_i8p_b4 for groups of exactly 32 codes (one 16-byte block per row and group): a single loop
- * over the groups, no inner loop per group; the same arithmetic in the same order, bit for bit.
+ * over the groups with running pointers (V8 does not strength-reduce the index arithmetic), the
+ * nibble masks 0x000f, 0x00f0, 0x0f00 read once from memory at mk; the same arithmetic in the same
+ * order as gemv_i8_b4, bit for bit.
  */
-export function gemv_i8p_b4_g32(w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, nib: i32): void {
-  const m0 = i16x8.splat(<i16>nib);
-  const m1 = i16x8.shl(m0, 4);
-  const m2 = i16x8.shl(m0, 8);
-  const rowBytes = <usize>ng << 4;
+export function gemv_i8p_b4_g32(w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, mk: usize): void {
+  gemvI8pG32(false, w, sc, zr, xa, dx, xs, y, n4, ng, mk);
+}
+export function gemv_i8p_b4_g32_z8(w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, mk: usize): void {
+  gemvI8pG32(true, w, sc, zr, xa, dx, xs, y, n4, ng, mk);
+}
+
+@inline
+function gemvI8pG32(cz: bool, w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, mk: usize): void {
+  const r1 = <usize>ng << 4;
+  const r2 = r1 << 1;
+  const r3 = r1 + r2;
+  const zstep: usize = cz ? 4 : 16;
+  let p = w;
+  let ps = sc;
+  let pz = zr;
+  const m0 = v128.load(mk);
+  const m1 = v128.load(mk, 16);
+  const m2 = v128.load(mk, 32);
   for (let t = 0; t < n4; t++) {
-    const w0 = w + <usize>(t * 4) * rowBytes;
     let acc = f32x4.splat(0);
-    for (let g = 0; g < ng; g++) {
-      const off = w0 + (<usize>g << 4);
-      const xb = xa + (<usize>g << 6);
-      const r0 = dotQ4x(v128.load(off), xb, m0, m1, m2);
-      const r1 = dotQ4x(v128.load(off + rowBytes), xb, m0, m1, m2);
-      const r2 = dotQ4x(v128.load(off + 2 * rowBytes), xb, m0, m1, m2);
-      const r3 = dotQ4x(v128.load(off + 3 * rowBytes), xb, m0, m1, m2);
-      const isum = i32x4.shr_s(hsum4i(r0, r1, r2, r3), 8);
-      acc = f32x4.add(acc, epilogueI8(isum, sc, zr, dx, xs, <usize>((t * ng + g) << 4), g));
+    let px = xa;
+    let pd = dx;
+    let pq = xs;
+    const end = p + r1;
+    while (p < end) {
+      const r0 = dotQ4x(v128.load(p), px, m0, m1, m2);
+      const rr1 = dotQ4x(v128.load(p + r1), px, m0, m1, m2);
+      const rr2 = dotQ4x(v128.load(p + r2), px, m0, m1, m2);
+      const rr3 = dotQ4x(v128.load(p + r3), px, m0, m1, m2);
+      const isum = i32x4.shr_s(hsum4i(r0, rr1, rr2, rr3), 8);
+      const zv = cz ? f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(pz)))) : v128.load(pz);
+      const sv = f32x4.mul(v128.load(ps), v128.load32_splat(pd));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.sub(f32x4.convert_i32x4_s(isum), f32x4.mul(zv, v128.load32_splat(pq))), sv));
+      p += 16;
+      px += 64;
+      ps += 16;
+      pz += zstep;
+      pd += 4;
+      pq += 4;
     }
+    p += r3;
     v128.store(y + (<usize>t << 4), acc);
   }
 }
@@ -425,14 +485,14 @@ function groupF32(bits: i32, w0: usize, rowBytes: usize, x: usize, gp: i32, g: i
 
 /** The group's share of y for the tile's four rows: (qsum - z * xsum) * s. */
 @inline
-function epilogueF32(qsum: v128, sc: usize, zr: usize, xsum: usize, pz: usize, g: i32): v128 {
-  const corr = f32x4.mul(v128.load(zr + pz), v128.load32_splat(xsum + (<usize>g << 2)));
+function epilogueF32(qsum: v128, sc: usize, zr: usize, xsum: usize, pz: usize, g: i32, cz: bool): v128 {
+  const corr = f32x4.mul(loadZ4(zr, pz, cz), v128.load32_splat(xsum + (<usize>g << 2)));
   return f32x4.mul(f32x4.sub(qsum, corr), v128.load(sc + pz));
 }
 
 /** One token, f32 activations; two groups per step as gemvI8 (same accumulation order). */
 @inline
-function gemvF32(bits: i32, w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+function gemvF32(bits: i32, cz: bool, w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
   const P = 16 / bits;
   const B = 8 * P;
   const kp = ng * gp;
@@ -445,10 +505,10 @@ function gemvF32(bits: i32, w: usize, sc: usize, zr: usize, x: usize, xsum: usiz
       const q0 = groupF32(bits, w0, rowBytes, x, gp, g);
       if (g + 1 < ng) {
         const q1 = groupF32(bits, w0, rowBytes, x, gp, g + 1);
-        acc = f32x4.add(acc, epilogueF32(q0, sc, zr, xsum, pz, g));
-        acc = f32x4.add(acc, epilogueF32(q1, sc, zr, xsum, pz + 16, g + 1));
+        acc = f32x4.add(acc, epilogueF32(q0, sc, zr, xsum, pz, g, cz));
+        acc = f32x4.add(acc, epilogueF32(q1, sc, zr, xsum, pz + 16, g + 1, cz));
       } else {
-        acc = f32x4.add(acc, epilogueF32(q0, sc, zr, xsum, pz, g));
+        acc = f32x4.add(acc, epilogueF32(q0, sc, zr, xsum, pz, g, cz));
       }
     }
     v128.store(y + (<usize>t << 4), acc);
@@ -456,13 +516,22 @@ function gemvF32(bits: i32, w: usize, sc: usize, zr: usize, x: usize, xsum: usiz
 }
 
 export function gemv_f32_b4(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
-  gemvF32(4, w, sc, zr, x, xsum, y, n4, ng, gp);
+  gemvF32(4, false, w, sc, zr, x, xsum, y, n4, ng, gp);
+}
+export function gemv_f32_b4_z8(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  gemvF32(4, true, w, sc, zr, x, xsum, y, n4, ng, gp);
 }
 export function gemv_f32_b2(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
-  gemvF32(2, w, sc, zr, x, xsum, y, n4, ng, gp);
+  gemvF32(2, false, w, sc, zr, x, xsum, y, n4, ng, gp);
+}
+export function gemv_f32_b2_z8(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  gemvF32(2, true, w, sc, zr, x, xsum, y, n4, ng, gp);
 }
 export function gemv_f32_b8(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
-  gemvF32(8, w, sc, zr, x, xsum, y, n4, ng, gp);
+  gemvF32(8, false, w, sc, zr, x, xsum, y, n4, ng, gp);
+}
+export function gemv_f32_b8_z8(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+  gemvF32(8, true, w, sc, zr, x, xsum, y, n4, ng, gp);
 }
 
 // ---------------------------------------------------------------- many tokens: decode a tile, then reuse it
@@ -496,7 +565,7 @@ function decodeTile(bits: i32, w: usize, d: usize, kp: i32, t: i32): void {
 
 /** y[m, 4t..4t+3] for all tokens from a decoded tile (int8 activations). */
 @inline
-function tileI8(d: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, ng: i32, gp: i32, ldy: i32, t: i32): void {
+function tileI8(cz: bool, d: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, ng: i32, gp: i32, ldy: i32, t: i32): void {
   const kp = ng * gp;
   const rowB = <usize>kp << 1;
   let tok = 0;
@@ -533,7 +602,7 @@ function tileI8(d: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize,
         b3 = i32x4.add(b3, i32x4.dot_i16x8_s(c3, v));
       }
       const pz = <usize>((t * ng + g) << 4);
-      const zv = v128.load(zr + pz);
+      const zv = loadZ4(zr, pz, cz);
       const s = v128.load(sc + pz);
       const gi0 = <usize>(tok * ng + g) << 2;
       const gi1 = gi0 + (<usize>ng << 2);
@@ -565,18 +634,18 @@ function tileI8(d: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize,
       const pz = <usize>((t * ng + g) << 4);
       const gi0 = <usize>(tok * ng + g) << 2;
       const ia = f32x4.convert_i32x4_s(hsum4i(a0, a1, a2, a3));
-      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.sub(ia, f32x4.mul(v128.load(zr + pz), v128.load32_splat(xs + gi0))), f32x4.mul(v128.load(sc + pz), v128.load32_splat(dx + gi0))));
+      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.sub(ia, f32x4.mul(loadZ4(zr, pz, cz), v128.load32_splat(xs + gi0))), f32x4.mul(v128.load(sc + pz), v128.load32_splat(dx + gi0))));
     }
     v128.store(y + (<usize>(tok * ldy + t * 4) << 2), acc0);
   }
 }
 
 @inline
-function gemmI8(bits: i32, w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+function gemmI8(bits: i32, cz: bool, w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
   const kp = ng * gp;
   for (let t = 0; t < n4; t++) {
     decodeTile(bits, w, scratch, kp, t);
-    tileI8(scratch, sc, zr, xq, dx, xs, y, m, ng, gp, ldy, t);
+    tileI8(cz, scratch, sc, zr, xq, dx, xs, y, m, ng, gp, ldy, t);
   }
 }
 
@@ -585,13 +654,22 @@ function gemmI8(bits: i32, w: usize, sc: usize, zr: usize, xq: usize, dx: usize,
  * is the same call with w, sc, zr and y advanced to its first tile and n4 its tile count.
  */
 export function gemm_i8_b4(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
-  gemmI8(4, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch, ldy);
+  gemmI8(4, false, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch, ldy);
+}
+export function gemm_i8_b4_z8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+  gemmI8(4, true, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch, ldy);
 }
 export function gemm_i8_b2(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
-  gemmI8(2, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch, ldy);
+  gemmI8(2, false, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch, ldy);
+}
+export function gemm_i8_b2_z8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+  gemmI8(2, true, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch, ldy);
 }
 export function gemm_i8_b8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
-  gemmI8(8, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch, ldy);
+  gemmI8(8, false, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch, ldy);
+}
+export function gemm_i8_b8_z8(w: usize, sc: usize, zr: usize, xq: usize, dx: usize, xs: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+  gemmI8(8, true, w, sc, zr, xq, dx, xs, y, m, n4, ng, gp, scratch, ldy);
 }
 
 /** Stores s * (c - z) for the 8 i16 codes c as two f32x4 at p. */
@@ -603,7 +681,7 @@ function dq2(p: usize, c: v128, z: v128, s: v128): void {
 
 /** Dequantizes tile t into f32 weights f [4][kp]: s * (q - z). */
 @inline
-function dequantTile(bits: i32, w: usize, sc: usize, zr: usize, f: usize, ng: i32, gp: i32, t: i32): void {
+function dequantTile(bits: i32, cz: bool, w: usize, sc: usize, zr: usize, f: usize, ng: i32, gp: i32, t: i32): void {
   const P = 16 / bits;
   const B = 8 * P;
   const kp = ng * gp;
@@ -616,7 +694,7 @@ function dequantTile(bits: i32, w: usize, sc: usize, zr: usize, f: usize, ng: i3
     for (let g = 0; g < ng; g++) {
       const pz = <usize>(((t * ng + g) << 2) + r) << 2;
       const s = f32x4.splat(load<f32>(sc + pz));
-      const z = f32x4.splat(load<f32>(zr + pz));
+      const z = f32x4.splat(loadZ1(zr, pz, cz));
       for (let k = 0; k < gp; k += B) {
         const v = v128.load(src + (<usize>b << 4));
         const o = dst + (<usize>(g * gp + k) << 2);
@@ -691,23 +769,32 @@ function tileF32(f: usize, x: usize, y: usize, m: i32, kp: i32, ldy: i32, t: i32
 }
 
 @inline
-function gemmF32(bits: i32, w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+function gemmF32(bits: i32, cz: bool, w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
   const kp = ng * gp;
   for (let t = 0; t < n4; t++) {
-    dequantTile(bits, w, sc, zr, scratch, ng, gp, t);
+    dequantTile(bits, cz, w, sc, zr, scratch, ng, gp, t);
     tileF32(scratch, x, y, m, kp, ldy, t);
   }
 }
 
 /** y f32 [m, ldy] (columns 0..4*n4-1 written); scratch: 16 * kp bytes. Tile ranges as gemm_i8_b4. */
 export function gemm_f32_b4(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
-  gemmF32(4, w, sc, zr, x, y, m, n4, ng, gp, scratch, ldy);
+  gemmF32(4, false, w, sc, zr, x, y, m, n4, ng, gp, scratch, ldy);
+}
+export function gemm_f32_b4_z8(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+  gemmF32(4, true, w, sc, zr, x, y, m, n4, ng, gp, scratch, ldy);
 }
 export function gemm_f32_b2(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
-  gemmF32(2, w, sc, zr, x, y, m, n4, ng, gp, scratch, ldy);
+  gemmF32(2, false, w, sc, zr, x, y, m, n4, ng, gp, scratch, ldy);
+}
+export function gemm_f32_b2_z8(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+  gemmF32(2, true, w, sc, zr, x, y, m, n4, ng, gp, scratch, ldy);
 }
 export function gemm_f32_b8(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
-  gemmF32(8, w, sc, zr, x, y, m, n4, ng, gp, scratch, ldy);
+  gemmF32(8, false, w, sc, zr, x, y, m, n4, ng, gp, scratch, ldy);
+}
+export function gemm_f32_b8_z8(w: usize, sc: usize, zr: usize, x: usize, y: usize, m: i32, n4: i32, ng: i32, gp: i32, scratch: usize, ldy: i32): void {
+  gemmF32(8, true, w, sc, zr, x, y, m, n4, ng, gp, scratch, ldy);
 }
 
 // ---------------------------------------------------------------- GGUF Q4_0 in 4-row tiles, Q8_0 activations

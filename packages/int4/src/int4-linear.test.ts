@@ -122,7 +122,7 @@ describe("Int4Linear", () => {
     setKernelBackend("ref");
     const b = lin.forward(x, 1);
     expect(maxRelErr(a, b)).toBeLessThan(2e-5);
-    expect(lin.storageBytes).toBe(32 * 32 + 2 * 32 * 2 * 4);
+    expect(lin.storageBytes).toBe(32 * 32 + 32 * 2 * 4 + 32 * 2); // codes, f32 scales, u8 zeros
   });
 
   it("rejects bad inputs with LowbitErrors", () => {

@@ -1,5 +1,5 @@
 import { getKernelBackend, hasWasmSimd, type Linear, LowbitError } from "@lowbit/tensor";
-import { gemmRef, gemmWasm, makeResident, type ResidentLayout } from "./kernels/kernels";
+import { gemmRef, gemmWasm, makeResident, type ResidentLayout, residentParams } from "./kernels/kernels";
 import { layoutDequantize, packLayout } from "./kernels/layout";
 import type { QuantizedMatrix } from "./quantized-matrix";
 
@@ -93,9 +93,8 @@ export class Int4Linear implements Linear {
 
   dequantizedWeight(): Float32Array {
     const r = this.resident;
-    const p = r.params.f32();
-    const half = p.length / 2;
-    return layoutDequantize({ ...r.layout, weights: new Uint8Array(0), scales: new Float32Array(0), zeros: new Float32Array(0) }, r.weights.u8(), p.subarray(0, half), p.subarray(half));
+    const { scales, zeros } = residentParams(r);
+    return layoutDequantize({ ...r.layout, weights: new Uint8Array(0), scales: new Float32Array(0), zeros: new Float32Array(0) }, r.weights.u8(), scales, zeros);
   }
 
   dispose(): void {

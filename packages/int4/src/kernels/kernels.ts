@@ -49,20 +49,44 @@ function kernel<T>(name: string): T {
 export interface ResidentLayout {
   layout: Omit<GroupedLayout, "weights" | "scales" | "zeros">;
   weights: KernelBuffer;
-  /** scales then zeros, each n4*ng*4 f32. */
+  /** scales (n4*ng*4 f32) then zeros at the same indices: f32, or u8 when `zeroBytes` is 1. */
   params: KernelBuffer;
+  /** 1: integer zeros 0..255 kept as u8 (the `_z8` kernels); 4: f32 zeros. */
+  zeroBytes: 1 | 4;
 }
 
-export function makeResident(l: GroupedLayout): ResidentLayout {
+/** True when every zero is an integer in 0..255 (RTN, GPTQ, AWQ, MatMulNBits codes; not Q4_1/Q4_K). */
+export function integerZeros(zeros: Float32Array): boolean {
+  for (let i = 0; i < zeros.length; i++) {
+    const z = zeros[i]!;
+    if (!(Number.isInteger(z) && z >= 0 && z <= 255)) return false;
+  }
+  return true;
+}
+
+/**
+ * Moves a layout into kernel memory. Integer zeros 0..255 are kept as u8 (`compactZeros`, default
+ * when they all are; false forces f32 zeros: tests), which the kernels turn into the same f32.
+ */
+export function makeResident(l: GroupedLayout, compactZeros = integerZeros(l.zeros)): ResidentLayout {
   const engine = getEngine();
   const weights = engine.buffer(l.weights.byteLength);
   weights.u8().set(l.weights);
-  const params = engine.buffer(l.scales.byteLength * 2);
-  const p = params.f32();
-  p.set(l.scales, 0);
-  p.set(l.zeros, l.scales.length);
+  const zeroBytes = compactZeros ? 1 : 4;
+  const params = engine.buffer(l.scales.byteLength + l.zeros.length * zeroBytes);
+  params.f32().set(l.scales, 0);
+  if (compactZeros) params.u8().set(l.zeros, l.scales.byteLength);
+  else params.f32().set(l.zeros, l.scales.length);
   const { weights: _w, scales: _s, zeros: _z, ...layout } = l;
-  return { layout, weights, params };
+  return { layout, weights, params, zeroBytes };
+}
+
+/** The resident scales (a view) and zeros (as f32), n4*ng*4 each. */
+export function residentParams(r: ResidentLayout): { scales: Float32Array; zeros: Float32Array } {
+  const n = r.layout.n4 * r.layout.ng * 4;
+  const scales = r.params.f32().subarray(0, n);
+  const zeros = r.zeroBytes === 1 ? Float32Array.from(r.params.u8().subarray(4 * n, 5 * n)) : r.params.f32().subarray(n, 2 * n);
+  return { scales, zeros };
 }
 
 /** Activations rearranged into the padded, grouped column order [m, kp] (padding 0). */
@@ -90,7 +114,7 @@ export function gatherActivations(l: ResidentLayout["layout"], x: Float32Array, 
  * arithmetic as on one thread, so results are bit-identical. Activations are prepared (gathered,
  * quantized, summed) once on the calling thread before the dispatch. One token with int8
  * activations and 4-bit codes runs the pre-scaled GEMV (bit-identical to gemv_i8_b4, which
- * `allowPrescaled = false` forces: tests).
+ * `allowPrescaled = false` forces: tests). u8 zeros run the `_z8` twin of each kernel (same bits).
  */
 export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Float32Array, int8: boolean, allowPrescaled = true): void {
   const l = r.layout;
@@ -101,7 +125,7 @@ export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Flo
   const xBytes = m * kp * 4;
   // one token, int8 activations, 4-bit codes: the pre-scaled GEMV (same bits, fewer operations)
   const prescaled = allowPrescaled && m === 1 && int8 && cbits === 4 && gp <= PRESCALED_MAX_GP;
-  const xqBytes = int8 ? m * kp * 2 * (prescaled ? 2 : 1) + (prescaled ? 64 : 0) : 0;
+  const xqBytes = int8 ? m * kp * 2 * (prescaled ? 2 : 1) + (prescaled ? 128 : 0) : 0;
   const grpBytes = m * ng * 4;
   const yBytes = m * ldy * 4;
   const partScratch = m > 1 ? Math.ceil(((int8 ? 8 : 16) * kp) / 64) * 64 : 0;
@@ -124,16 +148,23 @@ export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Flo
   if (int8) k.quant_act(px, pxq, pdx, pxs, m, kp, gp);
   else if (m === 1) k.group_sums(px, pxs, m, kp, gp);
   if (prescaled) k.prescale_act_b4(pxq, pxa, kp);
-  const fn = prescaled ? (gp === 32 ? "gemv_i8p_b4_g32" : "gemv_i8p_b4") : `${m === 1 ? "gemv" : "gemm"}_${int8 ? "i8" : "f32"}_b${cbits}`;
+  // the nibble masks 0x000f, 0x00f0, 0x0f00 (i16 lanes) after the pre-scaled activations
+  const pmk = pxa + kp * 2;
+  if (prescaled) {
+    const mk = engine.u16(pmk, 24);
+    for (let i = 0; i < 8; i++) [mk[i], mk[8 + i], mk[16 + i]] = [0x000f, 0x00f0, 0x0f00];
+  }
+  const z8 = r.zeroBytes === 1 ? "_z8" : "";
+  const fn = `${prescaled ? (gp === 32 ? "gemv_i8p_b4_g32" : "gemv_i8p_b4") : `${m === 1 ? "gemv" : "gemm"}_${int8 ? "i8" : "f32"}_b${cbits}`}${z8}`;
   const rowBytes = (kp / (128 / cbits)) * 16;
   // the kernel's arguments for tiles [t0, t1): weights, scales, zeros and y advanced to tile t0
   const args = (t0: number, t1: number, scratch: number): number[] => {
     const wt = w + t0 * 4 * rowBytes;
     const st = sc + t0 * ng * 16;
-    const zt = zr + t0 * ng * 16;
+    const zt = zr + t0 * ng * 4 * r.zeroBytes;
     const yt = py + t0 * 16;
     const nt = t1 - t0;
-    if (prescaled) return gp === 32 ? [wt, st, zt, pxa, pdx, pxs, yt, nt, ng, 15] : [wt, st, zt, pxa, pdx, pxs, yt, nt, ng, gp, 15];
+    if (prescaled) return gp === 32 ? [wt, st, zt, pxa, pdx, pxs, yt, nt, ng, pmk] : [wt, st, zt, pxa, pdx, pxs, yt, nt, ng, gp, 15];
     if (m === 1) return int8 ? [wt, st, zt, pxq, pdx, pxs, yt, nt, ng, gp] : [wt, st, zt, px, pxs, yt, nt, ng, gp];
     return int8
       ? [wt, st, zt, pxq, pdx, pxs, yt, m, nt, ng, gp, scratch, ldy]
@@ -190,10 +221,9 @@ export function quantizeActivationsRef(xp: Float32Array, m: number, kp: number, 
  */
 export function gemmRef(r: ResidentLayout, x: Float32Array, m: number, out: Float32Array, int8: boolean): void {
   const l = r.layout;
-  const { kp, ng, gp, rows, cbits, n4 } = l;
+  const { kp, ng, gp, rows, cbits } = l;
   const w = r.weights.u8();
-  const p = r.params.f32();
-  const zOff = n4 * ng * 4;
+  const { scales: sp, zeros: zp } = residentParams(r);
   const xp = new Float32Array(m * kp);
   gatherActivations(l, x, m, xp);
   const act = int8 ? quantizeActivationsRef(xp, m, kp, gp) : undefined;
@@ -204,8 +234,8 @@ export function gemmRef(r: ResidentLayout, x: Float32Array, m: number, out: Floa
       let y = 0;
       for (let g = 0; g < ng; g++) {
         const i = ((row >> 2) * ng + g) * 4 + (row & 3);
-        const s = p[i]!;
-        const z = p[zOff + i]!;
+        const s = sp[i]!;
+        const z = zp[i]!;
         if (act) {
           let isum = 0;
           for (let k = g * gp; k < (g + 1) * gp; k++) isum += codes[k]! * act.xq[t * kp + k]!;
