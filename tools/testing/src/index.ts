@@ -34,4 +34,6 @@ export function tmpDir(prefix = "lowbit-test-"): string {
   return fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", prefix));
 }
 
+
+export { ggmlGoldenInput } from "./ggml-golden";
 export { repoRoot };
