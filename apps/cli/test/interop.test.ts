@@ -1,12 +1,13 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { gguf } from "@huggingface/gguf";
-import { dataFile, hasData, tmpDir } from "@lowbit/testing";
 import { generate } from "@lowbit/runtime";
-import { type Llama, LlamaLogLevel, type Token, getLlama } from "node-llama-cpp";
+import { dataFile, hasData, tmpDir } from "@lowbit/testing";
+import { getLlama, type Llama, LlamaLogLevel, type Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadModel } from "../src/model/load";
 import { run } from "../src/test-helpers";
+import { llamaCppGreedyProbs } from "./llamacpp/harness";
 
 /**
  * GGUF written by lowbit from stories260K, loaded by real clients: llama.cpp (node-llama-cpp's
@@ -54,25 +55,6 @@ describe.skipIf(!hasData)("GGUF from lowbit in real clients (stories260K)", () =
         if (out.length >= N) break;
       }
       return out;
-    } finally {
-      await ctx.dispose();
-      await model.dispose();
-    }
-  }
-
-  /** llama.cpp's greedy path with its full next-token distribution at every step. */
-  async function llamaCppGreedyProbs(path: string, prompt: number[]): Promise<{ tokens: number[]; probs: Array<Map<Token, number>> }> {
-    const model = await llama.loadModel({ modelPath: path });
-    const ctx = await model.createContext({ threads: 1, contextSize: 256 });
-    try {
-      const tokens: number[] = [];
-      const probs: Array<Map<Token, number>> = [];
-      for await (const o of ctx.getSequence().evaluateWithMetadata(prompt as Token[], { probabilities: true }, { temperature: 0 })) {
-        tokens.push(o.token as number);
-        probs.push(o.probabilities);
-        if (tokens.length >= N) break;
-      }
-      return { tokens, probs };
     } finally {
       await ctx.dispose();
       await model.dispose();
@@ -153,7 +135,7 @@ describe.skipIf(!hasData)("GGUF from lowbit in real clients (stories260K)", () =
       let worst = 0;
       for (const text of PROMPTS) {
         const prompt = tokenizer.encode(text, { bos: true });
-        const theirs = await llamaCppGreedyProbs(files[t]!, prompt);
+        const theirs = await llamaCppGreedyProbs(llama, files[t]!, prompt, N, 256);
         expect(theirs.tokens).toHaveLength(N);
         for (let s = 0; s < N; s++) {
           const logits = model.forward([...prompt, ...theirs.tokens.slice(0, s)], model.createCache(256), "last");
@@ -200,7 +182,7 @@ describe.skipIf(!hasData)("GGUF from lowbit in real clients (stories260K)", () =
       // activations to Q8_0 blocks, each in its own rounding (and llama.cpp keeps an f16 KV
       // cache), so a choice that close may flip. Measured: GPTQ->Q4_0 56/64 with lowbit's gap 0.041
       // and llama.cpp's log-ratio 0.167 at step 56, llama.cpp's first near-tie at step 20.
-      const bos = await llamaCppGreedyProbs(files[t]!, [1]);
+      const bos = await llamaCppGreedyProbs(llama, files[t]!, [1], N, 256);
       const tie = firstNearTie(bos.probs);
       const oursBos = await lowbitGreedy(files[t]!, "");
       const bosSame = agreeing(bos.tokens, oursBos.tokens);
