@@ -10,13 +10,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type QuantizeReport, quantizeModel, rtnPlugin } from "@lowbit/calibration";
-import { gptqPlugin } from "@lowbit/gptq";
+import { type QuantizeReport, quantizeModel } from "@lowbit/calibration";
 import { buildModel, evaluate, Llama2cTokenizer, loadLlama2c, memorySource, splitDocuments } from "@lowbit/runtime";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DemoModel, makeDemoModel } from "../.vitepress/theme/playground/demo-model";
-import { calibrationSet, DEFAULT_EVAL_TOKENS, DEFAULT_SETTINGS, evalTokens, type ModelInput } from "../.vitepress/theme/playground/session";
+import { calibrationSet, DEFAULT_EVAL_TOKENS, DEFAULT_SETTINGS, evalTokens, type ModelInput, pluginFor } from "../.vitepress/theme/playground/session";
 import { type DemoManifest, demoModelDir } from "../scripts/demo-asset";
 import { hasChromium, launchChromium } from "./chromium";
 import { ensureBuilt, sitePages } from "./site-files";
@@ -292,11 +291,13 @@ describe("playground in Chromium against Node", () => {
     // Int4Linear kernels, Node the f32 dequantized weights, so sums differ in rounding only
     ["default", "rtn", 4, 32, 1e-3],
     ["random", "gptq", 3, 64, 1e-3],
+    ["random", "awq", 4, 32, 1e-3],
   ] as const)("quantizes the %s demo model with %s at %i bits, group %i, to Node's perplexity", async (which, method, bits, groupSize, tol) => {
     const kind = which === "default" ? (trainedManifest().available ? "trained" : "random") : which;
     await useModel(kind);
     const inPage = await quantizeInPage(method, bits, groupSize);
-    const plugin = method === "rtn" ? rtnPlugin({ bits, groupSize, sym: false }) : gptqPlugin({ bits, groupSize, sym: false });
+    // the plug-in the page builds for these settings (AWQ on the page's coarser search grid)
+    const plugin = pluginFor({ ...DEFAULT_SETTINGS, method, bits, groupSize });
     const node = await expected(kind, plugin);
     expect(node.report.records.length).toBeGreaterThan(0);
     expect(Math.abs(inPage.fpPpl - node.fpPpl) / node.fpPpl).toBeLessThan(1e-4);
@@ -329,6 +330,31 @@ describe("playground in Chromium against Node", () => {
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
     }
+  }, 240_000);
+
+  it.each([
+    ["a llama2.c checkpoint with its tokenizer", ["model.bin", "tokenizer.bin"]],
+    ["a GGUF file", ["demo.gguf"]],
+  ] as const)("loads %s chosen in the file picker, and quantizes it", async (_what, names) => {
+    if (!trainedManifest().available) throw new Error("the site build has no trained demo model; the file-picker check loads its files");
+    const files = names.map((n) => (n === "demo.gguf" ? path.join(dist, "demo", n) : path.join(demoModelDir(root), n)));
+    for (const f of files) expect(fs.existsSync(f), f).toBe(true);
+    await page.setInputFiles("input[type=file]", [...files]);
+    await page.waitForSelector("[data-testid=model-summary][data-kind=file]", { timeout: 120_000 });
+    await waitReady();
+    const summary = (await page.textContent("[data-testid=model-summary]")) ?? "";
+    const probe = await loadLlama2c(path.join(demoModelDir(root), "model.bin"));
+    const cfg = probe.config;
+    probe.dispose();
+    expect(summary).toContain(names[0]); // the model row names the file that was read
+    expect(summary).toContain(`${cfg.nLayers} layers, dim ${cfg.dim}`);
+    expect(summary).toContain(`vocabulary ${cfg.vocabSize}`);
+    // no results shown for a freshly loaded model until it is quantized
+    expect(await page.$("[data-testid=results]")).toBeNull();
+    const r = await quantizeInPage("rtn", 4, 32);
+    expect(Number.isFinite(r.ppl) && Number.isFinite(r.fpPpl)).toBe(true);
+    expect(r.ppl).toBeGreaterThan(r.fpPpl);
+    expect(r.fpPpl).toBeLessThan(cfg.vocabSize);
   }, 240_000);
 
   it("draws the error chart and histogram, generates from both models, and saves a screenshot", async () => {
