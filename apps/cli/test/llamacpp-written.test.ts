@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type GgufFile, readGguf } from "@lowbit/formats";
 import { quantizeQ4_0Ref, quantizeQ4_1Ref } from "@lowbit/int4";
@@ -6,10 +6,10 @@ import { quantizeQ8_0Ref } from "@lowbit/int8";
 import { evaluate, ggufSource, type LlamaModel, loadGgufTokenizer, loadModel } from "@lowbit/runtime";
 import { encodeF16 } from "@lowbit/tensor";
 import { dataFile, hasData, tmpDir } from "@lowbit/testing";
-import { type Llama, LlamaLogLevel, getLlama } from "node-llama-cpp";
+import { getLlama, type Llama, LlamaLogLevel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../src/test-helpers";
-import { compileHarness, llamaBinsDir, llamaCppGreedyProbs, runHarness, softmaxRow } from "./llamacpp/harness";
+import { compareDecodeWithLibggml, compileHarness, llamaBinsDir, llamaCppGreedyProbs, runHarness, softmaxRow } from "./llamacpp/harness";
 
 /**
  * GGUF files written by llama.cpp itself, loaded by lowbit. lowbit writes stories260K as an F32
@@ -119,35 +119,14 @@ describe.skipIf(!hasData)("GGUF written by llama.cpp, loaded by lowbit (stories2
     const file = await readGguf(paths[f.type]);
     try {
       const source = ggufSource(file);
-      // one libggml call per type over all its tensors, concatenated
-      const byType = new Map<number, Array<{ name: string; n: number; bytes: Uint8Array }>>();
-      for (const t of file.tensors) {
-        if (t.type === GGML.F32) continue;
-        const list = byType.get(t.type) ?? [];
-        list.push({ name: t.name, n: t.dims.reduce((a, d) => a * d, 1), bytes: await file.read(t.name) });
-        byType.set(t.type, list);
-      }
-      expect([...byType.keys()].sort()).toEqual([...new Set(file.tensors.map((t) => t.type).filter((t) => t !== GGML.F32))].sort());
+      const checks = await compareDecodeWithLibggml(file, source, dir, f.type, (type) => NAME[type]!, harness);
+      const types = [...new Set(checks.map((c) => c.type))];
+      expect(types.sort()).toEqual([...new Set(file.tensors.map((t) => t.type).filter((t) => t !== GGML.F32))].sort());
       let checked = 0;
-      for (const [type, list] of byType) {
-        const total = list.reduce((a, t) => a + t.n, 0);
-        const inPath = join(dir, `${f.type}-${type}.bin`);
-        const outPath = join(dir, `${f.type}-${type}.f32`);
-        writeFileSync(inPath, Buffer.concat(list.map((t) => t.bytes)));
-        harness("dequant", NAME[type]!, inPath, outPath, String(total));
-        const buf = readFileSync(outPath);
-        const theirs = new Uint32Array(buf.buffer, buf.byteOffset, total);
-        let at = 0;
-        for (const t of list) {
-          const ours = await source.readF32(t.name);
-          expect(ours.length).toBe(t.n);
-          const bits = new Uint32Array(ours.buffer, ours.byteOffset, t.n);
-          let diff = -1;
-          for (let i = 0; i < t.n && diff < 0; i++) if (bits[i] !== theirs[at + i]) diff = i;
-          expect(diff, `${t.name}: first differing value`).toBe(-1);
-          at += t.n;
-          checked += t.n;
-        }
+      for (const c of checks) {
+        expect(c.decoded).toBe(c.n);
+        expect(c.firstDiff, `${c.name}: first differing value`).toBe(-1);
+        checked += c.n;
       }
       expect(checked).toBeGreaterThan(60_000);
     } finally {

@@ -4,10 +4,12 @@
  * with its full next-token distribution at every step.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { GgufFile } from "@lowbit/formats";
+import type { TensorSource } from "@lowbit/runtime";
 import type { Llama, Token } from "node-llama-cpp";
 
 /** node-llama-cpp's prebuilt folder for this platform (libllama*.so, libggml-base.so). */
@@ -80,4 +82,56 @@ export function softmaxRow(logits: Float32Array, row: number, vocab: number): Fl
   for (let i = 0; i < vocab; i++) z += p[i] = Math.exp(x[i]! - max);
   for (let i = 0; i < vocab; i++) p[i]! /= z;
   return p;
+}
+
+/** One tensor's comparison: index of the first value whose bits differ from libggml's, or -1. */
+export interface DecodeCheck {
+  name: string;
+  type: number;
+  n: number;
+  decoded: number;
+  firstDiff: number;
+}
+
+/**
+ * Decodes every non-F32 tensor of `file` twice: with lowbit's `source.readF32` and with libggml's
+ * dequantize_row_* (quantize.c's `dequant` mode, one call per type over its tensors concatenated,
+ * in `dir`), and compares the bits.
+ */
+export async function compareDecodeWithLibggml(
+  file: GgufFile,
+  source: TensorSource,
+  dir: string,
+  tag: string,
+  typeName: (type: number) => string,
+  dequant: (...args: string[]) => void,
+): Promise<DecodeCheck[]> {
+  const F32 = 0;
+  const byType = new Map<number, Array<{ name: string; n: number; bytes: Uint8Array }>>();
+  for (const t of file.tensors) {
+    if (t.type === F32) continue;
+    const list = byType.get(t.type) ?? [];
+    list.push({ name: t.name, n: t.dims.reduce((a, d) => a * d, 1), bytes: await file.read(t.name) });
+    byType.set(t.type, list);
+  }
+  const out: DecodeCheck[] = [];
+  for (const [type, list] of byType) {
+    const total = list.reduce((a, t) => a + t.n, 0);
+    const inPath = join(dir, `${tag}-${type}.bin`);
+    const outPath = join(dir, `${tag}-${type}.f32`);
+    writeFileSync(inPath, Buffer.concat(list.map((t) => t.bytes)));
+    dequant("dequant", typeName(type), inPath, outPath, String(total));
+    const buf = readFileSync(outPath);
+    const theirs = new Uint32Array(buf.buffer, buf.byteOffset, total);
+    let at = 0;
+    for (const t of list) {
+      const ours = await source.readF32(t.name);
+      const bits = new Uint32Array(ours.buffer, ours.byteOffset, Math.min(ours.length, t.n));
+      let firstDiff = -1;
+      for (let i = 0; i < bits.length && firstDiff < 0; i++) if (bits[i] !== theirs[at + i]) firstDiff = i;
+      out.push({ name: t.name, type, n: t.n, decoded: ours.length, firstDiff });
+      at += t.n;
+    }
+  }
+  return out;
 }
