@@ -17,6 +17,7 @@
 // KC steps of k, converted to f32 (so the conversion is paid once per panel, not per row of A),
 // and runs the same 4 x 8 register-blocked micro-kernel as the f32 GEMM.
 
+import { hsum, KC, MC, panel_rows, reduce4 } from "./gemm-tiles";
 /** f16 with the inf/NaN fix (exact for every input). */
 const FMT_F16: i32 = 0;
 /** f16 without the inf/NaN fix (exact when no value has exponent 31). */
@@ -39,10 +40,6 @@ function fmtOf<F>(): i32 {
   return sizeof<F>() == 1 ? FMT_BF16 : sizeof<F>() == 2 ? FMT_F16_FINITE : sizeof<F>() == 4 ? FMT_F16 : FMT_F16_PRESCALED;
 }
 
-/** Steps of k per packed panel (KC * 32 bytes = 16 KiB: fits L1). */
-const KC: i32 = 512;
-/** Rows of A per block. */
-const MC: i32 = 128;
 
 // @ts-ignore: decorator
 @inline
@@ -77,20 +74,6 @@ function cvt1<F>(p: usize): f32 {
   const r = reinterpret<f32>(bits) * reinterpret<f32>(0x77800000);
   if (fmt == FMT_F16 && abs<f32>(r) >= 65536) return reinterpret<f32>(reinterpret<i32>(r) | 0x7f800000);
   return r;
-}
-
-// @ts-ignore: decorator
-@inline
-function reduce4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
-  const s01 = f32x4.add(f32x4.shuffle(a0, a1, 0, 4, 1, 5), f32x4.shuffle(a0, a1, 2, 6, 3, 7));
-  const s23 = f32x4.add(f32x4.shuffle(a2, a3, 0, 4, 1, 5), f32x4.shuffle(a2, a3, 2, 6, 3, 7));
-  return f32x4.add(f32x4.shuffle(s01, s23, 0, 1, 4, 5), f32x4.shuffle(s01, s23, 2, 3, 6, 7));
-}
-
-// @ts-ignore: decorator
-@inline
-function hsum(a: v128): f32 {
-  return f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1) + f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3);
 }
 
 /** dst[i] = the f32 value of the half src[i], i < n. fmt: 0 f16, 1 f16 without inf/NaN, 2 bf16. */
@@ -248,123 +231,6 @@ function pack_wt<F>(w: usize, rs: usize, j: i32, jn: i32, kc: i32, kl: i32, dst:
   }
 }
 
-/**
- * C[4 x 8] (+)= A[4 rows, kl] . P[kl x 8]. `a` points at A[i][kc] (row stride as bytes), `c` at
- * the tile (row stride cs bytes); `init` 0 starts from zero, 1 from C, 2 from the 8 floats at `bias`.
- */
-// @ts-ignore: decorator
-@inline
-function tile4x8(a: usize, as: usize, p: usize, kl: i32, c: usize, cs: usize, init: i32, bias: usize): void {
-  let c00 = f32x4.splat(0);
-  let c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0);
-  let c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0);
-  let c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0);
-  let c31 = f32x4.splat(0);
-  if (init == 1) {
-    c00 = v128.load(c);
-    c01 = v128.load(c, 16);
-    c10 = v128.load(c + cs);
-    c11 = v128.load(c + cs, 16);
-    c20 = v128.load(c + 2 * cs);
-    c21 = v128.load(c + 2 * cs, 16);
-    c30 = v128.load(c + 3 * cs);
-    c31 = v128.load(c + 3 * cs, 16);
-  } else if (init == 2) {
-    c00 = c10 = c20 = c30 = v128.load(bias);
-    c01 = c11 = c21 = c31 = v128.load(bias, 16);
-  }
-  let p0 = a;
-  const d1 = as;
-  const d2 = as << 1;
-  const d3 = d1 + d2;
-  let q = p;
-  const qend = p + (<usize>kl << 5);
-  while (q < qend) {
-    const y0 = v128.load(q);
-    const y1 = v128.load(q, 16);
-    let x = v128.load32_splat(p0);
-    c00 = f32x4.add(c00, f32x4.mul(x, y0));
-    c01 = f32x4.add(c01, f32x4.mul(x, y1));
-    x = v128.load32_splat(p0 + d1);
-    c10 = f32x4.add(c10, f32x4.mul(x, y0));
-    c11 = f32x4.add(c11, f32x4.mul(x, y1));
-    x = v128.load32_splat(p0 + d2);
-    c20 = f32x4.add(c20, f32x4.mul(x, y0));
-    c21 = f32x4.add(c21, f32x4.mul(x, y1));
-    x = v128.load32_splat(p0 + d3);
-    c30 = f32x4.add(c30, f32x4.mul(x, y0));
-    c31 = f32x4.add(c31, f32x4.mul(x, y1));
-    q += 32;
-    p0 += 4;
-  }
-  v128.store(c, c00);
-  v128.store(c, c01, 16);
-  v128.store(c + cs, c10);
-  v128.store(c + cs, c11, 16);
-  v128.store(c + 2 * cs, c20);
-  v128.store(c + 2 * cs, c21, 16);
-  v128.store(c + 3 * cs, c30);
-  v128.store(c + 3 * cs, c31, 16);
-}
-
-/** One row of tile4x8. */
-// @ts-ignore: decorator
-@inline
-function tile1x8(a: usize, p: usize, kl: i32, c: usize, init: i32, bias: usize): void {
-  let c0 = f32x4.splat(0);
-  let c1 = f32x4.splat(0);
-  if (init == 1) {
-    c0 = v128.load(c);
-    c1 = v128.load(c, 16);
-  } else if (init == 2) {
-    c0 = v128.load(bias);
-    c1 = v128.load(bias, 16);
-  }
-  const end = <usize>kl << 2;
-  let q = p;
-  for (let t: usize = 0; t < end; t += 4) {
-    const x = v128.load32_splat(a + t);
-    c0 = f32x4.add(c0, f32x4.mul(x, v128.load(q)));
-    c1 = f32x4.add(c1, f32x4.mul(x, v128.load(q, 16)));
-    q += 32;
-  }
-  v128.store(c, c0);
-  v128.store(c, c1, 16);
-}
-
-/**
- * Runs the micro-kernels over rows [i0, i1) against one packed panel (columns j..j+jn, k-chunk kc).
- * Full panels write C directly; a ragged panel (jn < 8) goes through the 4x8 tile after the panel.
- */
-function panel_rows(
-  a: usize, as: usize, c: usize, cs: usize, bias: usize, j: i32, jn: i32, kc: i32, kl: i32, i0: i32, i1: i32, pack: usize,
-): void {
-  const first = kc == 0;
-  const init = first ? (bias ? 2 : 0) : 1;
-  const ak = a + (<usize>kc << 2);
-  const cj = c + (<usize>j << 2);
-  const bj = bias + (<usize>j << 2);
-  if (jn == 8) {
-    let i = i0;
-    for (; i + 4 <= i1; i += 4) tile4x8(ak + <usize>i * as, as, pack, kl, cj + <usize>i * cs, cs, init, bj);
-    for (; i < i1; i++) tile1x8(ak + <usize>i * as, pack, kl, cj + <usize>i * cs, init, bj);
-    return;
-  }
-  const tmp = pack + (<usize>KC << 5);
-  for (let i = i0; i < i1; i++) {
-    const row = cj + <usize>i * cs;
-    for (let cc = 0; cc < 8; cc++) {
-      let v: f32 = 0;
-      if (cc < jn) v = first ? (bias ? load<f32>(bj + (<usize>cc << 2)) : 0) : load<f32>(row + (<usize>cc << 2));
-      store<f32>(tmp + (<usize>cc << 2), v);
-    }
-    tile1x8(ak + <usize>i * as, pack, kl, tmp, 1, 0);
-    for (let cc = 0; cc < jn; cc++) store<f32>(row + (<usize>cc << 2), load<f32>(tmp + (<usize>cc << 2)));
-  }
-}
 
 /**
  * C = A . W^T (+ bias over columns) on rows [i0, i1) x columns [j0, j1) of C: A [m, k] f32,
