@@ -1,4 +1,4 @@
-import { Rng } from "@lowbit/tensor";
+import { getEngine, Rng } from "@lowbit/tensor";
 import { describe, expect, it } from "vitest";
 import {
   gemmI8,
@@ -10,6 +10,7 @@ import {
   gemvI8,
   gemvI8Ref,
 } from "./gemm";
+import { INT8_KERNEL_MODULES } from "./kernels";
 import { Int8Weights } from "./packed";
 import { gaussian, maxRelDiff, randomInt8, SHAPES, withRef } from "./test-util";
 
@@ -114,5 +115,13 @@ describe("gemmW8F32 (weight-only int8)", () => {
       const fast = gemmW8F32(x, wq, wScale, m, n, k, opts);
       expect(maxRelDiff(fast, ref)).toBeLessThan(2e-6);
     }
+  });
+});
+
+describe("dot_i16_peak (the benchmark's ceiling probe)", () => {
+  // x0 + x1 stays 3 and the weights sum to 26 per row of four: each step adds 8 * 26 * 2 * 3
+  it.each([0, 1, 7, 1000])("does the multiply-adds it claims over %i steps", (iters) => {
+    const peak = getEngine().exports<{ dot_i16_peak(n: number): number }>(INT8_KERNEL_MODULES[0]!).dot_i16_peak;
+    expect(peak(iters)).toBe(1248 * iters);
   });
 });

@@ -24,22 +24,22 @@
  */
 import os from "node:os";
 import { HessianAccumulator } from "@lowbit/gptq";
-import { DynamicW8A8Linear, quantizeWeightInt8 } from "@lowbit/int8";
 import { Int4Linear, packMatMulNBits, quantizeRTN } from "@lowbit/int4";
+import { DynamicW8A8Linear, INT8_KERNEL_MODULES, quantizeWeightInt8 } from "@lowbit/int8";
 import {
-  F32Linear,
   F32_KERNEL_MODULE,
-  Rng,
+  F32Linear,
   getEngine,
   kernelThreadsInfo,
   kernelThreadsReady,
+  Rng,
   runKernelParts,
   setKernelThreads,
   shutdownKernelThreads,
 } from "@lowbit/tensor";
-import { type BenchRecord, type SuiteContext, defineSuite, measureBandwidth, recordBandwidth, round, timeit } from "../harness";
-import { type Contender, type Measured, compare, goalLine, interleave, load1, openPeers } from "../peers/compare";
-import { type OnnxPeerSession, dynamicQuantizeMatMulModel, matMulNBitsModel } from "../peers/onnx";
+import { type BenchRecord, defineSuite, measureBandwidth, recordBandwidth, round, type SuiteContext, timeit } from "../harness";
+import { type Contender, compare, goalLine, interleave, load1, type Measured, openPeers } from "../peers/compare";
+import { dynamicQuantizeMatMulModel, matMulNBitsModel, type OnnxPeerSession } from "../peers/onnx";
 
 async function useThreads(t: number): Promise<void> {
   const info = kernelThreadsInfo();
@@ -353,11 +353,49 @@ async function w8a8Gemm(ctx: SuiteContext, rng: Rng, goals: string[]): Promise<v
     extra: { input: "per-tensor uint8 activations (DynamicW8A8Linear)" },
   }));
   const list = contenders(ours, sessions, "w8a8-gemm", "DynamicQuantizeMatMul", { X: { data: x, dims: [m, k] } }, 2);
+  // the ceiling: the same number of multiply-adds as the GEMM, as register-only i32x4.dot_i16x8_s
+  // steps (the instruction both lowbit's and onnxruntime-web's WebAssembly kernels are built on)
+  const peak = getEngine().exports<{ dot_i16_peak(iters: number): number }>(INT8_KERNEL_MODULES[0]!).dot_i16_peak;
+  const peakIters = (m * n * k) / 128;
+  list.push({
+    key: "peak/1",
+    kernel: "w8a8-dot-peak",
+    backend: "wasm i32x4.dot_i16x8_s, registers only",
+    threads: 1,
+    prepare: () => useThreads(1),
+    fn: () => peak(peakIters),
+    calls: 2,
+    extra: { note: `${peakIters} steps of 16 dot_i16x8_s (the GEMM's multiply-adds), operands in registers` },
+  });
   const res = await interleave(ctx, { shape, ops: 2 * m * n * k, bytes }, list, 10);
   for (const s of sessions.values()) await s.release();
   lin.dispose();
   const flat = compare(ctx, "W8A8 GEMM 64x4096x4096", [res.get("ours/1")!, res.get("ours/2")!], peerMeasures(res));
   for (const t of [1, 2]) goals.push(goalLine("int8 (W8A8) GEMM M=64", flat, t, 0.6, 1.5));
+  // what fraction of that ceiling each 1-thread contender reaches, per round (peak time / its time)
+  const p = res.get("peak/1")!;
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const frac = (key: string) => {
+    const c = res.get(key);
+    return c ? round(med(c.roundMs.map((v, r) => p.roundMs[r]! / v)), 3) : null;
+  };
+  const ours1 = frac("ours/1");
+  const web = frac("onnxruntime-web/1");
+  const need = web === null ? null : round(1.5 * web, 3);
+  ctx.record({
+    kernel: "w8a8-fraction-of-dot-peak",
+    backend: "wasm",
+    shape,
+    threads: 1,
+    ms: p.rec.ms,
+    minMs: p.rec.minMs,
+    repeats: p.rec.repeats,
+    extra: { peakGmacs: round((m * n * k) / p.rec.ms / 1e6, 2), lowbit: ours1, onnxruntimeWeb: web, onnxruntimeNode: frac("onnxruntime-node/1"), lowbitNeedsFor1_5xWeb: need },
+  });
+  goals.push(
+    `W8A8 GEMM 1 thread against the dot_i16x8_s ceiling (${round((m * n * k) / p.rec.ms / 1e6, 2)} GMAC/s): lowbit ${ours1}, ` +
+      `onnxruntime-web ${web}; 1.5x onnxruntime-web would need ${need} of the ceiling`,
+  );
 }
 
 /** GPTQ's Hessian accumulation (X^T X over the upper triangle on matmulABt) at 1 and 2 threads, interleaved. */
