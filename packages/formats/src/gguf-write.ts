@@ -28,6 +28,29 @@ export interface GgufWriteInput {
   alignment?: number;
 }
 
+/**
+ * A tensor of a streamed GGUF: its layout now, its bytes from `data()` when the writer reaches it
+ * (once, in file order), so only one tensor's bytes need to exist at a time.
+ */
+export interface GgufStreamTensor {
+  name: string;
+  /** ggml type id or name (e.g. 0 or "F32"). */
+  type: number | GgmlTypeName;
+  /** ne, ne[0] contiguous: the reverse of the [out, in] shape. */
+  dims: readonly number[];
+  /** Bytes `data()` will return: what the type and dims take (checked before anything is written). */
+  byteLength: number;
+  /** The tensor's bytes; called once, after every tensor before it is written. */
+  data: () => Promise<ArrayBufferView> | ArrayBufferView;
+}
+
+export interface GgufStreamInput {
+  metadata: readonly GgufMetadataEntry[] | GgufMetadataBuilder;
+  tensors: readonly GgufStreamTensor[];
+  /** Data alignment; written as general.alignment when not the default 32. */
+  alignment?: number;
+}
+
 /** llama.cpp's GGML_MAX_NAME (names must be shorter). */
 export const GGML_MAX_NAME = 64;
 
@@ -70,7 +93,7 @@ export class GgufMetadataBuilder {
 
 /** Encodes everything before the data section; returns the bytes and each tensor's data offset. */
 export function encodeGgufHeader(
-  input: GgufWriteInput,
+  input: GgufWriteInput | GgufStreamInput,
   path = "gguf",
 ): { header: Uint8Array; offsets: number[]; alignment: number } {
   const entries = input.metadata instanceof GgufMetadataBuilder ? input.metadata.build() : [...input.metadata];
@@ -126,10 +149,11 @@ export function encodeGgufHeader(
     }
     const info = ggmlTypeInfo(t.type, "E_GGUF_TENSOR", where);
     const bytes = ggmlTensorBytes(info, t.dims, where);
-    if (bytes !== BigInt(t.data.byteLength)) {
+    const length = declaredLength(t, where);
+    if (bytes !== BigInt(length)) {
       throw new LowbitError(
         "E_SHAPE_MISMATCH",
-        `${where}dims ${JSON.stringify(t.dims)} of ${info.name} need ${bytes} bytes, data has ${t.data.byteLength}`,
+        `${where}dims ${JSON.stringify(t.dims)} of ${info.name} need ${bytes} bytes, data has ${length}`,
       );
     }
     w.string(t.name);
@@ -138,7 +162,7 @@ export function encodeGgufHeader(
     w.i32(info.id);
     w.u64(offset);
     offsets.push(offset);
-    offset += alignUp(t.data.byteLength, alignment);
+    offset += alignUp(length, alignment);
   }
   w.zeros(alignUp(w.length, alignment) - w.length);
   return { header: w.result(), offsets, alignment };
@@ -148,17 +172,55 @@ function alignUp(n: number, alignment: number): number {
   return Math.ceil(n / alignment) * alignment;
 }
 
+function isStreamTensor(t: GgufTensorInput | GgufStreamTensor): t is GgufStreamTensor {
+  return typeof t.data === "function";
+}
+
+/** Bytes of a tensor's data: its declared byteLength when streamed, the data's byteLength otherwise. */
+function declaredLength(t: GgufTensorInput | GgufStreamTensor, where: string): number {
+  const length: unknown = isStreamTensor(t) ? t.byteLength : t.data?.byteLength;
+  if (typeof length !== "number" || !Number.isSafeInteger(length) || length < 0) {
+    throw new LowbitError("E_INVALID_ARGUMENT", `${where}byteLength ${String(length)} must be a non-negative integer`);
+  }
+  return length;
+}
+
 /**
  * Writes a GGUF v3 file atomically: header, metadata, tensor infos, padding to the alignment,
  * then each tensor's data padded to the alignment.
  */
 export async function writeGguf(path: string, input: GgufWriteInput): Promise<void> {
+  const bad = input.tensors.find((t) => !ArrayBuffer.isView(t.data));
+  if (bad) throw new LowbitError("E_INVALID_ARGUMENT", `${path}: tensor "${bad.name}": data must be a typed array or DataView`);
+  const tensors = input.tensors.map((t): GgufStreamTensor => ({ name: t.name, type: t.type, dims: t.dims, byteLength: t.data.byteLength, data: () => t.data }));
+  await writeGgufStream(path, { metadata: input.metadata, tensors, alignment: input.alignment });
+}
+
+/**
+ * Writes a GGUF v3 file atomically, one tensor at a time: the header (with every tensor's offset,
+ * from the declared byte lengths) first, then each tensor's `data()` in file order, padded to the
+ * alignment, so at most one tensor's bytes are held at once. A `data()` returning another length
+ * than declared, or throwing, fails the write and leaves no file behind.
+ */
+export async function writeGgufStream(path: string, input: GgufStreamInput): Promise<void> {
+  const bad = input.tensors.find((t) => typeof t.data !== "function");
+  if (bad) throw new LowbitError("E_INVALID_ARGUMENT", `${path}: tensor "${bad.name}": data must be a function returning the bytes`);
   const { header, alignment } = encodeGgufHeader(input, path);
   await writeAtomic(path, async (sink) => {
     await sink.write(header);
     for (const t of input.tensors) {
-      await sink.write(asBytes(t.data));
-      await sink.zeros(alignUp(t.data.byteLength, alignment) - t.data.byteLength);
+      const data = await t.data();
+      if (!ArrayBuffer.isView(data)) {
+        throw new LowbitError("E_INVALID_ARGUMENT", `${path}: tensor "${t.name}": data() returned ${typeof data}, not a typed array or DataView`);
+      }
+      if (data.byteLength !== t.byteLength) {
+        throw new LowbitError(
+          "E_SHAPE_MISMATCH",
+          `${path}: tensor "${t.name}": data() returned ${data.byteLength} bytes, expected ${t.byteLength} (dims ${JSON.stringify(t.dims)} of ${ggmlTypeInfo(t.type).name})`,
+        );
+      }
+      await sink.write(asBytes(data));
+      await sink.zeros(alignUp(t.byteLength, alignment) - t.byteLength);
     }
   });
 }
