@@ -4,7 +4,9 @@
 // the tarballs in an empty project with no workspace around it, bundle page/ (which imports them)
 // with Vite, serve the bundle on 127.0.0.1 and open it in headless Chromium (Debian's package, driven
 // by playwright-core; no browser download): the bundle must build, the WebAssembly kernels must load,
-// and real calls must give right answers (see page/main.js). Needs `pnpm build` first.
+// and real calls must give right answers (see page/main.js). The page is opened twice: served cross-
+// origin isolated (COOP + COEP), where kernel threads run as Web Workers over shared memory, and
+// plain, where they fall back to one thread. Needs `pnpm build` first.
 // Prints one line per check and closes with "N passed, N failed"; exit code 1 on any failure.
 //
 //   pnpm --filter @lowbit/browser-check check [--keep] [--shim-node-builtins]
@@ -98,7 +100,10 @@ async function serve(dir) {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { "content-type": types[path.extname(file)] ?? "application/octet-stream" });
+    // served cross-origin isolated (what kernel threads need) unless the page is asked for ?plain
+    const plain = new URL(req.url ?? "/", "http://127.0.0.1").searchParams.has("plain") || (req.headers.referer ?? "").includes("?plain");
+    const isolation = plain ? {} : { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
+    res.writeHead(200, { "content-type": types[path.extname(file)] ?? "application/octet-stream", ...isolation });
     fs.createReadStream(file).pipe(res);
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -187,17 +192,29 @@ async function main() {
       args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     });
     try {
-      const page = await browser.newPage();
-      const errors = [];
-      page.on("console", (m) => m.type() === "error" && errors.push(`console: ${m.text()}`));
-      page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
-      await page.goto(server.url);
-      await page.waitForFunction(() => window.__lowbitCheck?.done === true, null, { timeout: 120_000 });
-      const result = await page.evaluate(() => window.__lowbitCheck);
-      for (const c of result.checks) (c.ok ? ok : fail)(`page: ${c.name}`, c.detail);
-      if (result.checks.length === 0) fail("page", "the page ran no check");
-      if (errors.length) fail("page: no console errors", errors.join("\n"));
-      else ok("page: no console errors");
+      // once cross-origin isolated (COOP + COEP: kernel threads), once plain (the one-thread fallback)
+      for (const [label, url] of [
+        ["page", server.url],
+        ["plain page", `${server.url}?plain`],
+      ]) {
+        const page = await browser.newPage();
+        const errors = [];
+        page.on("console", (m) => m.type() === "error" && errors.push(`console: ${m.text()}`));
+        page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
+        await page.goto(url);
+        await page.waitForFunction(() => window.__lowbitCheck?.done === true, null, { timeout: 120_000 });
+        const result = await page.evaluate(() => window.__lowbitCheck);
+        const isolated = await page.evaluate(() => globalThis.crossOriginIsolated === true);
+        if (isolated !== (label === "page")) fail(`${label}: cross-origin isolation`, `crossOriginIsolated = ${isolated}`);
+        for (const c of result.checks) {
+          // the plain page repeats the main checks; only its thread check is new
+          if (label === "page" || c.name.startsWith("threads")) (c.ok ? ok : fail)(`${label}: ${c.name}`, c.detail);
+        }
+        if (result.checks.length === 0) fail(label, "the page ran no check");
+        if (errors.length) fail(`${label}: no console errors`, errors.join("\n"));
+        else ok(`${label}: no console errors`);
+        await page.close();
+      }
     } catch (e) {
       fail("chromium", output(e));
     } finally {

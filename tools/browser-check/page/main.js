@@ -2,9 +2,20 @@
 // @lowbit/tensor, which both depend on, for the kernel engine) exactly as an application would,
 // loads the WebAssembly kernels, and checks real calls against plain-JavaScript references.
 // Results go to window.__lowbitCheck (read by check.mjs) and to the page.
-import { Int4Linear, dequantizeMatrix, quantizeRTN } from "@lowbit/int4";
-import { HessianAccumulator, gptqQuantize } from "@lowbit/gptq";
-import { Rng, getEngine, getKernelBackend, hasWasmSimd, setKernelBackend } from "@lowbit/tensor";
+
+import { gptqQuantize, HessianAccumulator } from "@lowbit/gptq";
+import { dequantizeMatrix, Int4Linear, quantizeRTN } from "@lowbit/int4";
+import {
+  getEngine,
+  getKernelBackend,
+  hasWasmSimd,
+  kernelThreadsInfo,
+  kernelThreadsReady,
+  matmulABt,
+  Rng,
+  setKernelBackend,
+  setKernelThreads,
+} from "@lowbit/tensor";
 
 const checks = [];
 function record(name, ok, detail) {
@@ -128,7 +139,68 @@ async function main() {
   });
 }
 
+/** True when every element of a and b has the same bits. */
+function sameBits(a, b) {
+  if (a.length !== b.length) return false;
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return false;
+  return true;
+}
+
+/**
+ * Kernel threads (issue 9): served cross-origin isolated (COOP + COEP), two threads start as Web
+ * Workers over the shared WebAssembly memory and split real calls, bit-identical to one thread;
+ * served without those headers, setKernelThreads falls back to one thread and says why.
+ */
+async function threadChecks() {
+  const isolated = globalThis.crossOriginIsolated === true;
+  const rng = new Rng(11);
+  const [n, k] = [1024, 1024];
+  const w = randomMatrix(rng, n, k, 0.05);
+  const x = randomMatrix(rng, 8, k);
+  const qm = quantizeRTN(w, n, k, { bits: 4, groupSize: 32, sym: false });
+  const lin = new Int4Linear(qm, { activations: "int8" });
+  const one = { gemv: Float32Array.from(lin.forward(x.subarray(0, k), 1)), gemm: Float32Array.from(lin.forward(x, 8)), f32: matmulABt(x, w, 8, n, k) };
+  if (!isolated) {
+    await check("threads: not cross-origin isolated, setKernelThreads(2) falls back to one thread and says why", async () => {
+      const got = setKernelThreads(2);
+      const ready = await kernelThreadsReady();
+      const info = kernelThreadsInfo();
+      const y = lin.forward(x.subarray(0, k), 1);
+      return {
+        ok: got === 1 && ready === 1 && /isolat/.test(info.reason ?? "") && sameBits(y, one.gemv),
+        detail: `setKernelThreads(2) = ${got}, ready ${ready}, reason "${info.reason}", forward still bit-identical: ${sameBits(y, one.gemv)}`,
+      };
+    });
+    lin.dispose();
+    return;
+  }
+  await check("threads: cross-origin isolated page starts 2 kernel threads (Web Workers over shared memory)", async () => {
+    const got = setKernelThreads(2);
+    const ready = await kernelThreadsReady(20000);
+    const info = kernelThreadsInfo();
+    return { ok: got === 2 && ready === 2 && info.ready && info.shared, detail: `setKernelThreads(2) = ${got}, ready ${ready}, shared memory ${info.shared}` };
+  });
+  await check("threads: int4 GEMV/GEMM and f32 GEMM split across 2 threads, bit-identical to 1 thread", () => {
+    const before = kernelThreadsInfo().dispatches;
+    const gemv = lin.forward(x.subarray(0, k), 1);
+    const gemm = lin.forward(x, 8);
+    const f32 = matmulABt(x, w, 8, n, k);
+    const split = kernelThreadsInfo().dispatches - before;
+    const same = [sameBits(gemv, one.gemv), sameBits(gemm, one.gemm), sameBits(f32, one.f32)];
+    return { ok: split >= 3 && same.every(Boolean), detail: `${split} split calls; bit-identical (GEMV, GEMM, f32): ${same.join(", ")}` };
+  });
+  await check("threads: back to one thread", async () => {
+    const got = setKernelThreads(1);
+    const y = lin.forward(x, 8);
+    return { ok: got === 1 && kernelThreadsInfo().threads === 1 && sameBits(y, one.gemm), detail: `setKernelThreads(1) = ${got}, forward bit-identical: ${sameBits(y, one.gemm)}` };
+  });
+  lin.dispose();
+}
+
 main()
+  .then(threadChecks)
   .catch((e) => record("page", false, e instanceof Error ? e.stack : String(e)))
   .finally(() => {
     const failed = checks.filter((c) => !c.ok).length;
