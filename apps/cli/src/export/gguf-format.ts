@@ -1,9 +1,21 @@
-import { GGML_TYPE, type GgufTensorInput, type GgufWriteInput, type Llama2cTokenizer, llamaGgufMetadata, readLlama2cTokenizer } from "@lowbit/formats";
+import {
+  GGML_TYPE,
+  type GgufMetadataEntry,
+  type GgufStreamTensor,
+  type GgufTensorInput,
+  type GgufWriteInput,
+  ggmlTensorBytes,
+  ggmlTypeInfo,
+  type Llama2cTokenizer,
+  llamaGgufMetadata,
+  readLlama2cTokenizer,
+  writeGgufStream,
+} from "@lowbit/formats";
 import { dequantizeMatrix, type QuantizedMatrix, quantizedMatrixToGgufInt4, quantizeGgufInt4 } from "@lowbit/int4";
 import { quantizeQ8_0Ref } from "@lowbit/int8";
 import type { LlamaConfig } from "@lowbit/runtime";
 import { encodeF16, f32ToF16Bits, LowbitError } from "@lowbit/tensor";
-import { type FloatTensor, permuteRowsF32, permuteRowsQ, ropePermutation, type TokenizerFiles } from "../quant/qmodel";
+import { DeferredMatrix, type FloatTensor, loadFloat, loadMatrix, permuteRowsF32, permuteRowsQ, ropePermutation, type TokenizerFiles } from "../quant/qmodel";
 
 /**
  * GGUF for llama.cpp from a float or quantized model. Tensor types follow llama.cpp's quantizer:
@@ -121,24 +133,73 @@ function order(names: Iterable<string>): string[] {
   });
 }
 
-/** Builds the GGUF (metadata + tensors) of a model; `type` forces the linears' type. */
-export async function buildGguf(m: GgufModelInput, opts: { type?: GgufType } = {}): Promise<GgufExportResult> {
+/**
+ * Thrown by a tensor's encoder when a matrix kept on disk turns out to have another natural GGUF
+ * type than its settings promised (an asymmetric matrix whose zeros all happen to be the middle
+ * code): the plan is redone with every matrix's type read from its values.
+ */
+class GgufReplan extends LowbitError {
+  constructor(name: string) {
+    super("E_INTERNAL", `${name}: natural GGUF type differs from the one its settings imply; planning again from the values`);
+  }
+}
+
+/**
+ * The natural type of a matrix kept on disk, from its settings: symmetric codes have every zero at
+ * 2^(bits-1) (the QuantizedMatrix contract), so 8-bit sym is Q8_0, 4-bit sym Q4_0, other 4-bit Q4_1.
+ * The encoder checks it against the values when it reads the matrix.
+ */
+function impliedGgufType(qm: DeferredMatrix): GgufType | undefined {
+  if (qm.bits === 8) return qm.sym ? "q8_0" : undefined;
+  if (qm.bits === 4) return qm.sym ? "q4_0" : "q4_1";
+  return undefined;
+}
+
+/** Natural types of every quantized matrix, reading those kept on disk one at a time when `exact`. */
+async function naturalTypes(quantized: Map<string, QuantizedMatrix>, exact: boolean): Promise<Map<string, GgufType | undefined>> {
+  const out = new Map<string, GgufType | undefined>();
+  for (const [name, qm] of quantized) {
+    out.set(name, qm instanceof DeferredMatrix && !exact ? impliedGgufType(qm) : naturalGgufType(await loadMatrix(qm)));
+  }
+  return out;
+}
+
+/**
+ * The GGUF of a model, planned: metadata and every tensor's name, type and shape now, each tensor's
+ * bytes from its `data()` (reading a matrix or float kept on disk, permuting, encoding), so a
+ * writer can hold one tensor at a time. `notes()` is complete once every `data()` has run.
+ */
+export interface GgufPlan {
+  metadata: GgufMetadataEntry[];
+  tensors: GgufStreamTensor[];
+  /** Type written per tensor name. */
+  types: Map<string, GgufType>;
+  fileType: GgufType;
+  notes(): string[];
+}
+
+/**
+ * Plans the GGUF of a model; `type` forces the linears' type. Matrices kept on disk are typed from
+ * their settings unless `exact` (then each is read once, one at a time, to check its zeros).
+ */
+export async function planGguf(m: GgufModelInput, opts: { type?: GgufType; exact?: boolean } = {}): Promise<GgufPlan> {
   const cfg = m.config;
-  const notes: string[] = [];
   const types = new Map<string, GgufType>();
   const quantized = m.quantized ?? new Map<string, QuantizedMatrix>();
+  const natural = opts.type ? undefined : await naturalTypes(quantized, opts.exact === true);
+  if (natural && !opts.exact && [...natural.values()].includes(undefined)) return planGguf(m, { ...opts, exact: true });
   // linears' type: forced, else the natural type of the quantized matrices, else f32
   let linearType: GgufType = opts.type ?? "f32";
-  if (!opts.type && quantized.size > 0) {
-    const natural = new Set([...quantized.values()].map(naturalGgufType));
-    if (natural.has(undefined)) {
+  if (natural && quantized.size > 0) {
+    const kinds = new Set(natural.values());
+    if (kinds.has(undefined)) {
       const bits = [...new Set([...quantized.values()].map((q) => q.bits))].join("/");
       throw new LowbitError(
         "E_UNSUPPORTED",
         `GGUF has no type lowbit writes for ${bits}-bit weights (it writes F32, F16, Q8_0, Q4_0, Q4_1). Pass --gguf-type q4_0, q4_1 or q8_0 to requantize, or write --format lowbit.`,
       );
     }
-    linearType = natural.has("q4_1") ? "q4_1" : natural.has("q4_0") ? "q4_0" : "q8_0";
+    linearType = kinds.has("q4_1") ? "q4_1" : kinds.has("q4_0") ? "q4_0" : "q8_0";
   }
   const embdType: GgufType = linearType === "q4_0" || linearType === "q4_1" ? "q8_0" : linearType;
   const permute = cfg.ropeStyle === "half";
@@ -147,35 +208,42 @@ export async function buildGguf(m: GgufModelInput, opts: { type?: GgufType } = {
   const permFor = (name: string) => (/\.attn_q\.(weight|bias)$/.test(name) ? permQ : /\.attn_k\.(weight|bias)$/.test(name) ? permK : undefined);
   const fallbacks: string[] = [];
   const requantized: string[] = [];
-  const tensors: GgufTensorInput[] = [];
+  const tensors: GgufStreamTensor[] = [];
+  const add = (name: string, type: GgufType, dims: number[], data: () => Promise<Uint8Array | Float32Array>) => {
+    types.set(name, type);
+    tensors.push({ name, type: TYPE_ID[type], dims, byteLength: Number(ggmlTensorBytes(ggmlTypeInfo(TYPE_ID[type]), dims)), data });
+  };
   for (const name of order([...m.floats.keys(), ...quantized.keys()])) {
     const perm = permFor(name);
-    const qm0 = quantized.get(name);
-    if (qm0) {
-      const qm = perm ? permuteRowsQ(qm0, perm) : qm0;
-      let type = opts.type ?? naturalGgufType(qm) ?? linearType;
-      let data: Uint8Array;
-      if (qm.cols % BLOCK[type] !== 0) {
-        fallbacks.push(`${name} (${qm.cols} columns)`);
+    const stored = quantized.get(name);
+    if (stored) {
+      const { rows, cols } = stored;
+      let type = opts.type ?? natural?.get(name) ?? linearType;
+      const fallback = cols % BLOCK[type] !== 0;
+      if (fallback) {
+        fallbacks.push(`${name} (${cols} columns)`);
         type = "f16";
-        data = encodeFloat(dequantizeMatrix(qm), qm.rows, qm.cols, "f16", name);
-      } else {
-        const exact = exactBytes(qm, type, name);
-        if (exact) data = exact;
-        else {
-          if (type !== "f32" && type !== "f16") requantized.push(name);
-          data = encodeFloat(dequantizeMatrix(qm), qm.rows, qm.cols, type, name);
-        }
       }
-      types.set(name, type);
-      tensors.push({ name, type: TYPE_ID[type], dims: [qm.cols, qm.rows], data });
+      const promised = stored instanceof DeferredMatrix ? natural?.get(name) : undefined;
+      add(name, type, [cols, rows], async () => {
+        const qm0 = await loadMatrix(stored);
+        if (promised !== undefined && naturalGgufType(qm0) !== promised) throw new GgufReplan(name);
+        const qm = perm ? permuteRowsQ(qm0, perm) : qm0;
+        if (fallback) return encodeFloat(dequantizeMatrix(qm), rows, cols, "f16", name);
+        const exact = exactBytes(qm, type, name);
+        if (exact) return exact;
+        if (type !== "f32" && type !== "f16") requantized.push(name);
+        return encodeFloat(dequantizeMatrix(qm), rows, cols, type, name);
+      });
       continue;
     }
     const t = m.floats.get(name)!;
-    const data0 = perm ? permuteRowsF32(t.data, t.shape[0]!, t.data.length / t.shape[0]!, perm) : t.data;
+    const values = async () => {
+      const data = await loadFloat(t);
+      return perm ? permuteRowsF32(data, t.shape[0]!, data.length / t.shape[0]!, perm) : data;
+    };
     if (t.shape.length === 1) {
-      types.set(name, "f32");
-      tensors.push({ name, type: GGML_TYPE.F32, dims: [t.shape[0]!], data: data0 });
+      add(name, "f32", [t.shape[0]!], values);
       continue;
     }
     const [rows, cols] = t.shape as [number, number];
@@ -184,19 +252,14 @@ export async function buildGguf(m: GgufModelInput, opts: { type?: GgufType } = {
       fallbacks.push(`${name} (${cols} columns)`);
       type = "f16";
     }
-    types.set(name, type);
-    tensors.push({ name, type: TYPE_ID[type], dims: [cols, rows], data: encodeFloat(data0, rows, cols, type, name) });
-  }
-  if (fallbacks.length) {
-    notes.push(`rows not a multiple of 32 fell back to F16 (as llama-quantize does): ${fallbacks.join(", ")}`);
-  }
-  if (requantized.length) {
-    notes.push(`not representable exactly in ${linearType.toUpperCase()}, requantized with llama.cpp's reference quantizer: ${requantized.join(", ")}`);
+    const encodedAs = type;
+    add(name, type, [cols, rows], async () => encodeFloat(await values(), rows, cols, encodedAs, name));
   }
   let tokenizer: Llama2cTokenizer | undefined;
+  let tokenizerNote: string | undefined;
   if (m.tokenizer?.kind === "llama2c") tokenizer = await readLlama2cTokenizer(m.tokenizer.path);
   else if (m.tokenizer?.kind === "gguf") tokenizer = await tokenizerFromGguf(m.tokenizer.path);
-  else notes.push("no llama.cpp tokenizer metadata written (lowbit converts llama2.c and GGUF vocabularies only); llama.cpp needs one to run the file");
+  else tokenizerNote = "no llama.cpp tokenizer metadata written (lowbit converts llama2.c and GGUF vocabularies only); llama.cpp needs one to run the file";
   const metadata = llamaGgufMetadata(
     {
       dim: cfg.dim,
@@ -217,8 +280,50 @@ export async function buildGguf(m: GgufModelInput, opts: { type?: GgufType } = {
       bosTokenId: cfg.bosTokenId,
       eosTokenId: cfg.eosTokenIds[0],
     },
-  );
-  return { input: { metadata, tensors }, types, notes, fileType: linearType };
+  ).build();
+  const notes = () => {
+    const out: string[] = [];
+    if (fallbacks.length) out.push(`rows not a multiple of 32 fell back to F16 (as llama-quantize does): ${fallbacks.join(", ")}`);
+    if (requantized.length) {
+      out.push(`not representable exactly in ${linearType.toUpperCase()}, requantized with llama.cpp's reference quantizer: ${requantized.join(", ")}`);
+    }
+    if (tokenizerNote) out.push(tokenizerNote);
+    return out;
+  };
+  return { metadata, tensors, types, fileType: linearType, notes };
+}
+
+/**
+ * Runs `use` on the model's plan; when a matrix kept on disk contradicts the type its settings
+ * implied, plans again with every matrix's type read from its values and runs `use` again.
+ */
+async function withPlan<T>(m: GgufModelInput, opts: { type?: GgufType }, use: (plan: GgufPlan) => Promise<T>): Promise<T> {
+  try {
+    return await use(await planGguf(m, opts));
+  } catch (e) {
+    if (!(e instanceof GgufReplan)) throw e;
+    return await use(await planGguf(m, { ...opts, exact: true }));
+  }
+}
+
+/**
+ * Writes a model's GGUF at `path`, one tensor at a time (tensors kept on disk are read, encoded
+ * and written one by one): peak memory is one tensor and its encoding, not the model.
+ */
+export async function writeGgufModel(path: string, m: GgufModelInput, opts: { type?: GgufType } = {}): Promise<Omit<GgufExportResult, "input">> {
+  return withPlan(m, opts, async (plan) => {
+    await writeGgufStream(path, plan);
+    return { types: plan.types, notes: plan.notes(), fileType: plan.fileType };
+  });
+}
+
+/** Builds the GGUF (metadata + every tensor's bytes, in memory) of a model; `type` forces the linears' type. */
+export async function buildGguf(m: GgufModelInput, opts: { type?: GgufType } = {}): Promise<GgufExportResult> {
+  return withPlan(m, opts, async (plan) => {
+    const tensors: GgufTensorInput[] = [];
+    for (const t of plan.tensors) tensors.push({ name: t.name, type: t.type, dims: t.dims, data: await t.data() });
+    return { input: { metadata: plan.metadata, tensors }, types: plan.types, notes: plan.notes(), fileType: plan.fileType };
+  });
 }
 
 /** The llama2.c-style vocabulary stored in a GGUF (tokenizer.ggml.*), to carry it over. */

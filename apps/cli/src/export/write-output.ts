@@ -1,11 +1,11 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeGguf, writeShardedSafetensors } from "@lowbit/formats";
+import { writeShardedSafetensors } from "@lowbit/formats";
 import { expectedTensors, hfNameFromInternal, type LlamaConfig, type TensorSource } from "@lowbit/runtime";
 import { encodeF16, LowbitError } from "@lowbit/tensor";
 import { writeAtomically } from "../output/atomic";
 import { type FloatTensor, materialize, permuteRowsF32, type QuantizedModel, ropePermutation, type TokenizerFiles } from "../quant/qmodel";
-import { buildGguf, type GgufType } from "./gguf-format";
+import { type GgufType, writeGgufModel } from "./gguf-format";
 import { hfConfigJson } from "./hf-config";
 import { type GptqCheckpointFormat, writeAwqModel, writeGptqModel } from "./hf-quantized";
 import { copyTokenizer, writeLowbitModel } from "./lowbit-format";
@@ -39,8 +39,8 @@ export async function readAllFloats(config: LlamaConfig, source: TensorSource): 
 /**
  * Writes a model in one of the output formats, atomically at `path` (a folder for lowbit, GPTQ,
  * AWQ and safetensors, a file for GGUF). `q` is the quantized model; float-only models (convert)
- * pass `floats` instead. The lowbit, GPTQ and AWQ writers read tensors kept on disk (DeferredMatrix,
- * DeferredFloat) one at a time; GGUF and safetensors read them all first.
+ * pass `floats` instead. The lowbit, GPTQ, AWQ and GGUF writers read tensors kept on disk
+ * (DeferredMatrix, DeferredFloat) one at a time; safetensors reads them all first.
  */
 export async function writeModel(
   format: OutputFormat,
@@ -52,14 +52,12 @@ export async function writeModel(
   const q = model.q;
   const tokenizer = q?.tokenizer ?? model.tokenizer;
   if (format === "gguf") {
-    // the GGUF writer takes every tensor at once: tensors kept on disk are read in first
-    const all = q ? await materialize(q) : undefined;
-    const built = await buildGguf(
-      { config: model.config, floats: all?.floats ?? model.floats ?? new Map(), quantized: all?.quantized, tokenizer },
-      { type: opts.ggufType },
-    );
-    await writeAtomically(path, "file", (tmp) => writeGguf(tmp, built.input));
-    return { format, path, notes: built.notes, ggufTypes: built.types };
+    // one tensor at a time: tensors kept on disk are read, encoded and written one by one
+    let written: Awaited<ReturnType<typeof writeGgufModel>> | undefined;
+    await writeAtomically(path, "file", async (tmp) => {
+      written = await writeGgufModel(tmp, { config: model.config, floats: q?.floats ?? model.floats ?? new Map(), quantized: q?.quantized, tokenizer }, { type: opts.ggufType });
+    });
+    return { format, path, notes: written!.notes, ggufTypes: written!.types };
   }
   if (format === "safetensors") {
     const floats = model.floats ?? (q ? (await import("../model/qmodel-source")).dequantizedFloats(await materialize(q)) : undefined);
