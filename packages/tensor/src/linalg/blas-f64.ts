@@ -1,4 +1,6 @@
 import { getEngine } from "../engine/engine";
+import { type KernelPart, runKernelParts } from "../engine/threads";
+import { splitRange, threadParts } from "../kernels/f32";
 import { wasmBase64 } from "../wasm/f64.generated";
 
 /**
@@ -59,6 +61,34 @@ export function wasmSubABt(pack: number): SubABt {
   return (c, ci, ldc, a, ai, lda, b, bi, ldb, m, n, k) => {
     if (m <= 0 || n <= 0 || k <= 0) return;
     kx.sub_abt_f64(c.byteOffset + ci * 8, ldc, a.byteOffset + ai * 8, lda, b.byteOffset + bi * 8, ldb, m, n, k, pack);
+  };
+}
+
+/**
+ * wasmSubABt split across the kernel threads by columns of C (B's rows), in multiples of 4 so
+ * every element of C takes the same path through the kernel as on one thread (the kernel's row
+ * blocking is untouched): bit-identical results. `packs` holds one pack_bytes_f64() scratch per
+ * thread (part i uses packs[i]); calls too small to be worth a dispatch run on this thread.
+ */
+export function wasmSubABtThreaded(packs: readonly number[]): SubABt {
+  const kx = f64Kernels();
+  return (c, ci, ldc, a, ai, lda, b, bi, ldb, m, n, k) => {
+    if (m <= 0 || n <= 0 || k <= 0) return;
+    const pc = c.byteOffset + ci * 8;
+    const pa = a.byteOffset + ai * 8;
+    const pb = b.byteOffset + bi * 8;
+    const parts = Math.min(packs.length, threadParts(m * n * k, Math.ceil(n / 4)));
+    if (parts <= 1) {
+      kx.sub_abt_f64(pc, ldc, pa, lda, pb, ldb, m, n, k, packs[0]!);
+      return;
+    }
+    const bounds = splitRange(n, parts, 4);
+    const list: KernelPart[] = [];
+    for (let i = 0; i < parts; i++) {
+      const [j0, j1] = [bounds[i]!, bounds[i + 1]!];
+      if (j0 < j1) list.push({ module: f64Module, fn: "sub_abt_f64", args: [pc + j0 * 8, ldc, pa, lda, pb + j0 * ldb * 8, ldb, m, j1 - j0, k, packs[i]!] });
+    }
+    runKernelParts(list);
   };
 }
 

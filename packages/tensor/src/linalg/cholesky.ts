@@ -1,5 +1,5 @@
 import { LowbitError } from "../errors";
-import { type SubABt, dot, trsmLowerT } from "./blas-f64";
+import { dot, type SubABt, trsmLowerT } from "./blas-f64";
 import { finish, workspace } from "./workspace";
 
 /**

@@ -1,7 +1,7 @@
 import { LowbitError } from "../errors";
 import { type SubABt, trsmLowerT } from "./blas-f64";
-import { type InPlaceOption, checkSquare, choleskyInPlace, copyLower } from "./cholesky";
-import { type Workspace, finish, workspace } from "./workspace";
+import { checkSquare, choleskyInPlace, copyLower, type InPlaceOption } from "./cholesky";
+import { finish, type Workspace, workspace } from "./workspace";
 
 /**
  * Inverses built on the Cholesky factor, all working inside one n x n Float64Array plus O(n)

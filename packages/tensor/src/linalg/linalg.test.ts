@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KernelBackend, getEngine, setKernelBackend } from "../engine/engine";
+import { getEngine, type KernelBackend, setKernelBackend } from "../engine/engine";
+import { getKernelThreads, kernelThreadsInfo, kernelThreadsReady, setKernelThreads, shutdownKernelThreads } from "../engine/threads";
 import { LowbitError } from "../errors";
 import { Rng } from "../rng";
 import { f64Kernels, subABtJs as subABt, wasmSubABt } from "./blas-f64";
@@ -308,4 +309,33 @@ describe("inverses", () => {
     expect(() => upperCholeskyOfInverse(b, n)).toThrow(/pivot 39 /);
   });
 });
+});
+
+describe("on 2 and 3 kernel threads: bit-identical to one thread", () => {
+  afterAll(async () => {
+    await shutdownKernelThreads();
+  });
+  // ragged sizes on purpose: splits fall on multiples of 4 columns, partial tiles at the end
+  const sizes = [300, 517];
+  const mats = sizes.map((n, i) => randomSPD(n, 40 + i, 1e-3));
+  const runAll = () =>
+    sizes.flatMap((n, i) => {
+      const a = mats[i]!;
+      return [cholesky(a, n), inverseSPD(a, n), upperCholeskyOfInverse(a, n), choleskyInverse(cholesky(a, n), n)];
+    });
+  const same = (x: Float64Array, y: Float64Array) => x.length === y.length && x.every((v, i) => Object.is(v, y[i]));
+
+  it.each([2, 3])("%i threads: cholesky, inverseSPD, upperCholeskyOfInverse, choleskyInverse", async (t) => {
+    setKernelBackend("wasm");
+    expect(getKernelThreads()).toBe(1);
+    const single = runAll();
+    expect(setKernelThreads(t, { spinMicros: 50 })).toBe(t);
+    expect(await kernelThreadsReady()).toBe(t);
+    const before = kernelThreadsInfo().dispatches;
+    const got = runAll();
+    for (const [i, y] of got.entries()) expect(same(y, single[i]!), `result ${i}`).toBe(true);
+    // the heavy steps really were split
+    expect(kernelThreadsInfo().dispatches - before).toBeGreaterThan(20);
+    await shutdownKernelThreads();
+  });
 });

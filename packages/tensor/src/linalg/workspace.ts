@@ -1,12 +1,14 @@
 import { getEngine, getKernelBackend } from "../engine/engine";
-import { type SubABt, f64Kernels, subABtJs, wasmSubABt } from "./blas-f64";
+import { activeKernelThreads, runKernelParts } from "../engine/threads";
+import { f64Kernels, f64Module, type SubABt, subABtJs, wasmSubABt, wasmSubABtThreaded } from "./blas-f64";
 
 /**
  * Where a factorisation runs. With the "wasm" backend the n x n matrix (and any scratch) is copied
  * into one block of kernel memory, so the heavy C -= A·B^T steps run as WebAssembly SIMD on it in
  * place while the light steps stay in JS on views of the same memory; the result is copied out.
  * That costs one extra n x n (kernel memory is reused afterwards, never returned to the OS).
- * With the "ref" backend, or for small n, everything runs in JS on ordinary arrays.
+ * With the "ref" backend, or for small n, everything runs in JS on ordinary arrays. With kernel
+ * threads the heavy steps are split across them (wasmSubABtThreaded), bit-identical to one thread.
  */
 export interface Workspace {
   /** The n x n working matrix. */
@@ -38,16 +40,27 @@ export function workspace(n: number, tmpLength: number, reuse?: Float64Array): W
   }
   const engine = getEngine();
   const packBytes = f64Kernels().pack_bytes_f64();
+  const threads = activeKernelThreads();
+  // with kernel threads, have the workers load the f64 module now (loading allocates kernel memory)
+  if (threads > 1) preloadInWorkers(threads);
+  const packsBytes = Math.ceil(packBytes / 64) * 64 * threads;
   const xBytes = n * n * 8;
-  const buf = engine.buffer(xBytes + tmpLength * 8 + packBytes, 64);
+  const buf = engine.buffer(xBytes + tmpLength * 8 + packsBytes, 64);
   // no kernel allocation may happen between here and dispose(): the views would detach
+  const pack0 = buf.ptr + xBytes + tmpLength * 8;
+  const packs = Array.from({ length: threads }, (_, i) => pack0 + i * Math.ceil(packBytes / 64) * 64);
   return {
     x: engine.f64(buf.ptr, n * n),
     tmp: engine.f64(buf.ptr + xBytes, tmpLength),
-    sub: wasmSubABt(buf.ptr + xBytes + tmpLength * 8),
+    sub: threads > 1 ? wasmSubABtThreaded(packs) : wasmSubABt(pack0),
     inKernel: true,
     dispose: () => buf.dispose(),
   };
+}
+
+/** A no-op f64 call split over `threads` parts: the workers instantiate the f64 module if they have not. */
+function preloadInWorkers(threads: number): void {
+  runKernelParts(Array.from({ length: threads }, () => ({ module: f64Module, fn: "sub_abt_f64", args: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0] })));
 }
 
 /**
