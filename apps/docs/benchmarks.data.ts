@@ -8,9 +8,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  type AccuracyView,
   type BenchPageData,
   type BenchRecordJson,
-  type AccuracyView,
   chartsOf,
   type MachineInfo,
   type MemoryView,
@@ -20,6 +20,7 @@ import {
   parseResults,
   type SuiteView,
 } from "./.vitepress/theme/bench/bench-model";
+import { goalsOf } from "./.vitepress/theme/bench/goals";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const benchDir = path.resolve(here, "../../tools/bench");
@@ -82,7 +83,8 @@ export function loadBenchPage(dir = benchDir): BenchPageData {
   const bandwidth = all
     .filter((r) => r.kernel === "read-bandwidth" && r.gbps !== null)
     .map((r) => ({ backend: r.backend, gbps: r.gbps as number }));
-  return { suites, accuracy, memory, bandwidth, ...(machine ? { machine } : {}) };
+  const goals = goalsOf(suites, memory.flatMap((m) => m.rows));
+  return { suites, accuracy, memory, bandwidth, goals, ...(machine ? { machine } : {}) };
 }
 
 /** A kernel suite's results file (an array of BenchRecord), or a "no results yet" view. */

@@ -5,7 +5,8 @@
  * every record. Pure functions: used by the data loader at build time and by the tests.
  */
 
-/** One record as tools/bench/src/harness.ts writes it (only the fields the page reads). */
+/** One record as tools/bench/src/harness.ts writes it (only the fields the page reads). */import type { GoalRow } from "./goals";
+
 export interface BenchRecordJson {
   suite?: string;
   kernel: string;
@@ -127,6 +128,8 @@ export interface BenchPageData {
   machine?: MachineInfo;
   /** Read-bandwidth records (the machine's memory ceiling), if any suite measured it. */
   bandwidth: Array<{ backend: string; gbps: number }>;
+  /** The performance goals and what the result files record against them (goals.ts). */
+  goals: GoalRow[];
 }
 
 export function backendClass(backend: string): BackendClass {
