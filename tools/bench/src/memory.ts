@@ -7,7 +7,8 @@
  * set size"), with the load average before and after:
  *
  * - `cli`: `lowbit quantize <model> --method M --bits 4 --group-size 128 --format gptq --out ...`
- *   (the whole command: load, calibrate, quantize, export);
+ *   (the whole command: load, calibrate, quantize, export); runs with format gguf write
+ *   `--format gguf --sym` (Q4_0 linears, Q8_0 embedding and classifier) instead;
  * - `library`: the same quantization through the libraries on a lazily opened model
  *   (`buildModel(cfg, source, { lazy: true })` over a source that loads only the calibration
  *   tokens' embedding rows and no classifier; the calibration driver with `finishLayer` spilling the
@@ -31,8 +32,8 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
 import { dataFile, repoRoot } from "@lowbit/testing";
 import { countParams, PRESETS, readGenerated } from "./gen-model";
 
@@ -51,12 +52,16 @@ export interface MemoryRun {
   gptqLayers?: number;
   /** Not run unless named with --only (hours on this machine). */
   optional?: boolean;
+  /** CLI output format (default gptq); gguf runs quantize symmetrically so the linears are Q4_0. */
+  format?: "gptq" | "gguf";
 }
 
 export const RUNS: MemoryRun[] = [
   { id: "100m-cli-rtn", preset: "100m", path: "cli", method: "rtn" },
   { id: "100m-lib-rtn", preset: "100m", path: "library", method: "rtn" },
   { id: "4g-cli-rtn", preset: "4g", path: "cli", method: "rtn" },
+  /** The same through the GGUF writer: --sym, so Q4_0 linears and a Q8_0 embedding and classifier. */
+  { id: "4g-cli-rtn-gguf", preset: "4g", path: "cli", method: "rtn", format: "gguf" },
   { id: "4g-lib-rtn", preset: "4g", path: "library", method: "rtn" },
   { id: "100m-cli-gptq", preset: "100m", path: "cli", method: "gptq", samples: 32, seqLen: 512 },
   { id: "4g-lib-gptq1", preset: "4g", path: "library", method: "gptq", samples: 8, seqLen: 256, gptqLayers: 1 },
@@ -132,7 +137,8 @@ async function ensureModel(work: string, preset: "100m" | "4g"): Promise<{ dir: 
 }
 
 function cliArgs(run: MemoryRun, model: string, out: string, calib: string): string[] {
-  const a = ["apps/cli/src/main.ts", "quantize", model, "--method", run.method, "--bits", "4", "--group-size", "128", "--format", "gptq", "--out", out, "--json"];
+  const format = run.format ?? "gptq";
+  const a = ["apps/cli/src/main.ts", "quantize", model, "--method", run.method, "--bits", "4", "--group-size", "128", "--format", format, ...(format === "gguf" ? ["--sym"] : []), "--out", out, "--json"];
   if (run.method === "gptq") a.push("--samples", String(run.samples), "--seq-len", String(run.seqLen), "--calib", calib);
   return a;
 }
@@ -162,8 +168,9 @@ async function measure(run: MemoryRun, work: string, calib: string, cliRoot: str
   const modelBytes = p.total * 4;
   const layerBytes = p.perLayer * 4;
   const id = run.id + tag;
-  const out = path.join(work, "out", id);
+  const out = path.join(work, "out", run.format === "gguf" ? `${id}.gguf` : id);
   fs.rmSync(out, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(out), { recursive: true });
   const args = run.path === "cli" ? cliArgs(run, dir, out, calib) : libraryArgs(run, dir, calib);
   const shown = run.path === "cli" ? `${cliRoot === repoRoot ? "" : `(in ${cliRoot}) `}pnpm lowbit ${args.slice(1).join(" ")}` : `node --conditions=@lowbit/source --import tsx ${path.relative(repoRoot, args[0]!)} ${args.slice(1).join(" ")}`;
   console.log(`\n[${id}] ${shown}`);
@@ -284,7 +291,11 @@ async function main(): Promise<void> {
     const ids = new Set(rows.map((r) => r.id));
     all = [...prev.filter((r) => !ids.has(r.id)), ...rows];
     const rank = (id: unknown) => {
-      const i = RUNS.findIndex((r) => id === r.id || String(id).startsWith(`${r.id}-`));
+      // the longest run id it is or extends (4g-cli-rtn-gguf-before-stream belongs to 4g-cli-rtn-gguf, not 4g-cli-rtn)
+      let i = -1;
+      RUNS.forEach((r, j) => {
+        if ((id === r.id || String(id).startsWith(`${r.id}-`)) && (i < 0 || r.id.length > RUNS[i]!.id.length)) i = j;
+      });
       return 2 * i + (RUNS[i]?.id === id ? 0 : 1);
     };
     all.sort((a, b) => rank(a.id) - rank(b.id));
