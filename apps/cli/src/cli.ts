@@ -1,9 +1,10 @@
-import { LowbitError, isLowbitError } from "@lowbit/tensor";
+import { isLowbitError, LowbitError } from "@lowbit/tensor";
 import { type ArgsDef, type CommandDef, runCommand } from "citty";
 import { checkArgs } from "./args";
 import { commandExtras, commonArgs, lowbitCommand } from "./command";
 import { renderHelp } from "./help";
 import { withHint } from "./hints";
+import { THREADED_COMMANDS, threadCount, withKernelThreads } from "./threads";
 import { Io, type IoOptions, stripAnsi, withIo } from "./ui/io";
 import { VERSION } from "./version";
 
@@ -106,7 +107,8 @@ export async function runCli(argv: readonly string[], ioOptions: IoOptions = {})
       const subArgs = rawArgs.slice(nameIndex + 1);
       const defs = (typeof sub.args === "function" ? await sub.args() : await sub.args) ?? {};
       checkArgs(name!, defs as ArgsDef, subArgs, commandExtras(sub).multi);
-      await runCommand(sub, { rawArgs: subArgs });
+      const threads = THREADED_COMMANDS.has(name!) ? threadCount(name!, subArgs, io.env) : 1;
+      await withKernelThreads(threads, () => runCommand(sub!, { rawArgs: subArgs }));
       return 0;
     } catch (e) {
       reportError(io, e, name, sub);

@@ -5,6 +5,15 @@ export const commonArgs = {
   json: { type: "boolean", description: "Machine-readable JSON on stdout instead of text" },
 } as const satisfies ArgsDef;
 
+/** The kernel-threads flag of the commands that compute (see threads.ts). */
+export const threadArgs = {
+  threads: {
+    type: "string",
+    description: "Kernel threads (worker threads over shared memory; results are bit-identical). Default: $LOWBIT_THREADS, else the machine's cores up to 8",
+    valueHint: "N",
+  },
+} as const satisfies ArgsDef;
+
 export interface LowbitCommandExtras {
   /** Flags that take several values: `--calib a.txt b.txt` or repeated `--calib a --calib b`. */
   multi?: readonly string[];

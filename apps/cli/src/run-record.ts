@@ -64,6 +64,8 @@ export interface RunRecord {
   evalData?: { path: string; tokens: number; note?: string };
   calibData?: { path: string; samples: number; seqLen: number; note?: string };
   command?: string;
+  /** Kernel threads the run used, kernel calls split across them, and why fewer than asked. */
+  threads?: { threads: number; splitCalls: number; reason?: string };
 }
 
 /** A histogram of values over [lo, hi] in `bins` equal bins (values outside are clamped in). */

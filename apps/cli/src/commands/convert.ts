@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { LowbitError } from "@lowbit/tensor";
 import { choiceFlag, requiredString } from "../args";
-import { commonArgs, lowbitCommand } from "../command";
+import { commonArgs, lowbitCommand, threadArgs } from "../command";
 import { GGUF_TYPES } from "../export/gguf-format";
 import { readAllFloats, writeModel } from "../export/write-output";
 import { openModel } from "../model/open";
@@ -31,6 +31,7 @@ export default lowbitCommand(
       checkpointFormat: { type: "string", description: "GPTQ checkpoint_format: gptq (v1), gptq_v2, or auto (v1 unless a zero point of 0 needs v2)", default: "auto", valueHint: "FMT" },
       dtype: { type: "string", description: "Float dtype for --to safetensors: f32 or f16", default: "f32", valueHint: "DTYPE" },
       tokenizer: { type: "string", description: "Tokenizer file when not beside the model", valueHint: "FILE" },
+      ...threadArgs,
       ...commonArgs,
     },
     async run({ args }) {

@@ -3,7 +3,7 @@ import { bitsPerWeight } from "@lowbit/calibration";
 import { buildModel, documentHalf, encodeDocuments, evaluate, generate, type LlamaModel, parameterCount, splitDocuments } from "@lowbit/runtime";
 import { LowbitError } from "@lowbit/tensor";
 import { choiceFlag, intFlag } from "../args";
-import { commonArgs, lowbitCommand } from "../command";
+import { commonArgs, lowbitCommand, threadArgs } from "../command";
 import { findDemoSource } from "../demo-assets";
 import { readText } from "../eval-text";
 import { openModel, openTokenizer } from "../model/open";
@@ -15,6 +15,7 @@ import { METHODS, type Method } from "../quant/plugins";
 import { histograms, layerErrors } from "../quant/summary";
 import { renderReport } from "../report/html";
 import type { EvalSummary, MethodRun, RunRecord } from "../run-record";
+import { threadsInEffect } from "../threads";
 import { formatBytes, formatDuration, formatNumber, formatPercent } from "../ui/format";
 import { io } from "../ui/io";
 import { renderTable } from "../ui/table";
@@ -63,6 +64,7 @@ export default lowbitCommand(
       evalTokens: { type: "string", description: "Held-out tokens to evaluate on (fewer is faster)", default: "4096", valueHint: "N" },
       seed: { type: "string", description: "Seed of the calibration sampling", default: "0", valueHint: "S" },
       out: { type: "string", description: "Folder for run.json and report.html", default: "lowbit-demo", valueHint: "DIR" },
+      ...threadArgs,
       ...commonArgs,
     },
     async run({ args, rawArgs }) {
@@ -176,6 +178,7 @@ export default lowbitCommand(
           lowbit: VERSION,
           createdAt: new Date().toISOString(),
           command: `lowbit ${["demo", ...rawArgs].join(" ")}`,
+          threads: threadsInEffect(),
           model: { path: src.model, format: resolved.kind, parameters: params, bytes: fp.storageBytes, note: src.note },
           baseline: { label: "float32", bytes: fp.storageBytes, bitsPerWeight: 32, eval: baseEval },
           runs,

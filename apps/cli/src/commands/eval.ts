@@ -1,7 +1,7 @@
 import { evaluate } from "@lowbit/runtime";
 import { LowbitError } from "@lowbit/tensor";
 import { intFlag, requiredString } from "../args";
-import { commonArgs, lowbitCommand } from "../command";
+import { commonArgs, lowbitCommand, threadArgs } from "../command";
 import { readText, tokenizeText } from "../eval-text";
 import { loadModel } from "../model/load";
 import { formatNumber, formatPercent } from "../ui/format";
@@ -18,6 +18,7 @@ export default lowbitCommand(
       seqLen: { type: "string", description: "Window length in tokens (default: min(256, context length))", valueHint: "L" },
       maxTokens: { type: "string", description: "Use at most this many tokens of the data", valueHint: "N" },
       tokenizer: { type: "string", description: "Tokenizer file when not beside the model", valueHint: "FILE" },
+      ...threadArgs,
       ...commonArgs,
     },
     async run({ args }) {

@@ -1,7 +1,8 @@
 import { generate } from "@lowbit/runtime";
 import { floatFlag, intFlag } from "../args";
-import { commonArgs, lowbitCommand } from "../command";
+import { commonArgs, lowbitCommand, threadArgs } from "../command";
 import { loadModel } from "../model/load";
+import { threadsInEffect } from "../threads";
 import { formatNumber } from "../ui/format";
 import { io } from "../ui/io";
 
@@ -16,6 +17,7 @@ export default lowbitCommand(
       topP: { type: "string", description: "Nucleus sampling: keep tokens up to probability P", default: "0.9", valueHint: "P" },
       seed: { type: "string", description: "Seed of the sampler", default: "0", valueHint: "S" },
       tokenizer: { type: "string", description: "Tokenizer file (llama2.c .bin) when not beside the model", valueHint: "FILE" },
+      ...threadArgs,
       ...commonArgs,
     },
     async run({ args }) {
@@ -46,10 +48,11 @@ export default lowbitCommand(
       });
       const seconds = (performance.now() - t0) / 1000;
       const tps = r.tokens.length / Math.max(1e-9, r.decodeMs / 1000);
+      const { threads } = threadsInEffect();
       out.print();
       out.note(
         out.ce.dim(
-          `${r.tokens.length} tokens in ${formatNumber(seconds, 3)} s: ${formatNumber(tps, 3)} tokens/s decoding, prompt ${r.promptTokens} tokens in ${formatNumber(r.prefillMs, 3)} ms (stopped: ${r.stopReason})`,
+          `${r.tokens.length} tokens in ${formatNumber(seconds, 3)} s: ${formatNumber(tps, 3)} tokens/s decoding, prompt ${r.promptTokens} tokens in ${formatNumber(r.prefillMs, 3)} ms, ${threads} thread${threads === 1 ? "" : "s"} (stopped: ${r.stopReason})`,
         ),
       );
       out.result({
@@ -62,6 +65,7 @@ export default lowbitCommand(
         prefillMs: r.prefillMs,
         decodeMs: r.decodeMs,
         tokensPerSecond: tps,
+        threads,
       });
     },
   },

@@ -4,7 +4,7 @@ import { bitsPerWeight } from "@lowbit/calibration";
 import { evaluate, parameterCount } from "@lowbit/runtime";
 import { LowbitError } from "@lowbit/tensor";
 import { choiceFlag, floatFlag, intFlag, multiFlag, requiredString } from "../args";
-import { commonArgs, lowbitCommand } from "../command";
+import { commonArgs, lowbitCommand, threadArgs } from "../command";
 import { readText, tokenizeText } from "../eval-text";
 import { GGUF_TYPES } from "../export/gguf-format";
 import { writeModel } from "../export/write-output";
@@ -14,6 +14,7 @@ import { prepare, type QuantizeSettings, runQuantization, toQuantizedModel } fro
 import { METHODS } from "../quant/plugins";
 import { histograms, layerErrors, printLayerTable, printSummary } from "../quant/summary";
 import type { EvalSummary, RunRecord } from "../run-record";
+import { threadsInEffect } from "../threads";
 import { formatBytes, formatDuration, formatNumber, formatPercent } from "../ui/format";
 import { io } from "../ui/io";
 import { VERSION } from "../version";
@@ -55,6 +56,7 @@ export default lowbitCommand(
       eval: { type: "string", description: "Also evaluate the written model against the original on this held-out text", valueHint: "FILE" },
       evalTokens: { type: "string", description: "Tokens of --eval text to use", default: "8192", valueHint: "N" },
       tokenizer: { type: "string", description: "Tokenizer file when not beside the model", valueHint: "FILE" },
+      ...threadArgs,
       ...commonArgs,
     },
     async run({ args, rawArgs }) {
@@ -134,6 +136,7 @@ export default lowbitCommand(
           lowbit: VERSION,
           createdAt: new Date().toISOString(),
           command: `lowbit ${["quantize", ...rawArgs].join(" ")}`,
+          threads: threadsInEffect(),
           model: { path: args.model, format: prepared.opened.resolved.kind, parameters: params, bytes: bytesBefore },
           baseline: { label: "original", bytes: bytesBefore, bitsPerWeight: (bytesBefore * 8) / params },
           runs: [
