@@ -187,7 +187,9 @@ export async function planGguf(m: GgufModelInput, opts: { type?: GgufType; exact
   const types = new Map<string, GgufType>();
   const quantized = m.quantized ?? new Map<string, QuantizedMatrix>();
   const natural = opts.type ? undefined : await naturalTypes(quantized, opts.exact === true);
-  if (natural && !opts.exact && [...natural.values()].includes(undefined)) return planGguf(m, { ...opts, exact: true });
+  // an 8-bit asymmetric matrix on disk could still hold Q8_0's zeros: read them before refusing it
+  const unsure = [...quantized].some(([name, qm]) => qm instanceof DeferredMatrix && qm.bits === 8 && natural?.get(name) === undefined);
+  if (natural && !opts.exact && unsure) return planGguf(m, { ...opts, exact: true });
   // linears' type: forced, else the natural type of the quantized matrices, else f32
   let linearType: GgufType = opts.type ?? "f32";
   if (natural && quantized.size > 0) {

@@ -12,11 +12,11 @@ import { Io } from "../ui/io";
 import { buildGguf, type GgufType } from "./gguf-format";
 import { writeModel } from "./write-output";
 
-async function quantized(sym: boolean): Promise<QuantizedModel> {
+async function quantized(sym: boolean, bits = 4): Promise<QuantizedModel> {
   const s: QuantizeSettings = {
     model: dataFile("stories260K", "stories260K.bin"),
     method: "rtn",
-    bits: 4,
+    bits,
     groupSize: 32,
     sym,
     actOrder: false,
@@ -125,6 +125,22 @@ describe.skipIf(!hasData)("GGUF written one tensor at a time", () => {
     await f.close();
     expect(log).toEqual([...fileOrder.slice(0, fileOrder.indexOf("blk.0.attn_q.weight") + 1), ...matrices, ...fileOrder]);
     expect(readdirSync(dir).filter((n) => n.includes("replan-got"))).toEqual(["replan-got.gguf"]);
+  });
+
+  it("8-bit matrices on disk whose settings say asymmetric: read once each to find Q8_0's zeros, then written", async () => {
+    const q8 = await quantized(true, 8);
+    const want = join(dir, "q8-want.gguf");
+    const built = await allAtOnce(q8, undefined, want);
+    expect(built.types.get("blk.0.attn_q.weight")).toBe("q8_0");
+    const log: string[] = [];
+    const got = join(dir, "q8-got.gguf");
+    const w = await writeModel("gguf", got, { config: q8.config, q: deferred(q8, log, false) });
+    expect(readFileSync(got).equals(readFileSync(want))).toBe(true);
+    expect(w.ggufTypes).toEqual(built.types);
+    const f = await readGguf(got);
+    const fileOrder = f.tensors.map((t) => t.name);
+    await f.close();
+    expect(log).toEqual([...q8.quantized.keys(), ...fileOrder]);
   });
 
   it("a tensor that cannot be read: the error, no file and no temporary left", async () => {
