@@ -1,13 +1,11 @@
 import { dequantizeMatrix, quantizeRTN } from "@lowbit/int4";
-import { LINEAR_NAMES, type LinearName } from "@lowbit/runtime";
-import { hasData } from "@lowbit/testing";
+import { LINEAR_NAMES, type LinearName, loadLlama2c } from "@lowbit/runtime";
+import { dataFile, hasData } from "@lowbit/testing";
 import { describe, expect, it } from "vitest";
 import { quantizeModel } from "./driver";
 import type { LayerContext, LayerPlugin } from "./plugin";
 import { rtnPlugin } from "./rtn-plugin";
 import { loadStories, smallCalibration } from "./test-model";
-import { dataFile } from "@lowbit/testing";
-import { loadLlama2c } from "@lowbit/runtime";
 
 /** RMSNorm exactly as the runtime computes it. */
 function rmsNorm(x: Float32Array, w: Float32Array, rows: number, dim: number): Float32Array {
@@ -63,6 +61,80 @@ describe.runIf(hasData)("quantizeModel (the sequential driver) on stories260K", 
     expect(captured!.get("ffn_down")!.length).toBe(96 * model.config.hiddenDim);
     expect(chunks).toBe(2); // 3 windows in chunks of 2
   });
+
+  it("runs a chunk in steps (stepWindows): the same outputs and inputs, parts carrying their chunk's rows in order", async () => {
+    const model = await loadStories();
+    const data = await smallCalibration(5, 16);
+    const parts: string[] = [];
+    let same = false;
+    await quantizeModel(
+      model,
+      data,
+      {
+        name: "steps",
+        quantizeLayer(ctx) {
+          if (ctx.layer !== 1) return;
+          const inputs = (step?: number) => {
+            const xs: Float32Array[] = [];
+            const out = ctx.forward({
+              collectOutput: true,
+              capture: ["ffn_down"],
+              ...(step ? { stepWindows: step } : {}),
+              onCapture: (a) => {
+                xs.push(a.input);
+                if (step) parts.push(`${a.rowOffset}+${a.rows}/${a.chunkRows} (${a.windows} of ${a.chunkWindows})`);
+              },
+            })!;
+            const x = new Float32Array(xs.reduce((n, v) => n + v.length, 0));
+            let o = 0;
+            for (const v of xs) {
+              x.set(v, o);
+              o += v.length;
+            }
+            return { out, x };
+          };
+          const whole = inputs();
+          const stepped = inputs(2);
+          same =
+            Buffer.from(whole.out.buffer).equals(Buffer.from(stepped.out.buffer)) &&
+            Buffer.from(whole.x.buffer).equals(Buffer.from(stepped.x.buffer));
+          expect(() => ctx.forward({ stepWindows: 0 })).toThrow(/stepWindows/);
+        },
+      },
+      { batchWindows: 3 },
+    );
+    expect(same).toBe(true);
+    // chunks of 3 + 2 windows of 16 tokens, in steps of 2 windows
+    expect(parts).toEqual(["0+32/48 (2 of 3)", "32+16/48 (1 of 3)", "0+32/32 (2 of 2)"]);
+  });
+
+  it.each([1, 2, 5])(
+    "computes every layer's outputs the same in steps of %i window(s) (in place), leaving startInputs untouched",
+    async (stepWindows) => {
+      const data = await smallCalibration(5, 16);
+      const probe = (seen: Float32Array[]): LayerPlugin => ({
+        name: "probe-rtn",
+        propagate: "quantized",
+        quantizeLayer(ctx) {
+          seen.push(ctx.inputs.slice());
+          for (const n of LINEAR_NAMES) {
+            const l = ctx.model.getLinear(ctx.layer, n);
+            ctx.setWeight(n, dequantizeMatrix(quantizeRTN(ctx.weight(n), l.outFeatures, l.inFeatures, { bits: 4, groupSize: l.inFeatures === 172 ? 43 : 32, sym: false })));
+          }
+        },
+      });
+      const ref: Float32Array[] = [];
+      await quantizeModel(await loadStories(), data, probe(ref), { stepWindows: 5 });
+      const seen: Float32Array[] = [];
+      await quantizeModel(await loadStories(), data, probe(seen), { stepWindows });
+      expect(seen.map((x, i) => Buffer.from(x.buffer).equals(Buffer.from(ref[i]!.buffer)))).toEqual([true, true, true, true, true]);
+      const start = ref[2]!.slice();
+      const resumed: Float32Array[] = [];
+      await quantizeModel(await loadStories(), data, probe(resumed), { stepWindows, startLayer: 2, startInputs: start });
+      expect(Buffer.from(start.buffer).equals(Buffer.from(ref[2]!.buffer))).toBe(true);
+      expect(Buffer.from(resumed[2]!.buffer).equals(Buffer.from(ref[4]!.buffer))).toBe(true);
+    },
+  );
 
   it("RTN through the driver equals RTN applied to each weight, and needs no activations", async () => {
     const model = await loadStories();

@@ -1,7 +1,9 @@
-import { type Linear, LowbitError } from "@lowbit/tensor";
 import { type CaptureEvent, type LinearName, type LlamaModel, makeF32Linear } from "@lowbit/runtime";
+import { type Linear, LowbitError } from "@lowbit/tensor";
 import type { CalibrationSet } from "./dataset";
+import { memTrace } from "./mem-trace";
 import {
+  defaultStepWindows,
   type ForwardOptions,
   type LayerContext,
   type LayerPlugin,
@@ -21,17 +23,30 @@ export interface DriverProgress {
 }
 
 export interface DriverOptions {
-  /** Windows per runLayer call: bounds the activations of one chunk. Default 16. */
+  /**
+   * Windows per chunk: what a plug-in's capture hooks see as one batch (GPTQ adds each chunk to
+   * its Hessians as one batch). Default 16.
+   */
   batchWindows?: number;
+  /**
+   * Windows per runLayer call when the driver computes a layer's outputs (the next layer's
+   * inputs): bounds the layer's temporary buffers. The outputs do not depend on it. Default:
+   * windows of at most 512 rows in all, at least one (defaultStepWindows).
+   */
+  stepWindows?: number;
   /** Called after each layer. */
   onProgress?: (p: DriverProgress) => void;
   /** Messages from the driver and plug-ins (dampening retries, chosen ratios, ...). */
   log?: (message: string) => void;
   /** First layer to quantize (resume): the inputs of that layer must then be given. */
   startLayer?: number;
-  /** Inputs of `startLayer` [windows * seqLen, dim] (from a previous run's `layerInputs` callback). */
+  /** Inputs of `startLayer` [windows * seqLen, dim] (from a previous run's `layerInputs` callback; not modified). */
   startInputs?: Float32Array;
-  /** Called with each layer's inputs before it is quantized (to checkpoint a resumable run). */
+  /**
+   * Called with each layer's inputs before it is quantized (to checkpoint a resumable run). The
+   * array is the driver's: it is overwritten with the layer's outputs once the layer is quantized
+   * (copy it to keep it).
+   */
   layerInputs?: (layer: number, inputs: Float32Array) => void | Promise<void>;
   /**
    * Called once layer i is quantized and the next layer's inputs are computed, before layer i + 1
@@ -92,44 +107,77 @@ class Context implements LayerContext {
   }
 
   forward(options: ForwardOptions = {}): Float32Array | undefined {
+    return this.run(options);
+  }
+
+  /**
+   * forward(), and with `into` the outputs written there instead of a new array: `into` may be
+   * the inputs themselves (each step's rows are written once the step has read them).
+   */
+  run(options: ForwardOptions, into?: Float32Array): Float32Array | undefined {
     const { dim } = this.model.config;
     const L = this.seqLen;
     const capture = new Set(options.capture ?? []);
     const onCapture = options.onCapture;
     const stopAfter = options.stopAfter;
-    if (stopAfter && options.collectOutput) {
+    const collect = options.collectOutput || into !== undefined;
+    if (stopAfter && collect) {
       throw new LowbitError("E_INVALID_ARGUMENT", "LayerContext.forward: stopAfter cannot be combined with collectOutput");
+    }
+    const step = options.stepWindows;
+    if (step !== undefined && !(Number.isInteger(step) && step > 0)) {
+      throw new LowbitError("E_INVALID_ARGUMENT", `LayerContext.forward: stepWindows must be a positive integer, got ${step}`);
     }
     if (stopAfter) capture.add(stopAfter);
     const list = options.windows ?? Array.from({ length: this.windows }, (_, i) => i);
-    const out = options.collectOutput ? new Float32Array(list.length * L * dim) : undefined;
-    let chunkWindows = 0;
+    if (into && options.windows) {
+      throw new LowbitError("E_INVALID_ARGUMENT", "LayerContext.forward: an output buffer is for all windows in order, not a window list");
+    }
+    const out = collect ? (into ?? new Float32Array(list.length * L * dim)) : undefined;
+    if (out && out.length !== list.length * L * dim) {
+      throw new LowbitError("E_SHAPE_MISMATCH", `LayerContext.forward: output buffer has ${out.length} values, expected ${list.length * L * dim}`);
+    }
+    let part = { windows: 0, chunkWindows: 0, rowOffset: 0 };
     const hook = (e: CaptureEvent) => {
       if (e.kind !== "linear" || e.layer !== this.layer || !capture.has(e.name)) return;
-      onCapture?.({ name: e.name, input: e.input, output: e.output, rows: e.rows, windows: chunkWindows });
+      onCapture?.({
+        name: e.name,
+        input: e.input,
+        output: e.output,
+        rows: e.rows,
+        windows: part.windows,
+        chunkWindows: part.chunkWindows,
+        chunkRows: part.chunkWindows * L,
+        rowOffset: part.rowOffset,
+      });
       if (e.name === stopAfter) throw STOP;
     };
     const unregister = capture.size > 0 && (onCapture || stopAfter) ? this.model.registerHook(hook) : undefined;
     try {
       for (let c = 0; c < list.length; c += this.batchWindows) {
-        const ids = list.slice(c, c + this.batchWindows);
-        chunkWindows = ids.length;
-        let x: Float32Array;
-        const contiguous = ids.every((w, j) => w === ids[0]! + j);
-        if (contiguous) {
-          x = this.inputs.subarray(ids[0]! * L * dim, (ids[0]! + ids.length) * L * dim);
-        } else {
-          x = new Float32Array(ids.length * L * dim);
-          ids.forEach((w, j) => {
-            x.set(this.inputs.subarray(w * L * dim, (w + 1) * L * dim), j * L * dim);
-          });
+        const chunk = list.slice(c, c + this.batchWindows);
+        const n = step ?? chunk.length;
+        for (let s = 0; s < chunk.length; s += n) {
+          const ids = chunk.slice(s, s + n);
+          part = { windows: ids.length, chunkWindows: chunk.length, rowOffset: s * L };
+          let x: Float32Array;
+          const contiguous = ids.every((w, j) => w === ids[0]! + j);
+          if (contiguous) {
+            x = this.inputs.subarray(ids[0]! * L * dim, (ids[0]! + ids.length) * L * dim);
+          } else {
+            x = new Float32Array(ids.length * L * dim);
+            ids.forEach((w, j) => {
+              x.set(this.inputs.subarray(w * L * dim, (w + 1) * L * dim), j * L * dim);
+            });
+          }
+          try {
+            const y = this.model.runLayer(this.layer, x, ids.length, L);
+            out?.set(y, (c + s) * L * dim);
+          } catch (e) {
+            if (e !== STOP) throw e;
+          }
         }
-        try {
-          const y = this.model.runLayer(this.layer, x, ids.length, L);
-          out?.set(y, c * L * dim);
-        } catch (e) {
-          if (e !== STOP) throw e;
-        }
+        memTrace(`layer ${this.layer} forward windows ${c}..${c + chunk.length - 1}${collect ? " (collect)" : ""}`);
       }
     } finally {
       unregister?.();
@@ -216,6 +264,10 @@ export async function quantizeModel(
   if (!(Number.isInteger(batchWindows) && batchWindows > 0)) {
     throw new LowbitError("E_INVALID_ARGUMENT", `quantizeModel: batchWindows must be a positive integer, got ${batchWindows}`);
   }
+  const stepWindows = options.stepWindows ?? defaultStepWindows(seqLen);
+  if (!(Number.isInteger(stepWindows) && stepWindows > 0)) {
+    throw new LowbitError("E_INVALID_ARGUMENT", `quantizeModel: stepWindows must be a positive integer, got ${stepWindows}`);
+  }
   if (data.tokens.length !== windows * seqLen) {
     throw new LowbitError(
       "E_SHAPE_MISMATCH",
@@ -242,21 +294,28 @@ export async function quantizeModel(
   } else {
     hidden = model.embed(data.tokens);
   }
+  memTrace("embedded calibration tokens");
   const records: LinearRecord[] = [];
   const layerMs: number[] = [];
   let peak = rss() ?? 0;
   for (let i = start; i < nLayers; i++) {
     const tl = performance.now();
     await model.ensureLayer(i);
+    memTrace(`layer ${i} loaded`);
     await options.layerInputs?.(i, hidden);
     const ctx = new Context(model, i, hidden, windows, seqLen, batchWindows, log);
-    const fpOut = needsActs && plugin.propagate === "fp" ? ctx.forward({ collectOutput: true }) : undefined;
+    const fpOut = needsActs && plugin.propagate === "fp" ? ctx.forward({ collectOutput: true, stepWindows }) : undefined;
     await plugin.quantizeLayer(ctx);
+    memTrace(`layer ${i} quantized`);
     peak = Math.max(peak, rss() ?? 0);
-    if (needsActs) hidden = fpOut ?? ctx.forward({ collectOutput: true })!;
+    // the quantized layer's outputs replace its inputs in place (only two activation buffers are
+    // ever alive: these and a plug-in's), except for the caller's startInputs
+    if (needsActs) hidden = fpOut ?? ctx.run({ collectOutput: true, stepWindows }, hidden === options.startInputs ? undefined : hidden)!;
+    memTrace(`layer ${i} outputs computed`);
     records.push(...ctx.records);
     peak = Math.max(peak, rss() ?? 0);
     await options.finishLayer?.(i, model);
+    memTrace(`layer ${i} finished`);
     const now = performance.now();
     layerMs.push(now - tl);
     const done = i - start + 1;

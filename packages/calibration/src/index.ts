@@ -15,9 +15,10 @@ export {
   consecutiveWindows,
 } from "./dataset";
 export type { CalibrationSet, SampleOptions, TokenEncoder } from "./dataset";
-export { TRUE_SEQUENTIAL_GROUPS, linearInputKey, bitsPerWeight } from "./plugin";
+export { TRUE_SEQUENTIAL_GROUPS, linearInputKey, bitsPerWeight, defaultStepWindows } from "./plugin";
 export type { LayerPlugin, LayerContext, ForwardOptions, LinearActivations, LinearRecord } from "./plugin";
 export { quantizeModel, linearBias } from "./driver";
+export { memTrace, memTraceEnabled } from "./mem-trace";
 export type { DriverOptions, DriverProgress, QuantizeReport } from "./driver";
 export { DequantizedLinear, quantizedKind } from "./quantized-linear";
 export { rtnPlugin, linearQuantConfig, quantizedBackend } from "./rtn-plugin";

@@ -1,16 +1,25 @@
-import type { Linear } from "@lowbit/tensor";
 import type { LinearName, LlamaModel } from "@lowbit/runtime";
+import type { Linear } from "@lowbit/tensor";
 
-/** One linear layer's inputs and outputs during a forward pass over a chunk of windows. */
+/**
+ * One linear layer's inputs and outputs during a forward pass over a chunk of windows, or over a
+ * part of a chunk when the forward runs in steps (ForwardOptions.stepWindows): the parts of a
+ * chunk arrive in order, rowOffset 0 first, the last one ending at chunkRows.
+ */
 export interface LinearActivations {
   name: LinearName;
-  /** [rows, inFeatures], rows = windows * seqLen of this chunk. Fresh arrays: may be kept. */
+  /** [rows, inFeatures], rows = windows * seqLen of this chunk (part). Fresh arrays: may be kept. */
   input: Float32Array;
   /** [rows, outFeatures] */
   output: Float32Array;
   rows: number;
-  /** Calibration windows (sequences) in this chunk. */
+  /** Calibration windows (sequences) in this chunk (part). */
   windows: number;
+  /** Windows and rows of the whole chunk this is (part of); windows and rows when not stepped. */
+  chunkWindows: number;
+  chunkRows: number;
+  /** Rows of the chunk before this part (0 when not stepped). */
+  rowOffset: number;
 }
 
 export interface ForwardOptions {
@@ -21,6 +30,13 @@ export interface ForwardOptions {
   collectOutput?: boolean;
   /** Run only these windows (indices into the calibration set); default all. */
   windows?: readonly number[];
+  /**
+   * Run each chunk of windows through the layer this many windows at a time (default: the whole
+   * chunk at once). The layer's outputs do not depend on it (each row of a layer's computation is
+   * independent of the other rows); it bounds the layer's temporary buffers to one step's rows.
+   * Capture events then carry parts of chunks (LinearActivations.rowOffset / chunkRows).
+   */
+  stepWindows?: number;
   /**
    * Stop each chunk right after this linear ran (its activations captured): e.g. "attn_output" to
    * evaluate the attention block alone. Cannot be combined with collectOutput.
@@ -56,7 +72,10 @@ export interface LayerContext {
   /** Calibration windows and their length. */
   readonly windows: number;
   readonly seqLen: number;
-  /** The layer's inputs [windows * seqLen, dim] (do not modify). */
+  /**
+   * The layer's inputs [windows * seqLen, dim] (do not modify; valid during quantizeLayer only:
+   * the driver then overwrites them with the layer's outputs).
+   */
   readonly inputs: Float32Array;
   /** Runs the layer as it currently is over the calibration windows. */
   forward(options?: ForwardOptions): Float32Array | undefined;
@@ -89,6 +108,17 @@ export interface LayerPlugin {
   /** Whether the plug-in needs calibration activations at all (RTN does not). Default true. */
   readonly needsActivations?: boolean;
   quantizeLayer(ctx: LayerContext): void | Promise<void>;
+}
+
+/** Rows per layer run that the default forward step aims at (ForwardOptions.stepWindows). */
+const STEP_ROWS = 512;
+
+/**
+ * The default ForwardOptions.stepWindows for windows of `seqLen` tokens: as many windows as give
+ * at most 512 rows, at least one.
+ */
+export function defaultStepWindows(seqLen: number): number {
+  return Math.max(1, Math.floor(STEP_ROWS / Math.max(1, seqLen)));
 }
 
 /** GPTQ's true-sequential order for LLaMA: [k, v, q] -> [o] -> [up, gate] -> [down]. */

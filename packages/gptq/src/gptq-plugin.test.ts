@@ -9,10 +9,10 @@ import {
   sampleWindows,
   splitOnBlankLines,
 } from "@lowbit/calibration";
+import { dequantizeMatrix, quantizeRTN } from "@lowbit/int4";
 import { LINEAR_NAMES, Llama2cTokenizer, type LlamaModel, loadLlama2c } from "@lowbit/runtime";
 import { dataFile, hasData } from "@lowbit/testing";
 import { beforeAll, describe, expect, it } from "vitest";
-import { dequantizeMatrix, quantizeRTN } from "@lowbit/int4";
 import { gptqPlugin } from "./gptq-plugin";
 import { gptqQuantize } from "./gptq-quantize";
 import { HessianAccumulator } from "./hessian";
@@ -77,6 +77,28 @@ describe.runIf(hasData)("GPTQ through the calibration driver on stories260K", ()
       }
     }
   });
+
+  it.each([{ trueSequential: true }, { trueSequential: false }])(
+    "gives bit-identical weights whether the layer runs one window at a time or a whole chunk at once (true-sequential $trueSequential)",
+    async ({ trueSequential }) => {
+      const a = await load();
+      const b = await load();
+      const opts = { bits: 4, groupSize: 32, trueSequential };
+      // chunks of 3 windows (the Hessian batches): 3 + 3 + 2 of the 8
+      const ra = await quantizeModel(a, calib, gptqPlugin({ ...opts, stepWindows: 1 }), { batchWindows: 3, stepWindows: 1 });
+      const rb = await quantizeModel(b, calib, gptqPlugin({ ...opts, stepWindows: 3 }), { batchWindows: 3, stepWindows: 8 });
+      expect(ra.records.map((r) => r.info?.loss)).toEqual(rb.records.map((r) => r.info?.loss));
+      for (let i = 0; i < a.nLayers; i++) {
+        for (const n of LINEAR_NAMES) {
+          const qa = (a.getLinear(i, n) as DequantizedLinear).qm;
+          const qb = (b.getLinear(i, n) as DequantizedLinear).qm;
+          expect(Buffer.from(qa.q).equals(Buffer.from(qb.q))).toBe(true);
+          expect(Buffer.from(qa.scales.buffer).equals(Buffer.from(qb.scales.buffer))).toBe(true);
+          expect(Buffer.from(qa.zeros.buffer).equals(Buffer.from(qb.zeros.buffer))).toBe(true);
+        }
+      }
+    },
+  );
 
   it.each([{ trueSequential: true }, { trueSequential: false }])(
     "w3 g32 (true-sequential $trueSequential) loses less than RTN on held-out text",

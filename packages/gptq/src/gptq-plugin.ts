@@ -1,11 +1,13 @@
 import {
   bitsPerWeight,
-  quantizedBackend,
-  quantizedKind,
+  defaultStepWindows,
   type LayerContext,
   type LayerPlugin,
   linearInputKey,
   linearQuantConfig,
+  memTrace,
+  quantizedBackend,
+  quantizedKind,
   TRUE_SEQUENTIAL_GROUPS,
   type WeightQuantOptions,
 } from "@lowbit/calibration";
@@ -34,6 +36,12 @@ export interface GptqPluginOptions extends WeightQuantOptions {
   mse?: boolean | ClipSearchOptions;
   /** Which weights a group quantizer is fitted on (see GptqOptions.groupFit). Default "reference". */
   groupFit?: "reference" | "updated";
+  /**
+   * Windows per layer run while capturing inputs (ForwardOptions.stepWindows): bounds the layer's
+   * temporary buffers; the Hessians still take each driver chunk as one batch, so results do not
+   * depend on it. Default: defaultStepWindows(seqLen) (512 rows).
+   */
+  stepWindows?: number;
 }
 
 /**
@@ -54,15 +62,30 @@ export function gptqQuantizeLayer(ctx: LayerContext, options: GptqPluginOptions)
       const key = linearInputKey(n);
       if (!accs.has(key)) accs.set(key, new HessianAccumulator(ctx.model.getLinear(ctx.layer, n).inFeatures));
     }
-    ctx.forward({
-      capture: names,
-      onCapture: (a) => {
-        const key = linearInputKey(a.name);
-        if (last.get(key) === a.input) return; // q, k, v (and gate, up) receive the same array
-        last.set(key, a.input);
-        accs.get(key)!.addBatch(a.input, a.rows, a.windows);
-      },
-    });
+    // the layer runs only as far as the group's last linear (in the decoder's order), a few
+    // windows at a time; each chunk of the driver is one Hessian batch, its rows transposed into
+    // the accumulator's buffer part by part (the chunk's inputs are never held)
+    const lastInOrder = LINEAR_NAMES.filter((n) => names.includes(n)).at(-1)!;
+    try {
+      ctx.forward({
+        capture: names,
+        stepWindows: options.stepWindows ?? defaultStepWindows(ctx.seqLen),
+        ...(lastInOrder !== "ffn_down" ? { stopAfter: lastInOrder } : {}),
+        onCapture: (a) => {
+          const key = linearInputKey(a.name);
+          if (last.get(key) === a.input) return; // q, k, v (and gate, up) receive the same array
+          last.set(key, a.input);
+          const acc = accs.get(key)!;
+          if (a.rowOffset === 0) acc.beginBatch(a.chunkRows, a.chunkWindows);
+          acc.addRows(a.input, a.rows);
+          if (a.rowOffset + a.rows === a.chunkRows) acc.endBatch();
+        },
+      });
+    } finally {
+      for (const acc of accs.values()) acc.releaseScratch();
+    }
+    last.clear();
+    memTrace(`layer ${ctx.layer} ${names.join(",")}: Hessians accumulated`);
     for (const name of names) {
       const lin = ctx.model.getLinear(ctx.layer, name);
       const rows = lin.outFeatures;
@@ -83,6 +106,7 @@ export function gptqQuantizeLayer(ctx: LayerContext, options: GptqPluginOptions)
         ctx.log(`${name}: Cholesky failed, dampening raised ${res.dampRetries} time(s) to percdamp ${res.percdamp.toFixed(4)}`);
       }
       if (res.deadColumns > 0) ctx.log(`${name}: ${res.deadColumns} dead input(s) (zero Hessian diagonal) zeroed`);
+      memTrace(`layer ${ctx.layer} ${name}: GPTQ solved`);
       ctx.setLinear(name, quantizedBackend(options, res.qm, ctx.bias(name)));
       ctx.record({
         name,

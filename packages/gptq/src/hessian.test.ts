@@ -59,6 +59,58 @@ describe("HessianAccumulator", () => {
   });
 
   it.each([
+    { cols: 7, parts: [[40], [3, 17, 20], [1, 1, 38]] },
+    { cols: 600, parts: [[24], [5, 19], [8, 8, 8]] },
+  ])("a batch given in parts (beginBatch/addRows/endBatch) equals addBatch bit for bit (cols $cols)", ({ cols, parts }) => {
+    const tokens = parts[0]![0]!;
+    const { x } = syntheticLayer(1, cols, 2 * tokens, 5);
+    const whole = new HessianAccumulator(cols);
+    whole.addBatch(x.subarray(0, tokens * cols), tokens, 2);
+    whole.addBatch(x.subarray(tokens * cols), tokens, 3);
+    for (const split of parts) {
+      const acc = new HessianAccumulator(cols);
+      for (let b = 0; b < 2; b++) {
+        acc.beginBatch(tokens, b + 2);
+        let t0 = b * tokens;
+        for (const n of split) {
+          acc.addRows(x.subarray(t0 * cols, (t0 + n) * cols), n);
+          t0 += n;
+        }
+        acc.endBatch();
+      }
+      expect(acc.nSamples).toBe(5);
+      expect(Buffer.from(acc.h.buffer).equals(Buffer.from(whole.h.buffer))).toBe(true);
+    }
+  });
+
+  it.each([
+    { name: "too many rows", fn: (a: HessianAccumulator) => a.addRows(new Float32Array(12), 3), code: "E_SHAPE_MISMATCH" },
+    { name: "ended early", fn: (a: HessianAccumulator) => a.endBatch(), code: "E_SHAPE_MISMATCH" },
+    { name: "begun twice", fn: (a: HessianAccumulator) => a.beginBatch(2), code: "E_INVALID_ARGUMENT" },
+  ])("a batch in parts: rejects $name and leaves H and the sample count as they were", ({ fn, code }) => {
+    const cols = 4;
+    const { x } = syntheticLayer(1, cols, 4, 9);
+    const acc = new HessianAccumulator(cols);
+    acc.addBatch(x.subarray(0, 2 * cols), 2);
+    const before = acc.h.slice();
+    acc.beginBatch(2);
+    acc.addRows(x.subarray(2 * cols, 3 * cols), 1);
+    expect(() => fn(acc)).toThrow(expect.objectContaining({ code }));
+    acc.releaseScratch();
+    expect(acc.nSamples).toBe(1);
+    expect(acc.h).toEqual(before);
+    // usable again
+    acc.addBatch(x.subarray(2 * cols), 2);
+    expect(acc.nSamples).toBe(2);
+  });
+
+  it("rejects addRows and endBatch without beginBatch", () => {
+    const acc = new HessianAccumulator(3);
+    expect(() => acc.addRows(new Float32Array(3), 1)).toThrow(expect.objectContaining({ code: "E_INVALID_ARGUMENT" }));
+    expect(() => acc.endBatch()).toThrow(expect.objectContaining({ code: "E_INVALID_ARGUMENT" }));
+  });
+
+  it.each([
     { name: "wrong length", fn: (a: HessianAccumulator) => a.addBatch(new Float32Array(7), 2), code: "E_SHAPE_MISMATCH" },
     { name: "zero tokens", fn: (a: HessianAccumulator) => a.addBatch(new Float32Array(0), 0), code: "E_INVALID_ARGUMENT" },
     { name: "bad samples", fn: (a: HessianAccumulator) => a.addBatch(new Float32Array(4), 1, 0), code: "E_INVALID_ARGUMENT" },

@@ -24,6 +24,8 @@ export class HessianAccumulator {
   /** H, f32 [cols, cols] row-major, symmetric. */
   readonly h: Float32Array;
   private n = 0;
+  /** The batch being given in parts (beginBatch .. endBatch). */
+  private open: { buf: KernelBuffer; tokens: number; samples: number; filled: number; alpha: number } | undefined;
 
   constructor(cols: number) {
     if (!(Number.isInteger(cols) && cols > 0)) {
@@ -41,43 +43,100 @@ export class HessianAccumulator {
   /**
    * Adds a batch of activations x [tokens, cols] row-major (the linear layer's inputs) that
    * represents `samples` sequences (default 1, as one call per calibration window in gptq.py).
+   * The same as beginBatch(tokens, samples), addRows(x, tokens), endBatch().
    */
   addBatch(x: Float32Array, tokens: number, samples = 1): void {
-    const cols = this.cols;
-    if (!(Number.isInteger(tokens) && tokens > 0)) {
-      throw new LowbitError("E_INVALID_ARGUMENT", `HessianAccumulator.addBatch: tokens must be a positive integer, got ${tokens}`);
-    }
-    if (x.length !== tokens * cols) {
+    if (Number.isInteger(tokens) && tokens > 0 && x.length !== tokens * this.cols) {
       throw new LowbitError(
         "E_SHAPE_MISMATCH",
-        `HessianAccumulator.addBatch: input has ${x.length} values, expected ${tokens} tokens x ${cols} columns`,
+        `HessianAccumulator.addBatch: input has ${x.length} values, expected ${tokens} tokens x ${this.cols} columns`,
       );
     }
+    this.beginBatch(tokens, samples);
+    this.addRows(x, tokens);
+    this.endBatch();
+  }
+
+  /**
+   * Starts a batch of `tokens` rows representing `samples` sequences whose rows then arrive in
+   * parts (addRows, in order) and are accumulated by endBatch: H is bit-identical to one
+   * addBatch of the whole batch, while only the scaled transpose of the batch (in kernel memory)
+   * is held, not the batch itself.
+   */
+  beginBatch(tokens: number, samples = 1): void {
+    const cols = this.cols;
+    if (this.open) {
+      throw new LowbitError("E_INVALID_ARGUMENT", "HessianAccumulator.beginBatch: the previous batch was not ended (endBatch)");
+    }
+    if (!(Number.isInteger(tokens) && tokens > 0)) {
+      throw new LowbitError("E_INVALID_ARGUMENT", `HessianAccumulator: a batch's tokens must be a positive integer, got ${tokens}`);
+    }
     if (!(Number.isInteger(samples) && samples > 0)) {
-      throw new LowbitError("E_INVALID_ARGUMENT", `HessianAccumulator.addBatch: samples must be a positive integer, got ${samples}`);
+      throw new LowbitError("E_INVALID_ARGUMENT", `HessianAccumulator: a batch's samples must be a positive integer, got ${samples}`);
     }
-    const h = this.h;
-    // H *= n / (n + b)
-    const decay = Math.fround(this.n / (this.n + samples));
-    if (this.n > 0) {
-      for (let i = 0; i < h.length; i++) h[i] = h[i]! * decay;
+    // Xt = sqrt(2/n) * X^T with n counting this batch, [cols, tokens] (rows of Xt are contiguous, so
+    // column blocks are subarrays); one transpose buffer alive at a time (freed by endBatch; the
+    // allocator reuses it). H and n change only in endBatch.
+    const alpha = Math.fround(Math.sqrt(2 / (this.n + samples)));
+    this.open = { buf: getEngine().buffer(cols * tokens * 4), tokens, samples, filled: 0, alpha };
+  }
+
+  /** Adds the next `rows` rows x [rows, cols] of the batch begun by beginBatch. */
+  addRows(x: Float32Array, rows: number): void {
+    const cols = this.cols;
+    const b = this.open;
+    if (!b) throw new LowbitError("E_INVALID_ARGUMENT", "HessianAccumulator.addRows: no batch begun (beginBatch)");
+    if (!(Number.isInteger(rows) && rows > 0 && b.filled + rows <= b.tokens)) {
+      this.abortBatch();
+      throw new LowbitError(
+        "E_SHAPE_MISMATCH",
+        `HessianAccumulator.addRows: ${rows} rows do not fit the batch (${b.filled} of ${b.tokens} tokens given)`,
+      );
     }
-    this.n += samples;
-    // Xt = sqrt(2/n) * X^T, [cols, tokens] (rows of Xt are contiguous, so column blocks are subarrays)
-    const alpha = Math.fround(Math.sqrt(2 / this.n));
-    const need = cols * tokens;
-    // one transpose buffer alive at a time (freed before returning; the allocator reuses it)
-    const buf: KernelBuffer = getEngine().buffer(need * 4);
+    if (x.length !== rows * cols) {
+      this.abortBatch();
+      throw new LowbitError(
+        "E_SHAPE_MISMATCH",
+        `HessianAccumulator.addRows: input has ${x.length} values, expected ${rows} tokens x ${cols} columns`,
+      );
+    }
+    const { tokens, alpha } = b;
+    // a fresh view: kernel calls since the last part may have grown (and so detached) the memory
+    const xt = b.buf.f32(0, cols * tokens);
+    for (let t = 0; t < rows; t++) {
+      const xo = t * cols;
+      const to = b.filled + t;
+      for (let c = 0; c < cols; c++) xt[c * tokens + to] = alpha * x[xo + c]!;
+    }
+    b.filled += rows;
+  }
+
+  /** Accumulates the batch begun by beginBatch once all its rows were given, and frees its buffer. */
+  endBatch(): void {
+    const b = this.open;
+    if (!b) throw new LowbitError("E_INVALID_ARGUMENT", "HessianAccumulator.endBatch: no batch begun (beginBatch)");
+    if (b.filled !== b.tokens) {
+      this.abortBatch();
+      throw new LowbitError("E_SHAPE_MISMATCH", `HessianAccumulator.endBatch: ${b.filled} of the batch's ${b.tokens} tokens were given`);
+    }
     try {
-      const xt = buf.f32(0, need);
-      for (let t = 0; t < tokens; t++) {
-        const xo = t * cols;
-        for (let c = 0; c < cols; c++) xt[c * tokens + t] = alpha * x[xo + c]!;
+      const h = this.h;
+      // H *= n / (n + b)
+      const decay = Math.fround(this.n / (this.n + b.samples));
+      if (this.n > 0) {
+        for (let i = 0; i < h.length; i++) h[i] = h[i]! * decay;
       }
-      this.accumulate(buf, tokens);
+      this.n += b.samples;
+      this.accumulate(b.buf, b.tokens);
     } finally {
-      buf.dispose();
+      this.abortBatch();
     }
+  }
+
+  /** Frees a begun batch's buffer (H and the sample count stay as they were before it). */
+  private abortBatch(): void {
+    this.open?.buf.dispose();
+    this.open = undefined;
   }
 
   /** H += Xt Xt^T over upper-triangular blocks, mirrored; Xt [cols, tokens] in kernel memory. */
@@ -105,6 +164,8 @@ export class HessianAccumulator {
     }
   }
 
-  /** Kept for compatibility: the transpose buffer is no longer kept between batches. */
-  releaseScratch(): void {}
+  /** Frees the transpose buffer of a batch begun and not ended (the buffer is otherwise not kept between batches). */
+  releaseScratch(): void {
+    this.abortBatch();
+  }
 }

@@ -6,6 +6,7 @@ import {
   defaultCalibrationDocuments,
   encodeDocuments,
   measureSensitivity,
+  memTrace,
   type QuantizeReport,
   quantizeModel,
   readJsonlDocuments,
@@ -25,7 +26,7 @@ import { collectModel } from "./collect";
 import { compactLayer } from "./compact";
 import { deferHeads } from "./deferred-heads";
 import { mixedBitsFor, parseMixedRules } from "./mixed";
-import { padIntermediate, paddedIntermediate } from "./pad";
+import { paddedIntermediate, padIntermediate } from "./pad";
 import { makePlugin, type PluginSettings } from "./plugins";
 import { DeferredFloat, DeferredMatrix, type FloatTensor, type QuantizedModel, roundScalesToF16 } from "./qmodel";
 import { fingerprint, ResumeStore } from "./resume";
@@ -187,13 +188,16 @@ export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io):
   const t0 = performance.now();
   const notes = [...p.notes];
   const needsData = s.method !== "rtn" || s.calib.length > 0 || s.calibDocs !== undefined || s.budgetBpw !== undefined;
+  memTrace("quantize: model opened");
   const calib = needsData ? await calibrationData(s, p.tokenizer, p.config.maxSeqLen, notes) : undefined;
+  memTrace("quantize: calibration windows sampled");
   // writing an output: finished layers go to the checkpoint store and leave memory, and the embedding
   // and classifier stay in the model file (the exporters read them from there); --budget-bpw runs the
   // whole model, so it loads them
   const spill = s.out !== undefined;
   const source = spill && s.budgetBpw === undefined ? deferHeads(p.source, p.config, calib?.tokens) : p.source;
   const model = await buildModel(p.config, source, { what: s.model, lazy: true });
+  memTrace("quantize: model built (lazy)");
   let bitsFor: ((layer: number, name: LinearName) => number | undefined) | undefined;
   let bitsPlan: Map<string, number> | undefined;
   if (s.mixed !== undefined && s.budgetBpw !== undefined) {
@@ -223,6 +227,8 @@ export async function runQuantization(s: QuantizeSettings, p: Prepared, io: Io):
     weightErrors: s.method !== "awq",
     // the weights the plug-in replaces are the source's: read back one at a time, not copied up front
     reference: (layer, name) => p.source.readF32(`blk.${layer}.${name}.weight`),
+    // writing an output (the memory-bounded path): the float outputs measured wait in a temporary file
+    spillOutputs: spill,
   });
   let store: ResumeStore | undefined;
   let start = 0;

@@ -1,8 +1,12 @@
+import { readFileSync } from "node:fs";
+import { encodeDocuments, quantizeModel, rtnPlugin, sampleWindows, splitOnBlankLines } from "@lowbit/calibration";
 import { dequantizeMatrix, quantizeRTN } from "@lowbit/int4";
+import { Llama2cTokenizer, loadLlama2c } from "@lowbit/runtime";
 import { Rng } from "@lowbit/tensor";
+import { dataFile, hasData } from "@lowbit/testing";
 import { describe, expect, it } from "vitest";
 import { relativeError } from "./collect";
-import { ValueSample, weightError } from "./stats";
+import { type LayerStats, ValueSample, weightError, withStats } from "./stats";
 
 describe("weightError: the weight error over row blocks is relativeError over the whole dequantized matrix", () => {
   it.each([
@@ -29,5 +33,28 @@ describe("weightError: the weight error over row blocks is relativeError over th
     expect(weightError(w, qm, b)).toBe(expected);
     expect(b.weights).toEqual(a.weights);
     expect(b.errors).toEqual(a.errors);
+  });
+});
+
+describe.runIf(hasData)("withStats on stories260K", () => {
+  it.each([16, 64])("gives the same layer statistics with the float outputs in a temporary file (windows of %i)", async (seqLen) => {
+    const tok = await Llama2cTokenizer.fromFile(dataFile("stories260K", "tok512.bin"));
+    const docs = splitOnBlankLines(readFileSync(dataFile("text", "tinystories-valid.txt"), "utf8")).slice(0, 60);
+    const data = sampleWindows(encodeDocuments(docs, tok), { windows: 6, seqLen, seed: 0, bosId: 1 });
+    const run = async (spillOutputs: boolean) => {
+      const stats: LayerStats[] = [];
+      const plugin = withStats(rtnPlugin({ bits: 3, groupSize: 32 }), { onLayer: (s) => stats.push({ ...s, ms: 0 }), needsActivations: true, spillOutputs });
+      await quantizeModel(await loadLlama2c(dataFile("stories260K", "stories260K.bin")), data, plugin, { batchWindows: 4 });
+      return stats;
+    };
+    const inMemory = await run(false);
+    const spilled = await run(true);
+    expect(spilled).toEqual(inMemory);
+    expect(inMemory).toHaveLength(5);
+    for (const s of inMemory) {
+      expect(s.outputError).toBeGreaterThan(0);
+      expect(s.linears).toHaveLength(7);
+      for (const l of s.linears) expect(l.outputError).toBeGreaterThan(0);
+    }
   });
 });

@@ -1,8 +1,9 @@
-import type { LayerContext, LayerPlugin } from "@lowbit/calibration";
+import { defaultStepWindows, type LayerContext, type LayerPlugin, memTrace } from "@lowbit/calibration";
 import type { QuantizedMatrix } from "@lowbit/int4";
 import { LINEAR_NAMES, type LinearName } from "@lowbit/runtime";
-import { type Linear, Rng } from "@lowbit/tensor";
+import { type Linear, LowbitError, Rng } from "@lowbit/tensor";
 import { dequantizeMatrix, quantizedMatrixOf, relativeError } from "./collect";
+import { OutputSpill } from "./output-spill";
 
 /** What was measured about one decoder layer. */
 export interface LayerStats {
@@ -73,6 +74,11 @@ export function withStats(
      * weights are copied before the plug-in runs (a second copy of the layer in memory).
      */
     reference?: (layer: number, name: LinearName) => Promise<Float32Array>;
+    /**
+     * Keep the float layer's outputs, from measuring it until the quantized layer is measured, in
+     * a temporary file instead of memory (they are 2048 rows of every linear's outputs).
+     */
+    spillOutputs?: boolean;
   },
 ): LayerPlugin {
   return {
@@ -84,40 +90,78 @@ export function withStats(
       const hasInputs = ctx.inputs.length > 0;
       const nWin = Math.max(1, Math.min(ctx.windows, Math.floor(MEASURE_ROWS / Math.max(1, ctx.seqLen))));
       const windows = Array.from({ length: nWin }, (_, i) => i);
-      const measure = () => {
-        const outs = new Map<LinearName, Float32Array[]>();
-        const layerOut = ctx.forward({
-          windows,
-          collectOutput: true,
-          capture: LINEAR_NAMES,
-          onCapture: (a) => {
-            const list = outs.get(a.name) ?? [];
-            list.push(a.output);
-            outs.set(a.name, list);
-          },
-        })!;
-        return { layerOut, outs };
-      };
-      const fp = hasInputs ? measure() : undefined;
-      const weightErrors = opts.weightErrors !== false;
-      const original = new Map<LinearName, Float32Array>();
-      if (weightErrors && !opts.reference) for (const n of LINEAR_NAMES) original.set(n, ctx.weight(n));
-      await inner.quantizeLayer(ctx);
-      const q = fp ? measure() : undefined;
-      const linears: LayerStats["linears"] = [];
-      for (const name of LINEAR_NAMES) {
-        const lin: Linear = ctx.model.getLinear(ctx.layer, name);
-        const qm = quantizedMatrixOf(lin);
-        if (!qm) continue;
-        const entry: LayerStats["linears"][number] = { name, bits: qm.bits, groupSize: qm.groupSize };
-        const ref = weightErrors ? (original.get(name) ?? (await opts.reference?.(ctx.layer, name))) : undefined;
-        if (ref) entry.weightError = weightError(ref, qm, opts.sample);
-        if (fp && q) entry.outputError = relativeError(concat(fp.outs.get(name) ?? []), concat(q.outs.get(name) ?? []));
-        linears.push(entry);
+      const step = defaultStepWindows(ctx.seqLen);
+      // the float layer's linear outputs on the measured windows, one array per linear and step in
+      // order (in a temporary file with spillOutputs)
+      const spill = hasInputs && opts.spillOutputs ? new OutputSpill() : undefined;
+      const fpOuts: Float32Array[] = [];
+      const fpNames: LinearName[] = [];
+      try {
+        const fpLayerOut = hasInputs
+          ? ctx.forward({
+              windows,
+              stepWindows: step,
+              collectOutput: true,
+              capture: LINEAR_NAMES,
+              onCapture: (a) => {
+                if (spill) spill.push(a.output);
+                else fpOuts.push(a.output);
+                fpNames.push(a.name);
+              },
+            })!
+          : undefined;
+        memTrace(`layer ${ctx.layer} stats: float outputs measured`);
+        const weightErrors = opts.weightErrors !== false;
+        const original = new Map<LinearName, Float32Array>();
+        if (weightErrors && !opts.reference) for (const n of LINEAR_NAMES) original.set(n, ctx.weight(n));
+        await inner.quantizeLayer(ctx);
+        // the quantized layer on the same windows, each linear's output compared with the float one
+        // as it is produced (relativeError's sums over the concatenated outputs, in the same order)
+        const errs = new Map<LinearName, { num: number; den: number }>();
+        let next = 0;
+        const qLayerOut = fpLayerOut
+          ? ctx.forward({
+              windows,
+              stepWindows: step,
+              collectOutput: true,
+              capture: LINEAR_NAMES,
+              onCapture: (a) => {
+                const i = next++;
+                const ref = fpNames[i] !== a.name ? undefined : spill ? spill.shift(a.output.length) : fpOuts[i];
+                if (!ref || ref.length !== a.output.length) {
+                  throw new LowbitError("E_INTERNAL", `layer statistics: blk.${ctx.layer}.${a.name} ran differently after quantization`);
+                }
+                const e = errs.get(a.name) ?? { num: 0, den: 0 };
+                const approx = a.output;
+                for (let k = 0; k < ref.length; k++) {
+                  const d = ref[k]! - approx[k]!;
+                  e.num += d * d;
+                  e.den += ref[k]! * ref[k]!;
+                }
+                errs.set(a.name, e);
+              },
+            })!
+          : undefined;
+        fpOuts.length = 0;
+        memTrace(`layer ${ctx.layer} stats: quantized outputs measured`);
+        const linears: LayerStats["linears"] = [];
+        for (const name of LINEAR_NAMES) {
+          const lin: Linear = ctx.model.getLinear(ctx.layer, name);
+          const qm = quantizedMatrixOf(lin);
+          if (!qm) continue;
+          const entry: LayerStats["linears"][number] = { name, bits: qm.bits, groupSize: qm.groupSize };
+          const ref = weightErrors ? (original.get(name) ?? (await opts.reference?.(ctx.layer, name))) : undefined;
+          if (ref) entry.weightError = weightError(ref, qm, opts.sample);
+          const e = errs.get(name);
+          if (e) entry.outputError = e.den > 0 ? e.num / e.den : e.num;
+          linears.push(entry);
+        }
+        const stats: LayerStats = { layer: ctx.layer, linears, ms: performance.now() - t0 };
+        if (fpLayerOut && qLayerOut) stats.outputError = relativeError(fpLayerOut, qLayerOut);
+        opts.onLayer?.(stats);
+      } finally {
+        spill?.dispose();
       }
-      const stats: LayerStats = { layer: ctx.layer, linears, ms: performance.now() - t0 };
-      if (fp && q) stats.outputError = relativeError(fp.layerOut, q.layerOut);
-      opts.onLayer?.(stats);
     },
   };
 }
@@ -152,15 +196,4 @@ export function weightError(ref: Float32Array, qm: QuantizedMatrix, sample?: Val
     sample?.add(part, deq);
   }
   return den > 0 ? num / den : num;
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
