@@ -1,5 +1,5 @@
 import { LowbitError } from "../errors";
-import { type KernelEngine, type KernelModule, getEngine } from "./engine";
+import { getEngine, type KernelEngine, type KernelModule } from "./engine";
 import {
   CTL_ERROR,
   CTL_PENDING,
@@ -125,7 +125,7 @@ class Pool {
   }
 
   /** Instantiates `mod` (its shared-memory variant) in every worker, once. */
-  private load(mod: KernelModule): void {
+  load(mod: KernelModule): void {
     if (this.moduleIds.has(mod.name)) return;
     const id = this.moduleIds.size;
     const bytes = this.engine.moduleBytes(mod);
@@ -306,6 +306,15 @@ export async function shutdownKernelThreads(): Promise<void> {
   pool = undefined;
   threads = 1;
   if (p) await p.stop();
+}
+
+/**
+ * Has the workers instantiate `mod` now, if threads are running and they have not yet (loading
+ * allocates kernel memory, so callers that hold views into kernel memory across a threaded call
+ * load first). Not a kernel call: no dispatch is counted. @internal
+ */
+export function preloadKernelModule(mod: KernelModule): void {
+  if (pool?.ready) pool.load(mod);
 }
 
 /**

@@ -334,8 +334,13 @@ describe("on 2 and 3 kernel threads: bit-identical to one thread", () => {
     const before = kernelThreadsInfo().dispatches;
     const got = runAll();
     for (const [i, y] of got.entries()) expect(same(y, single[i]!), `result ${i}`).toBe(true);
-    // the heavy steps really were split
+    // the heavy steps really were split (a dispatch counts only calls split across threads)
     expect(kernelThreadsInfo().dispatches - before).toBeGreaterThan(20);
+    // and a problem too small to split is not dispatched at all
+    const small = kernelThreadsInfo().dispatches;
+    const a64 = randomSPD(64, 5, 1e-2);
+    cholesky(a64, 64);
+    expect(kernelThreadsInfo().dispatches).toBe(small);
     await shutdownKernelThreads();
   });
 });

@@ -1,5 +1,5 @@
 import { getEngine, getKernelBackend } from "../engine/engine";
-import { activeKernelThreads, runKernelParts } from "../engine/threads";
+import { activeKernelThreads, preloadKernelModule } from "../engine/threads";
 import { f64Kernels, f64Module, type SubABt, subABtJs, wasmSubABt, wasmSubABtThreaded } from "./blas-f64";
 
 /**
@@ -42,7 +42,7 @@ export function workspace(n: number, tmpLength: number, reuse?: Float64Array): W
   const packBytes = f64Kernels().pack_bytes_f64();
   const threads = activeKernelThreads();
   // with kernel threads, have the workers load the f64 module now (loading allocates kernel memory)
-  if (threads > 1) preloadInWorkers(threads);
+  if (threads > 1) preloadKernelModule(f64Module);
   const packsBytes = Math.ceil(packBytes / 64) * 64 * threads;
   const xBytes = n * n * 8;
   const buf = engine.buffer(xBytes + tmpLength * 8 + packsBytes, 64);
@@ -56,11 +56,6 @@ export function workspace(n: number, tmpLength: number, reuse?: Float64Array): W
     inKernel: true,
     dispose: () => buf.dispose(),
   };
-}
-
-/** A no-op f64 call split over `threads` parts: the workers instantiate the f64 module if they have not. */
-function preloadInWorkers(threads: number): void {
-  runKernelParts(Array.from({ length: threads }, () => ({ module: f64Module, fn: "sub_abt_f64", args: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0] })));
 }
 
 /**
