@@ -10,8 +10,8 @@
  * ratios ("paired": both sides of a round saw about the same load).
  */
 import os from "node:os";
-import { type BenchRecord, type SuiteContext, round } from "../harness";
-import { type OnnxPeerSession, type OnnxRuntimeName, createOnnxSession } from "./onnx";
+import { type BenchRecord, round, type SuiteContext } from "../harness";
+import { createOnnxSession, type OnnxPeerSession, type OnnxRuntimeName } from "./onnx";
 
 export const load1 = (): number => round(os.loadavg()[0]!, 3);
 
@@ -44,7 +44,7 @@ export interface Measured {
   readonly roundMs: readonly number[];
 }
 
-const median = (xs: readonly number[]): number => {
+export const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const h = s.length >> 1;
   return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;

@@ -354,9 +354,11 @@ async function w8a8Gemm(ctx: SuiteContext, rng: Rng, goals: string[]): Promise<v
   }));
   const list = contenders(ours, sessions, "w8a8-gemm", "DynamicQuantizeMatMul", { X: { data: x, dims: [m, k] } }, 2);
   // the ceiling: the same number of multiply-adds as the GEMM, as register-only i32x4.dot_i16x8_s
-  // steps (the instruction both lowbit's and onnxruntime-web's WebAssembly kernels are built on)
+  // steps (the instruction lowbit's kernel is built on; onnxruntime-web's WebAssembly MLAS kernels
+  // for int8 GEMM use the same i16 dot product)
   const peak = getEngine().exports<{ dot_i16_peak(iters: number): number }>(INT8_KERNEL_MODULES[0]!).dot_i16_peak;
   const peakIters = (m * n * k) / 128;
+  if (!Number.isInteger(peakIters)) throw new Error(`W8A8 probe: ${m}x${n}x${k} multiply-adds are not a multiple of 128`);
   list.push({
     key: "peak/1",
     kernel: "w8a8-dot-peak",
@@ -374,10 +376,9 @@ async function w8a8Gemm(ctx: SuiteContext, rng: Rng, goals: string[]): Promise<v
   for (const t of [1, 2]) goals.push(goalLine("int8 (W8A8) GEMM M=64", flat, t, 0.6, 1.5));
   // what fraction of that ceiling each 1-thread contender reaches, per round (peak time / its time)
   const p = res.get("peak/1")!;
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   const frac = (key: string) => {
     const c = res.get(key);
-    return c ? round(med(c.roundMs.map((v, r) => p.roundMs[r]! / v)), 3) : null;
+    return c ? round(median(c.roundMs.map((v, r) => p.roundMs[r]! / v)), 3) : null;
   };
   const ours1 = frac("ours/1");
   const web = frac("onnxruntime-web/1");
