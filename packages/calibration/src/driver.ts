@@ -194,6 +194,8 @@ class Context implements LayerContext {
     const capture = [...keys.values()];
     this.forward({
       capture,
+      // a few windows per layer run: the layer's temporaries stay small (the arrays kept are the same)
+      stepWindows: defaultStepWindows(this.seqLen),
       onCapture: (a) => {
         const key = linearInputKey(a.name);
         let buf = byKey.get(key);
@@ -245,10 +247,13 @@ class Context implements LayerContext {
  * The sequential layer-by-layer driver (DESIGN.md "The data path"): embeds the calibration
  * windows, then for each decoder layer keeps its inputs for all windows, lets the plug-in run the
  * layer with capture hooks and replace weights, and computes the next layer's inputs (rerunning the
- * quantized layer, or from the float layer for plug-ins that propagate "fp"). Peak memory is one
- * layer's working set plus two activation buffers of windows * seqLen * dim floats, when the model
- * is opened lazily (each layer read on `ensureLayer`) and finished layers are made compact or
- * released through `finishLayer`; an eagerly built model holds every float layer from the start.
+ * quantized layer, or from the float layer for plug-ins that propagate "fp"). The driver holds one
+ * activation buffer of windows * seqLen * dim floats (the quantized layer's outputs are written
+ * over its inputs, `stepWindows` windows at a time; "fp" plug-ins need a second one), plus one
+ * layer's working set and what the plug-in keeps (GPTQ: one chunk's transposed inputs and a
+ * Hessian), when the model is opened lazily (each layer read on `ensureLayer`) and finished layers
+ * are made compact or released through `finishLayer`; an eagerly built model holds every float
+ * layer from the start. LOWBIT_MEMTRACE=1 prints the process's memory after each phase.
  */
 export async function quantizeModel(
   model: LlamaModel,
