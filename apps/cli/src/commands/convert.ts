@@ -4,7 +4,7 @@ import { LowbitError } from "@lowbit/tensor";
 import { choiceFlag, requiredString } from "../args";
 import { commonArgs, lowbitCommand, threadArgs } from "../command";
 import { GGUF_TYPES } from "../export/gguf-format";
-import { readAllFloats, writeModel } from "../export/write-output";
+import { sourceFloats, writeModel } from "../export/write-output";
 import { openModel } from "../model/open";
 import { resolveModel } from "../model/resolve";
 import { formatBytes, formatDuration } from "../ui/format";
@@ -47,7 +47,8 @@ export default lowbitCommand(
       const resolved = await resolveModel(args.input, { tokenizer: args.tokenizer, needTokenizer: "optional" });
       const opened = await openModel(resolved);
       try {
-        const floats = opened.quantized ? undefined : await readAllFloats(opened.config, opened.source);
+        // float models stay in their files: each tensor is read when the writer reaches it
+        const floats = opened.quantized ? undefined : sourceFloats(opened.config, opened.source, args.input);
         const r = await writeModel(to, out, { config: opened.config, q: opened.quantized, floats, tokenizer: opened.tokenizerFiles }, { ggufType, checkpointFormat, dtype });
         const seconds = (performance.now() - t0) / 1000;
         const before = await sizeOf(args.input);

@@ -1,14 +1,15 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeShardedSafetensors } from "@lowbit/formats";
-import { expectedTensors, hfNameFromInternal, type LlamaConfig, type TensorSource } from "@lowbit/runtime";
+import { dequantizeMatrix } from "@lowbit/int4";
+import { expectedTensors, hfNameFromInternal, type LlamaConfig, type TensorSource, validateSource } from "@lowbit/runtime";
 import { encodeF16, LowbitError } from "@lowbit/tensor";
 import { writeAtomically } from "../output/atomic";
-import { type FloatTensor, materialize, permuteRowsF32, type QuantizedModel, ropePermutation, type TokenizerFiles } from "../quant/qmodel";
+import { DeferredFloat, type FloatTensor, loadFloat, loadMatrix, permuteRowsF32, type QuantizedModel, ropePermutation, type TokenizerFiles } from "../quant/qmodel";
 import { type GgufType, writeGgufModel } from "./gguf-format";
 import { hfConfigJson } from "./hf-config";
 import { type GptqCheckpointFormat, writeAwqModel, writeGptqModel } from "./hf-quantized";
 import { copyTokenizer, writeLowbitModel } from "./lowbit-format";
+import { type StreamedTensor, writeShardedSafetensorsStreaming } from "./stream-safetensors";
 
 export const OUTPUT_FORMATS = ["lowbit", "gguf", "gptq", "awq", "safetensors"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -29,18 +30,31 @@ export interface WriteResult {
   checkpointFormat?: string;
 }
 
-/** Every tensor a config needs, read as f32 from a source (for float exports). */
-export async function readAllFloats(config: LlamaConfig, source: TensorSource): Promise<Map<string, FloatTensor>> {
+/**
+ * Every tensor a config needs, left in its source (for float exports): each is read as f32 only
+ * when a writer asks for it, so a model is converted one tensor at a time. The source is checked
+ * first (every tensor present, shapes as the config says), so a model missing a tensor fails
+ * before anything is written.
+ */
+export function sourceFloats(config: LlamaConfig, source: TensorSource, what = "model"): Map<string, FloatTensor> {
+  validateSource(config, source, what);
   const out = new Map<string, FloatTensor>();
-  for (const [name, shape] of expectedTensors(config)) out.set(name, { shape, data: await source.readF32(name) });
+  for (const [name, shape] of expectedTensors(config)) out.set(name, new DeferredFloat(name, shape, () => source.readF32(name)));
+  return out;
+}
+
+/** Every tensor of a quantized model as floats, each matrix read and dequantized only when asked for. */
+function dequantizedLazily(q: QuantizedModel): Map<string, FloatTensor> {
+  const out = new Map<string, FloatTensor>(q.floats);
+  for (const [name, qm] of q.quantized) out.set(name, new DeferredFloat(name, [qm.rows, qm.cols], async () => dequantizeMatrix(await loadMatrix(qm))));
   return out;
 }
 
 /**
  * Writes a model in one of the output formats, atomically at `path` (a folder for lowbit, GPTQ,
  * AWQ and safetensors, a file for GGUF). `q` is the quantized model; float-only models (convert)
- * pass `floats` instead. The lowbit, GPTQ, AWQ and GGUF writers read tensors kept on disk
- * (DeferredMatrix, DeferredFloat) one at a time; safetensors reads them all first.
+ * pass `floats` instead (see sourceFloats). Every writer reads tensors kept on disk (DeferredMatrix,
+ * DeferredFloat) one at a time, when their turn comes.
  */
 export async function writeModel(
   format: OutputFormat,
@@ -60,7 +74,7 @@ export async function writeModel(
     return { format, path, notes: written!.notes, ggufTypes: written!.types };
   }
   if (format === "safetensors") {
-    const floats = model.floats ?? (q ? (await import("../model/qmodel-source")).dequantizedFloats(await materialize(q)) : undefined);
+    const floats = model.floats ?? (q ? dequantizedLazily(q) : undefined);
     if (!floats) throw new LowbitError("E_INTERNAL", "writeModel: no tensors to write");
     await writeAtomically(path, "dir", (tmp) => writeHfFloat(tmp, model.config, floats, tokenizer, opts.dtype ?? "f32"));
     return { format, path, notes };
@@ -84,19 +98,26 @@ export async function writeModel(
   return { format, path, notes, checkpointFormat };
 }
 
-/** An unquantized Hugging Face folder: HF names, q/k rows in half-split order, f32 or f16. */
+/**
+ * An unquantized Hugging Face folder: HF names, q/k rows in half-split order, f32 or f16. Each
+ * tensor is read (when kept on disk), permuted and encoded when its turn comes in the file.
+ */
 async function writeHfFloat(dir: string, config: LlamaConfig, floats: Map<string, FloatTensor>, tokenizer: TokenizerFiles | undefined, dtype: "f32" | "f16"): Promise<void> {
   const permQ = config.ropeStyle === "interleaved" ? ropePermutation(config.nHeads, config.headDim, "toHalf") : undefined;
   const permK = config.ropeStyle === "interleaved" ? ropePermutation(config.nKvHeads, config.headDim, "toHalf") : undefined;
-  const tensors = [];
+  const tensors: StreamedTensor[] = [];
   for (const [name, t] of floats) {
     const hf = hfNameFromInternal(name);
     if (!hf) continue;
     const perm = /\.attn_q\./.test(name) ? permQ : /\.attn_k\./.test(name) ? permK : undefined;
-    const data = perm ? permuteRowsF32(t.data, t.shape[0]!, t.data.length / t.shape[0]!, perm) : t.data;
-    tensors.push(dtype === "f16" ? { name: hf, dtype: "F16" as const, shape: t.shape, data: encodeF16(data) } : { name: hf, dtype: "F32" as const, shape: t.shape, data });
+    const data = async () => {
+      const raw = await loadFloat(t);
+      const values = perm ? permuteRowsF32(raw, t.shape[0]!, raw.length / t.shape[0]!, perm) : raw;
+      return dtype === "f16" ? encodeF16(values) : values;
+    };
+    tensors.push({ name: hf, dtype: dtype === "f16" ? "F16" : "F32", shape: t.shape, data });
   }
-  await writeShardedSafetensors(dir, tensors, { maxShardBytes: 4 * 1024 ** 3, metadata: { format: "pt" } });
+  await writeShardedSafetensorsStreaming(dir, tensors, { maxShardBytes: 4 * 1024 ** 3, metadata: { format: "pt" } });
   await writeFile(join(dir, "config.json"), `${JSON.stringify(hfConfigJson({ ...config, ropeStyle: "half" }, { torchDtype: dtype === "f16" ? "float16" : "float32" }), null, 2)}\n`);
   await copyTokenizer(dir, { tokenizer } as QuantizedModel);
 }
