@@ -207,10 +207,11 @@ async function main() {
         const isolated = await page.evaluate(() => globalThis.crossOriginIsolated === true);
         if (isolated !== (label === "page")) fail(`${label}: cross-origin isolation`, `crossOriginIsolated = ${isolated}`);
         for (const c of result.checks) {
-          // the plain page repeats the main checks; only its thread check is new
-          if (label === "page" || c.name.startsWith("threads")) (c.ok ? ok : fail)(`${label}: ${c.name}`, c.detail);
+          // the plain page repeats the main checks; only its thread check is new (and any failure)
+          if (label === "page" || c.name.startsWith("threads") || !c.ok) (c.ok ? ok : fail)(`${label}: ${c.name}`, c.detail);
         }
         if (result.checks.length === 0) fail(label, "the page ran no check");
+        if (!result.checks.some((c) => c.name.startsWith("threads"))) fail(label, "the page ran no kernel-threads check");
         if (errors.length) fail(`${label}: no console errors`, errors.join("\n"));
         else ok(`${label}: no console errors`);
         await page.close();

@@ -162,6 +162,15 @@ async function threadChecks() {
   const qm = quantizeRTN(w, n, k, { bits: 4, groupSize: 32, sym: false });
   const lin = new Int4Linear(qm, { activations: "int8" });
   const one = { gemv: Float32Array.from(lin.forward(x.subarray(0, k), 1)), gemm: Float32Array.from(lin.forward(x, 8)), f32: matmulABt(x, w, 8, n, k) };
+  // the same calls on other inputs, so the kernels' reused scratch holds other results: a worker
+  // that skipped its share below would leave these behind instead of matching `one`
+  const poison = () => {
+    const z = randomMatrix(rng, 8, k);
+    lin.forward(z, 8);
+    lin.forward(z.subarray(0, k), 1);
+    matmulABt(z, w, 8, n, k);
+  };
+  poison();
   if (!isolated) {
     await check("threads: not cross-origin isolated, setKernelThreads(2) falls back to one thread and says why", async () => {
       const got = setKernelThreads(2);
@@ -184,10 +193,12 @@ async function threadChecks() {
   });
   await check("threads: int4 GEMV/GEMM and f32 GEMM split across 2 threads, bit-identical to 1 thread", () => {
     const before = kernelThreadsInfo().dispatches;
-    const gemv = lin.forward(x.subarray(0, k), 1);
     const gemm = lin.forward(x, 8);
+    poison();
+    const gemv = lin.forward(x.subarray(0, k), 1);
+    poison();
     const f32 = matmulABt(x, w, 8, n, k);
-    const split = kernelThreadsInfo().dispatches - before;
+    const split = kernelThreadsInfo().dispatches - before - 6;
     const same = [sameBits(gemv, one.gemv), sameBits(gemm, one.gemm), sameBits(f32, one.f32)];
     return { ok: split >= 3 && same.every(Boolean), detail: `${split} split calls; bit-identical (GEMV, GEMM, f32): ${same.join(", ")}` };
   });
