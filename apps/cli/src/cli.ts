@@ -1,5 +1,5 @@
 import { isLowbitError, LowbitError } from "@lowbit/tensor";
-import { type ArgsDef, type CommandDef, runCommand } from "citty";
+import { type ArgsDef, type CommandDef, parseArgs, runCommand } from "citty";
 import { checkArgs } from "./args";
 import { commandExtras, commonArgs, lowbitCommand } from "./command";
 import { renderHelp } from "./help";
@@ -107,8 +107,12 @@ export async function runCli(argv: readonly string[], ioOptions: IoOptions = {})
       const subArgs = rawArgs.slice(nameIndex + 1);
       const defs = (typeof sub.args === "function" ? await sub.args() : await sub.args) ?? {};
       checkArgs(name!, defs as ArgsDef, subArgs, commandExtras(sub).multi);
-      const threads = THREADED_COMMANDS.has(name!) ? threadCount(name!, subArgs, io.env) : 1;
-      await withKernelThreads(threads, () => runCommand(sub!, { rawArgs: subArgs }));
+      if (THREADED_COMMANDS.has(name!)) {
+        const threads = threadCount(name!, parseArgs(subArgs, defs as ArgsDef).threads, io.env);
+        await withKernelThreads(threads, () => runCommand(sub!, { rawArgs: subArgs }), (m) => io.warn(m));
+      } else {
+        await runCommand(sub, { rawArgs: subArgs });
+      }
       return 0;
     } catch (e) {
       reportError(io, e, name, sub);

@@ -1,37 +1,59 @@
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import { isLowbitError } from "@lowbit/tensor";
+import { getKernelThreads, isLowbitError, kernelThreadsInfo, kernelThreadsReady, setKernelThreads, shutdownKernelThreads } from "@lowbit/tensor";
 import { dataFile, hasData, tmpDir } from "@lowbit/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { run } from "./test-helpers";
-import { threadCount } from "./threads";
+import { threadCount, withKernelThreads } from "./threads";
 
 describe("threadCount", () => {
   const cores = Math.min(8, os.availableParallelism());
   it.each([
-    [["model", "--threads", "3"], {}, 3],
-    [["model", "--threads=1"], { LOWBIT_THREADS: "4" }, 1],
-    [["model"], { LOWBIT_THREADS: "4" }, 4],
-    [["model"], {}, cores],
-    [["model", "--", "--threads", "5"], {}, cores],
-  ] as const)("%j with env %j -> %i", (args, env, want) => {
-    expect(threadCount("quantize", args, env)).toBe(want);
+    ["3", {}, 3],
+    ["1", { LOWBIT_THREADS: "4" }, 1],
+    [undefined, { LOWBIT_THREADS: "4" }, 4],
+    [undefined, { LOWBIT_THREADS: "" }, cores],
+    [undefined, {}, cores],
+  ] as const)("--threads %s with env %j -> %i", (flag, env, want) => {
+    expect(threadCount("quantize", flag, env)).toBe(want);
   });
 
   it.each([
-    [["--threads", "0"], {}, /--threads/],
-    [["--threads", "two"], {}, /--threads/],
-    [[], { LOWBIT_THREADS: "-1" }, /LOWBIT_THREADS/],
-  ] as const)("%j with env %j is a usage error naming its source", (args, env, message) => {
+    ["0", {}, /--threads/],
+    ["two", {}, /--threads/],
+    [undefined, { LOWBIT_THREADS: "-1" }, /LOWBIT_THREADS/],
+  ] as const)("--threads %s with env %j is a usage error naming its source", (flag, env, message) => {
     let err: unknown;
     try {
-      threadCount("quantize", args, env);
+      threadCount("quantize", flag, env);
     } catch (e) {
       err = e;
     }
     expect(isLowbitError(err) || (err instanceof Error && err.name === "CLIError")).toBe(true);
     expect((err as Error).message).toMatch(message);
+  });
+});
+
+describe("withKernelThreads", () => {
+  afterAll(() => shutdownKernelThreads());
+  it("runs the body on the count asked, then restores the caller's count", async () => {
+    setKernelThreads(3);
+    await kernelThreadsReady();
+    const inside = await withKernelThreads(2, async () => getKernelThreads());
+    expect(inside).toBe(2);
+    expect(getKernelThreads()).toBe(3);
+    const one = await withKernelThreads(1, async () => kernelThreadsInfo().threads);
+    expect(one).toBe(1);
+    expect(getKernelThreads()).toBe(3);
+    await shutdownKernelThreads();
+    await withKernelThreads(2, async () => expect(getKernelThreads()).toBe(2));
+    expect(getKernelThreads()).toBe(1);
+  });
+
+  it("restores the caller's count when the body throws", async () => {
+    await expect(withKernelThreads(2, async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(getKernelThreads()).toBe(1);
   });
 });
 
@@ -66,7 +88,8 @@ describe.skipIf(!hasData)("--threads on stories260K: the same bytes on 1 and 2 t
   it("generate (greedy) gives the same tokens and reports the threads", async () => {
     const got = [];
     for (const t of ["1", "2"]) {
-      const r = await run(["generate", model, "--prompt", "Once upon a time", "--max-tokens", "24", "--temperature", "0", "--json", "--threads", t]);
+      // a prompt that mentions --threads is the prompt, not the flag
+      const r = await run(["generate", model, "--prompt", "--threads=7 Once upon a time", "--max-tokens", "24", "--temperature", "0", "--json", "--threads", t]);
       expect(r.code, r.stderr).toBe(0);
       const d = JSON.parse(r.stdout);
       expect(d.threads).toBe(Number(t));

@@ -1,5 +1,5 @@
 import os from "node:os";
-import { kernelThreadsInfo, kernelThreadsReady, setKernelThreads, shutdownKernelThreads } from "@lowbit/tensor";
+import { getKernelThreads, kernelThreadsInfo, kernelThreadsReady, setKernelThreads, shutdownKernelThreads } from "@lowbit/tensor";
 import { intFlag } from "./args";
 
 /** The commands that run kernels long enough for worker threads to pay (they take --threads). */
@@ -8,24 +8,12 @@ export const THREADED_COMMANDS: ReadonlySet<string> = new Set(["quantize", "eval
 /** Most threads the default picks: past this, more cores mostly contend for memory bandwidth. */
 const DEFAULT_MAX = 8;
 
-/** The value of `--threads N` / `--threads=N` in a command's raw arguments, if given. */
-function flagValue(rawArgs: readonly string[]): string | undefined {
-  let value: string | undefined;
-  for (let i = 0; i < rawArgs.length; i++) {
-    const a = rawArgs[i]!;
-    if (a === "--") break;
-    if (a === "--threads") value = rawArgs[i + 1] ?? "";
-    else if (a.startsWith("--threads=")) value = a.slice("--threads=".length);
-  }
-  return value;
-}
-
 /**
- * The kernel thread count for a command: --threads, else $LOWBIT_THREADS, else the machine's
- * cores (os.availableParallelism) up to 8. A bad value is a usage error naming its source.
+ * The kernel thread count for a command: its --threads value (as citty parsed it, so a
+ * "--threads" inside another flag's value is not taken for it), else $LOWBIT_THREADS, else the
+ * machine's cores (os.availableParallelism) up to 8. A bad value is a usage error naming its source.
  */
-export function threadCount(command: string, rawArgs: readonly string[], env: Readonly<Record<string, string | undefined>> = process.env): number {
-  const flag = flagValue(rawArgs);
+export function threadCount(command: string, flag: unknown, env: Readonly<Record<string, string | undefined>> = process.env): number {
   if (flag !== undefined) return intFlag("threads", flag, 1, { min: 1, max: 256, command });
   const fromEnv = env.LOWBIT_THREADS;
   if (fromEnv !== undefined && fromEnv !== "") return intFlag("threads (from LOWBIT_THREADS)", fromEnv, 1, { min: 1, max: 256, command });
@@ -33,18 +21,32 @@ export function threadCount(command: string, rawArgs: readonly string[], env: Re
 }
 
 /**
- * Runs `body` with `threads` kernel threads, then stops the workers (so the CLI can be run again
- * in the same process, as the tests do). Where the host has no shared memory or workers, the
- * body runs on one thread. Returns the body's result.
+ * Runs `body` with exactly `threads` kernel threads, then puts back the thread count the process
+ * had (the CLI is run in-process by tests and by programs that embed it). Where the host has no
+ * shared memory or workers, or the workers fail to start, the body runs on one thread (`warn`
+ * says why; results are the same). Returns the body's result.
  */
-export async function withKernelThreads<T>(threads: number, body: () => Promise<T>): Promise<T> {
-  if (threads <= 1) return body();
-  const got = setKernelThreads(threads);
+export async function withKernelThreads<T>(threads: number, body: () => Promise<T>, warn: (message: string) => void = () => {}): Promise<T> {
+  const before = getKernelThreads();
+  if (threads === before) return body();
+  let got = setKernelThreads(threads);
+  if (got > 1) {
+    try {
+      await kernelThreadsReady();
+    } catch (e) {
+      warn(`kernel threads did not start (${e instanceof Error ? e.message : String(e)}); running on 1 thread`);
+      got = setKernelThreads(1);
+    }
+  }
   try {
-    if (got > 1) await kernelThreadsReady();
     return await body();
   } finally {
-    await shutdownKernelThreads();
+    if (before > 1) {
+      setKernelThreads(before);
+      await kernelThreadsReady().catch(() => setKernelThreads(1));
+    } else {
+      await shutdownKernelThreads();
+    }
   }
 }
 
