@@ -5,8 +5,9 @@
  * every record. Pure functions: used by the data loader at build time and by the tests.
  */
 
-/** One record as tools/bench/src/harness.ts writes it (only the fields the page reads). */import type { GoalRow } from "./goals";
+import type { GoalRow } from "./goals";
 
+/** One record as tools/bench/src/harness.ts writes it (only the fields the page reads). */
 export interface BenchRecordJson {
   suite?: string;
   kernel: string;
@@ -110,6 +111,8 @@ export interface MemoryRow {
   userSeconds: number | null;
   load: string;
   command: string;
+  /** Calibration windows x tokens, for methods that calibrate (e.g. "32 x 512 tokens"). */
+  calibration?: string;
 }
 
 export interface MemoryView {
@@ -223,6 +226,11 @@ export function parseAccuracy(json: unknown): { protocol: Record<string, string 
   return { protocol, rows, ...(machine ? { machine } : {}) };
 }
 
+function calibrationOf(c: unknown): { calibration?: string } {
+  const o = (c ?? {}) as { samples?: unknown; seqLen?: unknown };
+  return typeof o.samples === "number" && typeof o.seqLen === "number" ? { calibration: `${o.samples} x ${o.seqLen} tokens` } : {};
+}
+
 /** A memory results file ({ description, runs: [...] } from tools/bench/src/memory.ts), or undefined. */
 export function parseMemory(json: unknown): Omit<MemoryView, "name" | "file" | "written"> | undefined {
   if (!json || typeof json !== "object" || Array.isArray(json)) return undefined;
@@ -252,6 +260,7 @@ export function parseMemory(json: unknown): Omit<MemoryView, "name" | "file" | "
       userSeconds: num(r.userSeconds),
       load: `${first(load.before)} → ${first(load.after)}`,
       command: String(r.command ?? ""),
+      ...calibrationOf(r.calibration),
     });
   }
   if (rows.length === 0) return undefined;
