@@ -23,11 +23,12 @@
  *
  * Usage: pnpm --filter @lowbit/bench memory [--only id,id] [--work /tmp/lowbit-gen]
  *          [--calib FILE] [--keep] [--out results.json] [--list] [--merge] [--merge-from other.json]
- *          [--cli-root DIR --tag NAME]
+ *          [--cli-root DIR --tag NAME] [--threads N]
  * --merge keeps the runs already in --out that were not rerun (and --merge-from adds another
  * file's); --cli-root runs the CLI of another checkout (e.g. a patched copy), its run ids suffixed
  * with -NAME; --note TEXT adds a note to the results (kept by --merge); --only "" with --merge
- * rewrites the file without running anything.
+ * rewrites the file without running anything. --threads N sets the CLI's kernel threads
+ * (LOWBIT_THREADS; default 1, as every run before the CLI took --threads) and is recorded per run.
  * Generated models and outputs are deleted at the end unless --keep.
  */
 import { spawn } from "node:child_process";
@@ -95,10 +96,10 @@ interface Timed {
 const TIME_REPORT = /\((kbytes|seconds|bytes)\)|Command being timed|Exit status|faults|switches|Swaps|File system|Socket messages|Signals delivered|Percent of CPU|Elapsed \(wall/;
 
 /** Runs `node <args>` under /usr/bin/time -v (in `cwd`, default the repository root). */
-function timedNode(args: string[], cwd: string = repoRoot, onLine?: (line: string) => void): Promise<Timed> {
+function timedNode(args: string[], cwd: string = repoRoot, onLine?: (line: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<Timed> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn("/usr/bin/time", ["-v", process.execPath, "--conditions=@lowbit/source", "--import", "tsx", ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("/usr/bin/time", ["-v", process.execPath, "--conditions=@lowbit/source", "--import", "tsx", ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => {
@@ -173,7 +174,7 @@ function lastJson(stdout: string): Record<string, unknown> | undefined {
   }
 }
 
-async function measure(run: MemoryRun, work: string, calib: string, cliRoot: string, tag: string): Promise<Record<string, unknown>> {
+async function measure(run: MemoryRun, work: string, calib: string, cliRoot: string, tag: string, threads: number): Promise<Record<string, unknown>> {
   const { dir, generated } = await ensureModel(work, run.preset);
   const spec = PRESETS[run.preset]!;
   const p = countParams(spec);
@@ -195,7 +196,7 @@ async function measure(run: MemoryRun, work: string, calib: string, cliRoot: str
       lastProgress = now;
       console.log(`  ${line.trim().slice(0, 160)}`);
     }
-  });
+  }, { ...process.env, LOWBIT_THREADS: String(threads) });
   const loadAfter = load();
   const result = lastJson(r.stdout);
   const ok = r.code === 0 && result?.ok === true;
@@ -207,6 +208,8 @@ async function measure(run: MemoryRun, work: string, calib: string, cliRoot: str
     ...(cliRoot !== repoRoot && run.path === "cli" ? { cliRoot } : {}),
     method: run.method,
     command: shown,
+    // kernel threads of the CLI (LOWBIT_THREADS; the library runs use one)
+    ...(run.path === "cli" ? { threads } : {}),
     model: { preset: run.preset, ...spec, params: p.total, decoderParams: p.decoder, weightBytes: modelBytes, layerBytes },
     ...(run.method === "gptq" ? { calibration: { file: path.relative(path.dirname(repoRoot), calib), samples: run.samples, seqLen: run.seqLen, seed: 0, ...(run.gptqLayers !== undefined ? { gptqLayers: run.gptqLayers } : {}) } } : {}),
     ok,
@@ -274,8 +277,11 @@ async function main(): Promise<void> {
       "cli-root": { type: "string" },
       tag: { type: "string" },
       note: { type: "string", multiple: true },
+      threads: { type: "string", default: "1" },
     },
   });
+  const threads = Number(values.threads);
+  if (!(Number.isInteger(threads) && threads >= 1)) throw new Error(`--threads must be a positive integer, got "${values.threads}"`);
   if (values.list) {
     for (const r of RUNS) console.log(`${r.id}${r.optional ? " (optional)" : ""}`);
     return;
@@ -327,7 +333,7 @@ async function main(): Promise<void> {
   };
   if (runs.length === 0) write();
   for (const run of runs) {
-    const rec = await measure(run, work, calib, cliRoot, tag);
+    const rec = await measure(run, work, calib, cliRoot, tag, threads);
     rows.push(rec);
     write();
     console.log(`  -> ${rec.ok ? "ok" : `failed: ${rec.error}`}; peak RSS ${((rec.peakRssBytes as number) / MB).toFixed(0)} MB in ${rec.wallSeconds} s`);
