@@ -38,7 +38,7 @@ import {
   shutdownKernelThreads,
 } from "@lowbit/tensor";
 import { type BenchRecord, defineSuite, measureBandwidth, recordBandwidth, round, type SuiteContext, timeit } from "../harness";
-import { type Contender, compare, goalLine, interleave, load1, type Measured, openPeers } from "../peers/compare";
+import { type Contender, compare, goalLine, interleave, load1, type Measured, median, openPeers } from "../peers/compare";
 import { dynamicQuantizeMatMulModel, matMulNBitsModel, type OnnxPeerSession } from "../peers/onnx";
 
 async function useThreads(t: number): Promise<void> {
