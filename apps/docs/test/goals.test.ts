@@ -44,7 +44,6 @@ describe("performance goals table", () => {
             rec("gemv-fraction-of-bandwidth", 2, { fractionPaired: 0.95 }),
             rec("int4-gemv-g128-aint8-vs-peers", 2, { x_node2t_paired: 1.03, x_web1t_paired: 75 }),
             rec("w8a8-gemm-vs-peers", 1, { x_node1t_paired: 1.01, x_web1t_paired: 1.28 }),
-            rec("w8a8-fraction-of-dot-peak", 1, { peakGmacs: 20.1, lowbit: 0.9, onnxruntimeWeb: 0.7, lowbitNeedsFor1_5xWeb: 1.05 }),
           ],
         },
         {
@@ -70,7 +69,6 @@ describe("performance goals table", () => {
     expect(byWhat("g128, int8 activations, lowbit on 2 threads vs onnxruntime-web MatMulNBits acc4 (1 thread)", 2)).toMatchObject({ measured: "75.00×", goal: "≥ 20×", met: true });
     const web = byWhat("W8A8 GEMM 64×4096×4096, lowbit on 1 thread vs onnxruntime-web", 1);
     expect(web).toMatchObject({ measured: "1.28×", goal: "≥ 1.5×", met: false });
-    expect(web?.note).toMatch(/at 0\.90 .*at 0\.70 .*\(20\.1 GMAC\/s\).* 1\.05 of it/);
     // only lowbit's default path counts for parity; prefill is recorded without a goal
     expect(rows.filter((r) => r.area === "end to end").map((r) => [r.what, r.threads, r.measured, r.met, r.note !== undefined])).toEqual([
       ["decode tokens/s, lowbit / llama.cpp: gen-100m Q4_0", 1, "1.15×", true, false],

@@ -63,16 +63,11 @@ function kernelRows(records: readonly BenchRecordJson[]): GoalRow[] {
       rows.push(ratioRow("kernels", `${what} vs onnxruntime-web MatMulNBits acc4 (1 thread)`, t, num(e?.["x_web1t_paired"]), 20, THREADS));
     }
   }
-  const peak = find("w8a8-fraction-of-dot-peak", 1)?.extra;
-  const peakNote =
-    peak && num(peak["lowbit"]) !== null
-      ? `lowbit runs at ${num(peak["lowbit"])?.toFixed(2)} and onnxruntime-web at ${num(peak["onnxruntimeWeb"])?.toFixed(2)} of the machine's i32x4.dot_i16x8_s ceiling (${num(peak["peakGmacs"])} GMAC/s); 1.5× onnxruntime-web would need ${num(peak["lowbitNeedsFor1_5xWeb"])?.toFixed(2)} of it`
-      : undefined;
   for (const t of [1, 2]) {
     const e = find("w8a8-gemm-vs-peers", t)?.extra;
     const what = `W8A8 GEMM 64×4096×4096, lowbit on ${ts(t)}`;
     rows.push(ratioRow("kernels", `${what} vs onnxruntime-node DynamicQuantizeMatMul on ${ts(t)}`, t, num(e?.[`x_node${t}t_paired`]), 0.6, THREADS));
-    rows.push(ratioRow("kernels", `${what} vs onnxruntime-web DynamicQuantizeMatMul (1 thread)`, t, num(e?.["x_web1t_paired"]), 1.5, THREADS, t === 1 ? peakNote : undefined));
+    rows.push(ratioRow("kernels", `${what} vs onnxruntime-web DynamicQuantizeMatMul (1 thread)`, t, num(e?.["x_web1t_paired"]), 1.5, THREADS));
   }
   return rows.filter((r): r is GoalRow => r !== undefined);
 }
