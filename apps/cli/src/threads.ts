@@ -29,13 +29,12 @@ export function threadCount(command: string, flag: unknown, env: Readonly<Record
 export async function withKernelThreads<T>(threads: number, body: () => Promise<T>, warn: (message: string) => void = () => {}): Promise<T> {
   const before = getKernelThreads();
   if (threads === before) return body();
-  let got = setKernelThreads(threads);
-  if (got > 1) {
+  if (setKernelThreads(threads) > 1) {
     try {
       await kernelThreadsReady();
     } catch (e) {
       warn(`kernel threads did not start (${e instanceof Error ? e.message : String(e)}); running on 1 thread`);
-      got = setKernelThreads(1);
+      setKernelThreads(1);
     }
   }
   try {

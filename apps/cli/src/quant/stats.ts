@@ -1,4 +1,4 @@
-import { defaultStepWindows, type LayerContext, type LayerPlugin, memTrace } from "@lowbit/calibration";
+import { defaultStepWindows, type ForwardOptions, type LayerContext, type LayerPlugin, memTrace } from "@lowbit/calibration";
 import type { QuantizedMatrix } from "@lowbit/int4";
 import { LINEAR_NAMES, type LinearName } from "@lowbit/runtime";
 import { type Linear, LowbitError, Rng } from "@lowbit/tensor";
@@ -96,19 +96,16 @@ export function withStats(
       const spill = hasInputs && opts.spillOutputs ? new OutputSpill() : undefined;
       const fpOuts: Float32Array[] = [];
       const fpNames: LinearName[] = [];
+      // the layer's output on the measured windows, every linear's output handed to onCapture
+      const measure = (onCapture: NonNullable<ForwardOptions["onCapture"]>) =>
+        ctx.forward({ windows, stepWindows: step, collectOutput: true, capture: LINEAR_NAMES, onCapture })!;
       try {
         const fpLayerOut = hasInputs
-          ? ctx.forward({
-              windows,
-              stepWindows: step,
-              collectOutput: true,
-              capture: LINEAR_NAMES,
-              onCapture: (a) => {
-                if (spill) spill.push(a.output);
-                else fpOuts.push(a.output);
-                fpNames.push(a.name);
-              },
-            })!
+          ? measure((a) => {
+              if (spill) spill.push(a.output);
+              else fpOuts.push(a.output);
+              fpNames.push(a.name);
+            })
           : undefined;
         memTrace(`layer ${ctx.layer} stats: float outputs measured`);
         const weightErrors = opts.weightErrors !== false;
@@ -120,27 +117,21 @@ export function withStats(
         const errs = new Map<LinearName, { num: number; den: number }>();
         let next = 0;
         const qLayerOut = fpLayerOut
-          ? ctx.forward({
-              windows,
-              stepWindows: step,
-              collectOutput: true,
-              capture: LINEAR_NAMES,
-              onCapture: (a) => {
-                const i = next++;
-                const ref = fpNames[i] !== a.name ? undefined : spill ? spill.shift(a.output.length) : fpOuts[i];
-                if (!ref || ref.length !== a.output.length) {
-                  throw new LowbitError("E_INTERNAL", `layer statistics: blk.${ctx.layer}.${a.name} ran differently after quantization`);
-                }
-                const e = errs.get(a.name) ?? { num: 0, den: 0 };
-                const approx = a.output;
-                for (let k = 0; k < ref.length; k++) {
-                  const d = ref[k]! - approx[k]!;
-                  e.num += d * d;
-                  e.den += ref[k]! * ref[k]!;
-                }
-                errs.set(a.name, e);
-              },
-            })!
+          ? measure((a) => {
+              const i = next++;
+              const ref = fpNames[i] !== a.name ? undefined : spill ? spill.shift(a.output.length) : fpOuts[i];
+              if (!ref || ref.length !== a.output.length) {
+                throw new LowbitError("E_INTERNAL", `layer statistics: blk.${ctx.layer}.${a.name} ran differently after quantization`);
+              }
+              const e = errs.get(a.name) ?? { num: 0, den: 0 };
+              const approx = a.output;
+              for (let k = 0; k < ref.length; k++) {
+                const d = ref[k]! - approx[k]!;
+                e.num += d * d;
+                e.den += ref[k]! * ref[k]!;
+              }
+              errs.set(a.name, e);
+            })
           : undefined;
         fpOuts.length = 0;
         memTrace(`layer ${ctx.layer} stats: quantized outputs measured`);

@@ -1,6 +1,6 @@
 import { getEngine, getKernelBackend } from "../engine/engine";
 import { activeKernelThreads, preloadKernelModule } from "../engine/threads";
-import { f64Kernels, f64Module, type SubABt, subABtJs, wasmSubABt, wasmSubABtThreaded } from "./blas-f64";
+import { f64Kernels, f64Module, type SubABt, subABtJs, wasmSubABtThreaded } from "./blas-f64";
 
 /**
  * Where a factorisation runs. With the "wasm" backend the n x n matrix (and any scratch) is copied
@@ -42,17 +42,17 @@ export function workspace(n: number, tmpLength: number, reuse?: Float64Array): W
   const packBytes = f64Kernels().pack_bytes_f64();
   const threads = activeKernelThreads();
   // with kernel threads, have the workers load the f64 module now (loading allocates kernel memory)
-  if (threads > 1) preloadKernelModule(f64Module);
-  const packsBytes = Math.ceil(packBytes / 64) * 64 * threads;
+  preloadKernelModule(f64Module);
+  const packStride = Math.ceil(packBytes / 64) * 64;
   const xBytes = n * n * 8;
-  const buf = engine.buffer(xBytes + tmpLength * 8 + packsBytes, 64);
+  const buf = engine.buffer(xBytes + tmpLength * 8 + packStride * threads, 64);
   // no kernel allocation may happen between here and dispose(): the views would detach
   const pack0 = buf.ptr + xBytes + tmpLength * 8;
-  const packs = Array.from({ length: threads }, (_, i) => pack0 + i * Math.ceil(packBytes / 64) * 64);
   return {
     x: engine.f64(buf.ptr, n * n),
     tmp: engine.f64(buf.ptr + xBytes, tmpLength),
-    sub: threads > 1 ? wasmSubABtThreaded(packs) : wasmSubABt(pack0),
+    // one pack per thread; with one thread this is wasmSubABt
+    sub: wasmSubABtThreaded(Array.from({ length: threads }, (_, i) => pack0 + i * packStride)),
     inKernel: true,
     dispose: () => buf.dispose(),
   };
