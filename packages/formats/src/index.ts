@@ -11,6 +11,8 @@ export type { HfArchitecture, HfLlamaConfig } from "./hf-config";
 export { parseHfConfig, SUPPORTED_ARCHITECTURES } from "./hf-config";
 export type { Llama2cCheckpoint, Llama2cConfig, Llama2cTensor, Llama2cTokenizer } from "./llama2c";
 export { parseLlama2cCheckpoint, parseLlama2cTokenizer, readLlama2cCheckpoint, readLlama2cTokenizer } from "./llama2c";
+export type { Llama2cTensorInfo } from "./llama2c-lazy";
+export { Llama2cFile, openLlama2c } from "./llama2c-lazy";
 export type { Llama2cTensorInput, Llama2cTokenizerInput, Llama2cWriteOptions } from "./llama2c-write";
 export {
   encodeLlama2cCheckpoint,
