@@ -90,15 +90,15 @@ export function rmsnorm_f32(x: usize, w: usize, out: usize, rows: i32, dim: i32,
 }
 
 /**
- * Rotary embedding in place on `rows` rows of x (row stride `stride` floats) holding `heads` heads
+ * Rotary embedding in place on rows r0 <= r < r1 of x (row stride `stride` floats) holding `heads` heads
  * of width hd at the row start. Row r uses table row p = r % period of `cf`/`ss` ([*, hd] each):
  * cf[p, d] = cos of d's pair frequency, ss[p, d] = -sin for the first element of a pair and +sin
  * for the second, so x'[d] = x[d] * cf[p, d] + x[partner(d)] * ss[p, d]. style 0: interleaved
  * pairs (2i, 2i+1); style 1: half-split pairs (i, i + hd/2).
  */
-export function rope_f32(x: usize, rows: i32, stride: i32, heads: i32, hd: i32, cf: usize, ss: usize, period: i32, style: i32): void {
+export function rope_f32(x: usize, r0: i32, r1: i32, stride: i32, heads: i32, hd: i32, cf: usize, ss: usize, period: i32, style: i32): void {
   const half = hd >> 1;
-  for (let r = 0; r < rows; r++) {
+  for (let r = r0; r < r1; r++) {
     const tb = <usize>((r % period) * hd) << 2;
     const c = cf + tb;
     const s = ss + tb;
@@ -240,6 +240,10 @@ function softmaxRow(s: usize, ja: i32, ne: i32, j0: i32, n: i32): f32 {
  * queries go four at a time (scores 4 queries x 8 keys per step, weighted values 4 queries x 8
  * dimensions per step). Fewer rows (decoding): one query at a time against the key rows in place.
  * Rows whose width is not a multiple of 4 are first copied into zero-padded rows.
+ *
+ * Only query heads h0 <= h < h1 are computed (their columns of out written, nothing else): each
+ * head's result does not depend on the range, so threads given disjoint ranges (each with its own
+ * work space) produce exactly the single-call output.
  */
 export function attention_f32(
   q: usize,
@@ -254,6 +258,8 @@ export function attention_f32(
   window: i32,
   scale: f32,
   work: usize,
+  h0: i32,
+  h1: i32,
 ): void {
   const n = startPos + t;
   const np = round8(n);
@@ -267,7 +273,14 @@ export function attention_f32(
   const s = vr + (<usize>(n * hdp) << 2);
   const qs = s + (<usize>(4 * np) << 2);
   const aligned = (hd & 3) == 0;
-  for (let kh = 0; kh < nKv; kh++) {
+  if (h0 < 0) h0 = 0;
+  if (h1 > nHeads) h1 = nHeads;
+  if (h0 >= h1) return;
+  const khEnd = (h1 - 1) / group + 1;
+  for (let kh = h0 / group; kh < khEnd; kh++) {
+    // this key/value head's query heads within [h0, h1)
+    const ha = max(kh * group, h0);
+    const hb = min(kh * group + group, h1);
     const kBase = k + (<usize>(kh * hd) << 2);
     const vBase = v + (<usize>(kh * hd) << 2);
     let vb = vBase;
@@ -279,8 +292,7 @@ export function attention_f32(
     }
     if (t >= 4) {
       transpose(kBase, rs, n, hd, np, kt);
-      for (let hh = 0; hh < group; hh++) {
-        const h = kh * group + hh;
+      for (let h = ha; h < hb; h++) {
         for (let t0 = 0; t0 < t; t0 += 4) block4(q, out, nHeads * hd, h, hd, hdp, t0, t, startPos, window, scale, kt, np, vb, vs, s, qs);
       }
     } else {
@@ -291,8 +303,7 @@ export function attention_f32(
         kb = kr;
         ks = <usize>hdp << 2;
       }
-      for (let hh = 0; hh < group; hh++) {
-        const h = kh * group + hh;
+      for (let h = ha; h < hb; h++) {
         for (let tt = 0; tt < t; tt++) single(q, out, nHeads * hd, h, hd, hdp, tt, startPos, window, scale, kb, ks, vb, vs, s, qs);
       }
     }

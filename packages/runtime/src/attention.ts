@@ -1,6 +1,7 @@
 import type { KVCache } from "./kv-cache";
 import type { ResidentKV } from "./kv-resident";
 import { decoderKernels, put, scratchRegions, useWasm, viewF32 } from "./kernels/modules";
+import { runDecoderSplit, splitParts } from "./kernels/split";
 import type { RopeTable } from "./ops";
 
 /**
@@ -45,25 +46,81 @@ export function causalAttention(
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
   const n = startPos + T;
-  const kx = decoderKernels();
-  const [pq, pk, pv, po, pw] = scratchRegions([
-    T * qDim * 4,
-    n * kvDim * 4,
-    n * kvDim * 4,
-    T * qDim * 4,
-    kx.attention_work_bytes(n, headDim),
-  ]) as [number, number, number, number, number];
+  const parts = attentionParts(shape, T, startPos);
+  const ws = workStride(n, headDim);
+  const [pq, pk, pv, po, pw] = scratchRegions([T * qDim * 4, n * kvDim * 4, n * kvDim * 4, T * qDim * 4, parts * ws]) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   put(pq, q.subarray(qRow0 * qDim, (qRow0 + T) * qDim));
   put(pk, k.subarray(kvRow0 * kvDim, (kvRow0 + n) * kvDim));
   put(pv, v.subarray(kvRow0 * kvDim, (kvRow0 + n) * kvDim));
-  runAttention(shape, pq, pk, pv, po, T, startPos, pw);
+  runAttention(shape, pq, pk, pv, po, T, startPos, pw, parts, ws);
   out.set(viewF32(po, T * qDim), qRow0 * qDim);
 }
 
-function runAttention(shape: AttentionShape, pq: number, pk: number, pv: number, po: number, T: number, startPos: number, pw: number): void {
+/** Bytes of one part's attention work space for n key positions (64-byte multiples: parts never share a cache line). */
+function workStride(n: number, headDim: number): number {
+  return (decoderKernels().attention_work_bytes(n, headDim) + 63) & ~63;
+}
+
+/**
+ * How many threads one attention call of T query rows after startPos cached positions uses:
+ * split by query heads once the multiply-adds (scores and weighted values over the keys each row
+ * attends to) are enough to pay for a dispatch. A decoding step over a short context stays on
+ * one thread.
+ */
+export function attentionParts(shape: AttentionShape, T: number, startPos: number): number {
+  const window = shape.window ?? NO_WINDOW;
+  // keys attended by rows 0 .. T-1: min(window, startPos + t + 1) each
+  const full = Math.max(0, Math.min(T, window - startPos)); // rows that see all earlier positions
+  const keys = full * startPos + (full * (full + 1)) / 2 + (T - full) * window;
+  return splitParts(2 * keys * shape.nHeads * shape.headDim, shape.nHeads, MIN_ATTENTION_WORK);
+}
+
+/** Multiply-adds below which a share of attention is not worth a thread. */
+const MIN_ATTENTION_WORK = 1 << 18;
+
+/**
+ * The kernel call, or `parts` calls on disjoint head ranges (aligned to key/value groups when
+ * there are enough of them, so no group's keys are transposed twice), each with its own work
+ * space at pw + part * ws.
+ */
+function runAttention(
+  shape: AttentionShape,
+  pq: number,
+  pk: number,
+  pv: number,
+  po: number,
+  T: number,
+  startPos: number,
+  pw: number,
+  parts: number,
+  ws: number,
+): void {
   const { nHeads, nKvHeads, headDim } = shape;
   const scale = 1 / Math.sqrt(headDim);
-  decoderKernels().attention_f32(pq, pk, pv, po, T, startPos, nHeads, nKvHeads, headDim, shape.window ?? NO_WINDOW, scale, pw);
+  const window = shape.window ?? NO_WINDOW;
+  const align = nKvHeads >= parts ? nHeads / nKvHeads : 1;
+  runDecoderSplit("attention_f32", nHeads, parts, align, (h0, h1, i) => [
+    pq,
+    pk,
+    pv,
+    po,
+    T,
+    startPos,
+    nHeads,
+    nKvHeads,
+    headDim,
+    window,
+    scale,
+    pw + i * ws,
+    h0,
+    h1,
+  ]);
 }
 
 /** Reference twin of causalAttention: plain loops, scores and softmax in f64. */
@@ -170,7 +227,6 @@ export function ropeAttention(
     }
     return att;
   }
-  const kx = decoderKernels();
   // keys/values in kernel memory: the window rows, or the cached positions followed by the new rows
   // (in the model's resident copy of the cache when there is one: only new rows are copied in)
   const pos0 = mode.kind === "cache" ? mode.pos0 : 0;
@@ -180,6 +236,8 @@ export function ropeAttention(
   const resident = mode.kind === "cache" && mode.resident ? mode.resident.prepare(mode.cache, layer, pos0, rows) : undefined;
   const kvBytes = resident ? 0 : n * kvDim * 4;
   const { cf, ss } = rope.expanded(pos0, tableRows);
+  const parts = mode.kind === "windows" ? attentionParts(shape, mode.seqLen, 0) : attentionParts(shape, rows, pos0);
+  const ws = workStride(span, headDim);
   const [pq, pkS, pvS, pc, ps, po, pw] = scratchRegions([
     rows * qDim * 4,
     kvBytes,
@@ -187,7 +245,7 @@ export function ropeAttention(
     cf.length * 4,
     ss.length * 4,
     rows * qDim * 4,
-    kx.attention_work_bytes(span, headDim),
+    parts * ws,
   ]) as [number, number, number, number, number, number, number];
   const pk = resident ? resident.pk : pkS;
   const pv = resident ? resident.pv : pvS;
@@ -206,12 +264,12 @@ export function ropeAttention(
   if (mode.kind === "windows") {
     const L = mode.seqLen;
     for (let b = 0; b * L < rows; b++) {
-      runAttention(shape, pq + b * L * qDim * 4, pk + b * L * kvDim * 4, pv + b * L * kvDim * 4, po + b * L * qDim * 4, L, 0, pw);
+      runAttention(shape, pq + b * L * qDim * 4, pk + b * L * kvDim * 4, pv + b * L * kvDim * 4, po + b * L * qDim * 4, L, 0, pw, parts, ws);
     }
   } else {
     if (resident && mode.resident) mode.resident.commit(mode.cache, layer, pos0, rows, pk, pv);
     else mode.cache.write(layer, pos0, viewF32(pkNew, rows * kvDim), v, rows);
-    runAttention(shape, pq, pk, pv, po, rows, pos0, pw);
+    runAttention(shape, pq, pk, pv, po, rows, pos0, pw, parts, ws);
   }
   att.set(viewF32(po, rows * qDim));
   return att;

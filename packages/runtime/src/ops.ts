@@ -1,5 +1,6 @@
 import type { RopeStyle } from "./config";
-import { decoderKernels, put, scratchRegions, useWasm, viewF32 } from "./kernels/modules";
+import { put, scratchRegions, useWasm, viewF32 } from "./kernels/modules";
+import { runDecoderSplit, splitParts } from "./kernels/split";
 
 /**
  * RMSNorm of `rows` rows of width `dim`: out = x / sqrt(mean(x^2) + eps) * weight.
@@ -19,7 +20,9 @@ export function rmsNorm(
   const [px, pw] = scratchRegions([n * 4, dim * 4]) as [number, number];
   put(px, x.subarray(0, n));
   put(pw, weight.subarray(0, dim));
-  decoderKernels().rmsnorm_f32(px, pw, px, rows, dim, eps);
+  // rows split across kernel threads (each row's arithmetic is the same in any part)
+  const rb = dim * 4;
+  runDecoderSplit("rmsnorm_f32", rows, splitParts(n, rows), 1, (r0, r1) => [px + r0 * rb, pw, px + r0 * rb, r1 - r0, dim, eps]);
   out.set(viewF32(px, n));
   return out;
 }
@@ -53,7 +56,7 @@ export function siluMul(g: Float32Array, u: Float32Array, out: Float32Array = ne
   const [pg, pu] = scratchRegions([n * 4, n * 4]) as [number, number];
   put(pg, g);
   put(pu, u.subarray(0, n));
-  decoderKernels().silu_mul_f32(pg, pu, pg, n);
+  runDecoderSplit("silu_mul_f32", n, splitParts(4 * n, Math.ceil(n / 4)), 4, (i0, i1) => [pg + 4 * i0, pu + 4 * i0, pg + 4 * i0, i1 - i0]);
   out.set(viewF32(pg, n));
   return out;
 }
@@ -74,7 +77,7 @@ export function addVectors(a: Float32Array, b: Float32Array, out: Float32Array =
   const [pa, pb] = scratchRegions([n * 4, n * 4]) as [number, number];
   put(pa, a);
   put(pb, b.subarray(0, n));
-  decoderKernels().add_f32(pa, pb, pa, n);
+  runDecoderSplit("add_f32", n, splitParts(n, Math.ceil(n / 4)), 4, (i0, i1) => [pa + 4 * i0, pb + 4 * i0, pa + 4 * i0, i1 - i0]);
   out.set(viewF32(pa, n));
   return out;
 }
@@ -261,6 +264,8 @@ export class RopeTable {
    * @internal
    */
   rotateInKernel(px: number, rows: number, stride: number, nHeads: number, pc: number, ps: number, period: number): void {
-    decoderKernels().rope_f32(px, rows, stride, nHeads, this.headDim, pc, ps, period, this.style === "interleaved" ? 0 : 1);
+    const style = this.style === "interleaved" ? 0 : 1;
+    const hd = this.headDim;
+    runDecoderSplit("rope_f32", rows, splitParts(2 * rows * nHeads * hd, rows), 1, (r0, r1) => [px, r0, r1, stride, nHeads, hd, pc, ps, period, style]);
   }
 }

@@ -17,7 +17,7 @@ type Ptr = number;
 /** Exports of assembly/decoder.kernel.ts (pointers are byte offsets into kernel memory). */
 export interface DecoderKernels {
   rmsnorm_f32(x: Ptr, w: Ptr, out: Ptr, rows: number, dim: number, eps: number): void;
-  rope_f32(x: Ptr, rows: number, stride: number, heads: number, hd: number, cf: Ptr, ss: Ptr, period: number, style: number): void;
+  rope_f32(x: Ptr, r0: number, r1: number, stride: number, heads: number, hd: number, cf: Ptr, ss: Ptr, period: number, style: number): void;
   silu_mul_f32(g: Ptr, u: Ptr, out: Ptr, n: number): void;
   add_f32(a: Ptr, b: Ptr, out: Ptr, n: number): void;
   attention_work_bytes(n: number, hd: number): number;
@@ -34,6 +34,8 @@ export interface DecoderKernels {
     window: number,
     scale: number,
     work: Ptr,
+    h0: number,
+    h1: number,
   ): void;
 }
 
