@@ -1,5 +1,5 @@
 import { stat } from "node:fs/promises";
-import { openSafetensorsModel, readLlama2cCheckpoint, readLlama2cTokenizer } from "@lowbit/formats";
+import { openLlama2c, openSafetensorsModel, readLlama2cTokenizer } from "@lowbit/formats";
 import type { ResolvedModel } from "./resolve";
 
 /** One tensor of a model as stored. */
@@ -95,13 +95,18 @@ function logicalParams(name: string, dtype: string, shape: number[], bits: numbe
 }
 
 async function describeLlama2c(model: ResolvedModel, withStats: boolean): Promise<ModelDescription> {
-  const ckpt = await readLlama2cCheckpoint(model.weights);
-  const c = ckpt.config;
+  // the header gives every shape; tensors are read (one at a time) only for their statistics
+  const file = await openLlama2c(model.weights);
+  const c = file.config;
   const tensors: TensorSummary[] = [];
   let params = 0;
-  for (const [name, t] of ckpt.tensors) {
-    params += t.data.length;
-    tensors.push({ name, dtype: "f32", shape: t.shape, bytes: t.data.byteLength, stats: withStats ? tensorStats(t.data) : undefined });
+  try {
+    for (const t of file.tensors.values()) {
+      params += t.byteLength / 4;
+      tensors.push({ name: t.name, dtype: "f32", shape: [...t.shape], bytes: t.byteLength, stats: withStats ? tensorStats(await file.readF32(t.name)) : undefined });
+    }
+  } finally {
+    await file.close();
   }
   const bytes = await sizeOnDisk(model.weights);
   let tokenizer: ModelDescription["tokenizer"];

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { openSafetensorsModel, readGguf, readLlama2cCheckpoint } from "@lowbit/formats";
+import { type Llama2cFile, openLlama2c, openSafetensorsModel, readGguf } from "@lowbit/formats";
 import {
   configFromGguf,
   configFromHf,
@@ -12,7 +12,6 @@ import {
   type LlamaConfig,
   loadGgufTokenizer,
   makeConfig,
-  memorySource,
   type TensorSource,
   type Tokenizer,
 } from "@lowbit/runtime";
@@ -60,6 +59,17 @@ function llama2cConfig(c: { dim: number; hiddenDim: number; nLayers: number; nHe
   });
 }
 
+/** A TensorSource reading a llama2.c checkpoint's tensors by position, one per call. */
+function llama2cSource(file: Llama2cFile): TensorSource {
+  return {
+    shape: (name) => {
+      const t = file.tensors.get(name);
+      return t ? [...t.shape] : undefined;
+    },
+    readF32: (name) => file.readF32(name),
+  };
+}
+
 async function openHf(resolved: ResolvedModel): Promise<OpenedModel> {
   const cfgPath = join(resolved.path, "config.json");
   let config = configFromHf(await readFile(cfgPath, "utf8"), cfgPath);
@@ -97,13 +107,14 @@ async function openHf(resolved: ResolvedModel): Promise<OpenedModel> {
 export async function openModel(resolved: ResolvedModel): Promise<OpenedModel> {
   switch (resolved.kind) {
     case "llama2c": {
-      const ckpt = await readLlama2cCheckpoint(resolved.weights);
+      // only the header is read now; each tensor is read from the file when asked for
+      const file = await openLlama2c(resolved.weights);
       return {
         resolved,
-        config: llama2cConfig(ckpt.config),
-        source: memorySource(ckpt.tensors),
+        config: llama2cConfig(file.config),
+        source: llama2cSource(file),
         tokenizerFiles: resolved.tokenizer ? { kind: "llama2c", path: resolved.tokenizer } : undefined,
-        close: async () => {},
+        close: () => file.close(),
       };
     }
     case "gguf": {
