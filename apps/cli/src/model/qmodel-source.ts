@@ -28,10 +28,3 @@ export function qmodelSource(m: QuantizedModel): TensorSource {
     },
   };
 }
-
-/** Every tensor of a quantized model as floats (quantized weights dequantized). */
-export function dequantizedFloats(m: QuantizedModel): Map<string, { shape: number[]; data: Float32Array }> {
-  const out = new Map(m.floats);
-  for (const [name, qm] of m.quantized) out.set(name, { shape: [qm.rows, qm.cols], data: dequantizeMatrix(qm) });
-  return out;
-}

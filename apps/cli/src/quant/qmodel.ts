@@ -197,14 +197,3 @@ export function hasGIdx(qm: QuantizedMatrix): boolean {
 export function byteZeros(qm: QuantizedMatrix): boolean {
   return qm instanceof DeferredMatrix ? qm.byteZeros : qm.zeros.every((z) => Number.isInteger(z) && z >= 0 && z <= 255);
 }
-
-/** Every deferred tensor of a model loaded into memory (for writers that need all tensors at once, e.g. GGUF). */
-export async function materialize(m: QuantizedModel): Promise<QuantizedModel> {
-  const deferred = [...m.quantized.values(), ...m.floats.values()].some((t) => t instanceof DeferredMatrix || t instanceof DeferredFloat);
-  if (!deferred) return m;
-  const floats = new Map<string, FloatTensor>();
-  for (const [k, t] of m.floats) floats.set(k, { shape: t.shape, data: await loadFloat(t) });
-  const quantized = new Map<string, QuantizedMatrix>();
-  for (const [k, qm] of m.quantized) quantized.set(k, await loadMatrix(qm));
-  return { ...m, floats, quantized };
-}
