@@ -17,7 +17,7 @@
 // KC steps of k, converted to f32 (so the conversion is paid once per panel, not per row of A),
 // and runs the same 4 x 8 register-blocked micro-kernel as the f32 GEMM.
 
-import { hsum, KC, MC, panel_rows, reduce4 } from "./gemm-tiles";
+import { KC, MC, panel_rows, reduce4 } from "./gemm-tiles";
 /** f16 with the inf/NaN fix (exact for every input). */
 const FMT_F16: i32 = 0;
 /** f16 without the inf/NaN fix (exact when no value has exponent 31). */
@@ -132,65 +132,86 @@ export function gemv_half(w: usize, x: usize, y: usize, bias: usize, k: i32, r0:
 }
 
 function gemv_rows<F>(w: usize, x: usize, y: usize, bias: usize, k: i32, r0: i32, r1: i32): void {
+  // The per-row arithmetic of f32.kernel.ts gemv_f32 (one f32x4 accumulator over k in steps of 4,
+  // lanes summed as (0+2)+(1+3), then the scalar tail, then the bias), so a row's result equals
+  // F32Linear's on the decoded weights bit for bit, whichever loop serves it.
   const rs = <usize>k << 1; // bytes per weight row
-  const k8 = <usize>(k & ~7);
+  const k4 = <usize>(k & ~3);
   let r = r0;
-  for (; r + 4 <= r1; r += 4) {
-    const w0 = w + <usize>r * rs;
-    const w1 = w0 + rs;
-    const w2 = w1 + rs;
-    const w3 = w2 + rs;
+  for (; r + 8 <= r1; r += 8) {
+    const p = w + <usize>r * rs;
     let a0 = f32x4.splat(0);
     let a1 = f32x4.splat(0);
     let a2 = f32x4.splat(0);
     let a3 = f32x4.splat(0);
-    let b0 = f32x4.splat(0);
-    let b1 = f32x4.splat(0);
-    let b2 = f32x4.splat(0);
-    let b3 = f32x4.splat(0);
-    for (let t: usize = 0; t < k8; t += 8) {
-      const xp = x + (t << 2);
-      const x0 = v128.load(xp);
-      const x1 = v128.load(xp, 16);
-      const o = t << 1;
-      a0 = f32x4.add(a0, f32x4.mul(cvt4<F>(w0 + o), x0));
-      b0 = f32x4.add(b0, f32x4.mul(cvt4<F>(w0 + o + 8), x1));
-      a1 = f32x4.add(a1, f32x4.mul(cvt4<F>(w1 + o), x0));
-      b1 = f32x4.add(b1, f32x4.mul(cvt4<F>(w1 + o + 8), x1));
-      a2 = f32x4.add(a2, f32x4.mul(cvt4<F>(w2 + o), x0));
-      b2 = f32x4.add(b2, f32x4.mul(cvt4<F>(w2 + o + 8), x1));
-      a3 = f32x4.add(a3, f32x4.mul(cvt4<F>(w3 + o), x0));
-      b3 = f32x4.add(b3, f32x4.mul(cvt4<F>(w3 + o + 8), x1));
+    let a4 = f32x4.splat(0);
+    let a5 = f32x4.splat(0);
+    let a6 = f32x4.splat(0);
+    let a7 = f32x4.splat(0);
+    for (let t: usize = 0; t < k4; t += 4) {
+      const xv = v128.load(x + (t << 2));
+      const q = p + (t << 1);
+      a0 = f32x4.add(a0, f32x4.mul(cvt4<F>(q), xv));
+      a1 = f32x4.add(a1, f32x4.mul(cvt4<F>(q + rs), xv));
+      a2 = f32x4.add(a2, f32x4.mul(cvt4<F>(q + 2 * rs), xv));
+      a3 = f32x4.add(a3, f32x4.mul(cvt4<F>(q + 3 * rs), xv));
+      a4 = f32x4.add(a4, f32x4.mul(cvt4<F>(q + 4 * rs), xv));
+      a5 = f32x4.add(a5, f32x4.mul(cvt4<F>(q + 5 * rs), xv));
+      a6 = f32x4.add(a6, f32x4.mul(cvt4<F>(q + 6 * rs), xv));
+      a7 = f32x4.add(a7, f32x4.mul(cvt4<F>(q + 7 * rs), xv));
     }
-    let v = reduce4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
-    if (k8 < <usize>k) {
-      let s0: f32 = 0;
-      let s1: f32 = 0;
-      let s2: f32 = 0;
-      let s3: f32 = 0;
-      for (let t = k8; t < <usize>k; t++) {
-        const xt = load<f32>(x + (t << 2));
-        const o = t << 1;
-        s0 += cvt1<F>(w0 + o) * xt;
-        s1 += cvt1<F>(w1 + o) * xt;
-        s2 += cvt1<F>(w2 + o) * xt;
-        s3 += cvt1<F>(w3 + o) * xt;
-      }
-      v = f32x4.add(v, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(s0), 1, s1), 2, s2), 3, s3));
+    store4<F>(reduce4(a0, a1, a2, a3), p, x, y, bias, rs, k4, k, r);
+    store4<F>(reduce4(a4, a5, a6, a7), p + 4 * rs, x, y, bias, rs, k4, k, r + 4);
+  }
+  for (; r + 4 <= r1; r += 4) {
+    const p = w + <usize>r * rs;
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    for (let t: usize = 0; t < k4; t += 4) {
+      const xv = v128.load(x + (t << 2));
+      const q = p + (t << 1);
+      a0 = f32x4.add(a0, f32x4.mul(cvt4<F>(q), xv));
+      a1 = f32x4.add(a1, f32x4.mul(cvt4<F>(q + rs), xv));
+      a2 = f32x4.add(a2, f32x4.mul(cvt4<F>(q + 2 * rs), xv));
+      a3 = f32x4.add(a3, f32x4.mul(cvt4<F>(q + 3 * rs), xv));
     }
-    if (bias) v = f32x4.add(v, v128.load(bias + (<usize>r << 2)));
-    v128.store(y + (<usize>r << 2), v);
+    store4<F>(reduce4(a0, a1, a2, a3), p, x, y, bias, rs, k4, k, r);
   }
   for (; r < r1; r++) {
-    const wr = w + <usize>r * rs;
-    let acc = f32x4.splat(0);
-    let t = 0;
-    for (; t + 4 <= k; t += 4) acc = f32x4.add(acc, f32x4.mul(cvt4<F>(wr + (<usize>t << 1)), v128.load(x + (<usize>t << 2))));
-    let s = hsum(acc);
-    for (; t < k; t++) s += cvt1<F>(wr + (<usize>t << 1)) * load<f32>(x + (<usize>t << 2));
+    const p = w + <usize>r * rs;
+    let a = f32x4.splat(0);
+    for (let t: usize = 0; t < k4; t += 4) a = f32x4.add(a, f32x4.mul(cvt4<F>(p + (t << 1)), v128.load(x + (t << 2))));
+    let s = f32x4.extract_lane(reduce4(a, a, a, a), 0);
+    if (k4 < <usize>k) s += tail<F>(p, x, k4, k);
     if (bias) s += load<f32>(bias + (<usize>r << 2));
     store<f32>(y + (<usize>r << 2), s);
   }
+}
+
+/** Sum of W[row, t] * x[t] over the last k % 4 columns t in [k4, k), in order. */
+// @ts-ignore: decorator
+@inline
+function tail<F>(p: usize, x: usize, k4: usize, k: i32): f32 {
+  let s: f32 = 0;
+  for (let t = k4; t < <usize>k; t++) s += cvt1<F>(p + (t << 1)) * load<f32>(x + (t << 2));
+  return s;
+}
+
+/** Stores the four row sums v (rows r..r+3 starting at p) after adding each row's tail and bias. */
+// @ts-ignore: decorator
+@inline
+function store4<F>(v: v128, p: usize, x: usize, y: usize, bias: usize, rs: usize, k4: usize, k: i32, r: i32): void {
+  if (k4 < <usize>k) {
+    const t0 = tail<F>(p, x, k4, k);
+    const t1 = tail<F>(p + rs, x, k4, k);
+    const t2 = tail<F>(p + 2 * rs, x, k4, k);
+    const t3 = tail<F>(p + 3 * rs, x, k4, k);
+    v = f32x4.add(v, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
+  }
+  if (bias) v = f32x4.add(v, v128.load(bias + (<usize>r << 2)));
+  v128.store(y + (<usize>r << 2), v);
 }
 
 /**

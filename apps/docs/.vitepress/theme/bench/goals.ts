@@ -44,7 +44,7 @@ function kernelRows(records: readonly BenchRecordJson[]): GoalRow[] {
     if (f !== null) {
       rows.push({
         area: "kernels",
-        what: "f32 GEMV 4096×4096, fraction of the read bandwidth at the same thread count",
+        what: "f32 GEMV 4096×4096, fraction of the read bandwidth over the same weights at the same thread count",
         threads: t,
         measured: f.toFixed(2),
         goal: "≥ 0.9",
