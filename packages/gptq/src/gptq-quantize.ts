@@ -1,4 +1,4 @@
-import { LowbitError, matmulAB } from "@lowbit/tensor";
+import { getEngine, LowbitError, matmulAB, subOuterF32 } from "@lowbit/tensor";
 import {
   type ClipSearchOptions,
   effectiveGroupSize,
@@ -213,71 +213,87 @@ export function gptqQuantize(
     }
   }
   let loss = 0;
-  const W1 = new Float32Array(rows * blockSize);
-  const Err1 = new Float32Array(rows * blockSize);
-  const hbBuf = new Float32Array(Math.min(blockSize, cols) * Math.max(0, cols - Math.min(blockSize, cols)));
-  const updBuf = new Float32Array(rows * Math.max(0, cols - Math.min(blockSize, cols)));
+  const bs = Math.min(blockSize, cols);
+  // The block being quantized, its rows of Hinv and the current column's errors live in kernel
+  // memory, so each column's update of the block's later columns (a rank-1 W1 -= err hinv_row)
+  // runs as one subOuterF32 over every row. Columns go left to right across all rows at once; a
+  // row's values see the same operations in the same order as row by row, so the results are
+  // the same bits.
+  const work = getEngine().buffer(4 * (rows * bs + bs * bs + rows));
+  const Err1 = new Float32Array(rows * bs);
+  const terms = new Float64Array(rows * bs);
+  const hbBuf = new Float32Array(bs * Math.max(0, cols - bs));
+  const updBuf = new Float32Array(rows * Math.max(0, cols - bs));
   const fitBuf = new Float32Array(g);
 
-  for (let i1 = 0; i1 < cols; i1 += blockSize) {
-    const i2 = Math.min(i1 + blockSize, cols);
-    const count = i2 - i1;
-    for (let r = 0; r < rows; r++) {
-      const wo = r * cols;
-      const bo = r * count;
-      for (let i = 0; i < count; i++) W1[bo + i] = Wp[wo + i1 + i]!;
-    }
-    for (let r = 0; r < rows; r++) {
-      const wo = r * cols;
-      const bo = r * count;
+  try {
+    for (let i1 = 0; i1 < cols; i1 += blockSize) {
+      const i2 = Math.min(i1 + blockSize, cols);
+      const count = i2 - i1;
+      // views are taken afresh for every block: kernel memory may have grown since the last one
+      const W1 = work.f32(0, rows * count);
+      const hblk = work.f32(4 * rows * bs, count * count);
+      const errCol = work.f32(4 * (rows * bs + bs * bs), rows);
+      for (let r = 0; r < rows; r++) W1.set(Wp.subarray(r * cols + i1, r * cols + i2), r * count);
+      for (let i = 0; i < count; i++) hblk.set(hinv.subarray((i1 + i) * cols + i1, (i1 + i) * cols + i2), i * count);
       for (let i = 0; i < count; i++) {
         const j = i1 + i;
-        if (!perChannel) {
-          if (staticGroups) {
-            const gi = Math.floor(col(j) / g);
-            curScale[r] = staticScale![r * ng + gi]!;
-            curZero[r] = staticZero![r * ng + gi]!;
-          } else if (j % g === 0) {
-            let p: GroupParams;
-            if (fitUpdated) {
-              for (let c = 0; c < g; c++) fitBuf[c] = j + c < i2 ? W1[bo + i + c]! : Wp[wo + j + c]!;
-              p = fit(fitBuf, 0, g, options);
-            } else {
-              p = fit(Wp, wo + j, g, options);
+        const d = hinv[j * cols + j]!;
+        for (let r = 0; r < rows; r++) {
+          const wo = r * cols;
+          const bo = r * count;
+          if (!perChannel) {
+            if (staticGroups) {
+              const gi = Math.floor(col(j) / g);
+              curScale[r] = staticScale![r * ng + gi]!;
+              curZero[r] = staticZero![r * ng + gi]!;
+            } else if (j % g === 0) {
+              let p: GroupParams;
+              if (fitUpdated) {
+                for (let c = 0; c < g; c++) fitBuf[c] = j + c < i2 ? W1[bo + i + c]! : Wp[wo + j + c]!;
+                p = fit(fitBuf, 0, g, options);
+              } else {
+                p = fit(Wp, wo + j, g, options);
+              }
+              curScale[r] = p.scale;
+              curZero[r] = p.zero;
+              scales[r * ng + j / g] = p.scale;
+              zeros[r * ng + j / g] = p.zero;
             }
-            curScale[r] = p.scale;
-            curZero[r] = p.zero;
-            scales[r * ng + j / g] = p.scale;
-            zeros[r * ng + j / g] = p.zero;
           }
+          const s = curScale[r]!;
+          const z = curZero[r]!;
+          const wv = W1[bo + i]!;
+          const code = quantizeValue(wv, s, z, maxq);
+          codes[wo + j] = code;
+          const qv = Math.fround(s * (code - z));
+          const diff = Math.fround(wv - qv);
+          terms[bo + i] = (diff * diff) / (d * d) / 2;
+          const err = Math.fround(diff / d);
+          Err1[bo + i] = err;
+          errCol[r] = err;
         }
-        const s = curScale[r]!;
-        const z = curZero[r]!;
-        const wv = W1[bo + i]!;
-        const code = quantizeValue(wv, s, z, maxq);
-        codes[wo + j] = code;
-        const qv = Math.fround(s * (code - z));
-        const hrow = (i1 + i) * cols;
-        const d = hinv[hrow + i1 + i]!;
-        const diff = Math.fround(wv - qv);
-        loss += (diff * diff) / (d * d) / 2;
-        const err = Math.fround(diff / d);
-        Err1[bo + i] = err;
-        for (let k = i + 1; k < count; k++) W1[bo + k] = W1[bo + k]! - Math.fround(err * hinv[hrow + i1 + k]!);
+        // W1[:, i+1:count] -= err (x) Hinv[j, i1+i+1 : i2]
+        if (i + 1 < count) subOuterF32(W1.subarray(i + 1), count, rows, errCol, hblk.subarray(i * count + i + 1), count - i - 1);
+      }
+      // the loss in the order the row-by-row loop summed it
+      for (let t = 0; t < rows * count; t++) loss += terms[t]!;
+      // lazy batch update: W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
+      const rest = cols - i2;
+      if (rest > 0) {
+        const hb = hbBuf.subarray(0, count * rest);
+        for (let i = 0; i < count; i++) hb.set(hinv.subarray((i1 + i) * cols + i2, (i1 + i + 1) * cols), i * rest);
+        const upd = matmulAB(Err1.subarray(0, rows * count), hb, rows, rest, count, updBuf.subarray(0, rows * rest));
+        for (let r = 0; r < rows; r++) {
+          const wo = r * cols + i2;
+          const uo = r * rest;
+          for (let k = 0; k < rest; k++) Wp[wo + k] = Wp[wo + k]! - upd[uo + k]!;
+        }
       }
     }
-    // lazy batch update: W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
-    const rest = cols - i2;
-    if (rest > 0) {
-      const hb = hbBuf.subarray(0, count * rest);
-      for (let i = 0; i < count; i++) hb.set(hinv.subarray((i1 + i) * cols + i2, (i1 + i + 1) * cols), i * rest);
-      const upd = matmulAB(Err1.subarray(0, rows * count), hb, rows, rest, count, updBuf.subarray(0, rows * rest));
-      for (let r = 0; r < rows; r++) {
-        const wo = r * cols + i2;
-        const uo = r * rest;
-        for (let k = 0; k < rest; k++) Wp[wo + k] = Wp[wo + k]! - upd[uo + k]!;
-      }
-    }
+
+  } finally {
+    work.dispose();
   }
 
   // back to the original column order

@@ -147,6 +147,25 @@ function gemv_store4(v: v128, p: usize, x: usize, y: usize, bias: usize, rs: usi
 }
 
 /**
+ * W[r, j] -= x[r] * y[j] for rows r in [r0, r1) and j < n: a rank-1 update of a row-major block
+ * with row stride ldw floats. Each product is rounded to f32, then the difference (what
+ * `w[j] - Math.fround(x * y[j])` stored into a Float32Array gives), so it is exact to the element.
+ */
+export function sub_outer_f32(w: usize, ldw: i32, x: usize, y: usize, n: i32, r0: i32, r1: i32): void {
+  const rs = <usize>ldw << 2;
+  const n4 = <usize>(n & ~3) << 2;
+  const nb = <usize>n << 2;
+  for (let r = r0; r < r1; r++) {
+    const p = w + <usize>r * rs;
+    const xr = load<f32>(x + (<usize>r << 2));
+    const xv = f32x4.splat(xr);
+    let t: usize = 0;
+    for (; t < n4; t += 16) v128.store(p + t, f32x4.sub(v128.load(p + t), f32x4.mul(xv, v128.load(y + t))));
+    for (; t < nb; t += 4) store<f32>(p + t, load<f32>(p + t) - xr * load<f32>(y + t));
+  }
+}
+
+/**
  * Packs B^T for matmul_abt: dst[t*8 + c] = B[j + c][kc + t] for t < kl, c < jn (zero for c >= jn).
  * B is [*, k] with row stride rs bytes. Full panels transpose 4x4 blocks with shuffles.
  */

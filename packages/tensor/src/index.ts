@@ -31,7 +31,7 @@ export {
 export { cholesky, solveLower, solveUpper, choleskySolve } from "./linalg/cholesky";
 export type { InPlaceOption } from "./linalg/cholesky";
 export { choleskyInverse, inverseSPD, upperCholeskyOfInverse } from "./linalg/inverse";
-export { matmulABt, matmulAB, gemv, sumF32, sumF32Ref, f32Module as F32_KERNEL_MODULE } from "./kernels/f32";
+export { matmulABt, matmulAB, gemv, subOuterF32, sumF32, sumF32Ref, f32Module as F32_KERNEL_MODULE } from "./kernels/f32";
 export { matmulABtRef, matmulABRef, gemvRef } from "./kernels/f32-ref";
 export { F32Linear } from "./kernels/f32-linear";
 export { HalfLinear } from "./kernels/half-linear";

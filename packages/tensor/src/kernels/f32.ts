@@ -17,6 +17,7 @@ export interface F32Kernels {
   dot_f32(a: number, b: number, n: number): number;
   sum_f32(p: number, n: number, streams: number): number;
   gemv_f32(w: number, x: number, y: number, bias: number, k: number, r0: number, r1: number): void;
+  sub_outer_f32(w: number, ldw: number, x: number, y: number, n: number, r0: number, r1: number): void;
   matmul_abt_f32(
     a: number,
     b: number,
@@ -257,6 +258,46 @@ export function gemv(
   gemvThreaded(engine, pw, px, py, 0, n, k);
   out.set(engine.f32(py, n));
   return out;
+}
+
+/**
+ * The rank-1 update W[r, j] -= x[r] * y[j] for r < rows, j < n, in place: `w` holds rows of
+ * stride `ldw` floats (row r's first n values updated). Each product is rounded to f32, then the
+ * difference: the same values as `w[r * ldw + j] -= Math.fround(x[r] * y[j])` on a Float32Array.
+ * A kernel-memory view (`KernelBuffer.f32()`) is updated in place, with no copies; a plain array
+ * is copied in and back. Calls of 2^18 or more multiply-adds split their rows across the kernel
+ * threads (setKernelThreads).
+ */
+export function subOuterF32(w: Float32Array, ldw: number, rows: number, x: Float32Array, y: Float32Array, n: number): void {
+  checkDims("subOuterF32", { ldw, rows, n });
+  if (n > ldw) throw new LowbitError("E_INVALID_ARGUMENT", `subOuterF32: n = ${n} exceeds the row stride ldw = ${ldw}`);
+  if (rows === 0 || n === 0) return;
+  const wLen = (rows - 1) * ldw + n;
+  for (const [name, arr, want] of [["w", w, wLen], ["x", x, rows], ["y", y, n]] as const) {
+    if (arr.length < want) {
+      throw new LowbitError("E_SHAPE_MISMATCH", `subOuterF32: ${name} must hold at least ${want} values for rows = ${rows}, n = ${n}, ldw = ${ldw}, got ${arr.length}`);
+    }
+  }
+  if (getKernelBackend() === "ref") {
+    for (let r = 0; r < rows; r++) {
+      const xr = x[r]!;
+      const o = r * ldw;
+      for (let j = 0; j < n; j++) w[o + j] = w[o + j]! - Math.fround(xr * y[j]!);
+    }
+    return;
+  }
+  const engine = getEngine();
+  const inPlace = engine.offsetOf(w) >= 0;
+  const [pw, px, py] = stage(engine, [inPlace ? w : w.subarray(0, wLen), x.subarray(0, rows), y.subarray(0, n)], 0) as [number, number, number];
+  const parts = threadParts(rows * n, rows);
+  if (parts === 1) {
+    f32Kernels(engine).sub_outer_f32(pw, ldw, px, py, n, 0, rows);
+  } else {
+    // rows are independent: any split gives the same bits
+    const b = splitRange(rows, parts, 1);
+    run(b.slice(0, -1).map((r0, i) => ({ module: f32Module, fn: "sub_outer_f32", args: r0 < b[i + 1]! ? [pw, ldw, px, py, n, r0, b[i + 1]!] : [] })));
+  }
+  if (!inPlace) w.set(engine.f32(pw, wLen));
 }
 
 /**
