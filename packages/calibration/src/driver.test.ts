@@ -189,6 +189,37 @@ describe.runIf(hasData)("quantizeModel (the sequential driver) on stories260K", 
     await expect(quantizeModel(c, data, zeroPlugin("fp", []), { startLayer: 3 })).rejects.toThrow(/startInputs/);
   });
 
+  it("inputsOnly: captures inputs before each linear runs (the same arrays as after), and stopAfter then stops before that linear", async () => {
+    const model = await loadStories();
+    const after: Array<[string, Float32Array]> = [];
+    const before: Array<[string, Float32Array, number]> = [];
+    const ran: string[] = [];
+    await quantizeModel(model, await smallCalibration(2, 16), {
+      name: "inputs-only",
+      quantizeLayer(ctx) {
+        if (ctx.layer > 0) return;
+        const names = ["attn_q", "attn_output", "ffn_gate", "ffn_down"] as const;
+        ctx.forward({ capture: names, onCapture: (a) => after.push([a.name, a.input.slice()]) });
+        const off = ctx.model.registerHook((e) => {
+          if (e.kind === "linear" && e.layer === 0) ran.push(e.name);
+        });
+        try {
+          ctx.forward({ capture: names, inputsOnly: true, stopAfter: "ffn_gate", onCapture: (a) => before.push([a.name, a.input.slice(), a.output.length]) });
+        } finally {
+          off();
+        }
+      },
+    });
+    expect(before.map((b) => b[0])).toEqual(["attn_q", "attn_output", "ffn_gate"]);
+    for (const [name, input, outLen] of before) {
+      const ref = after.find((a) => a[0] === name)![1];
+      expect(Array.from(input)).toEqual(Array.from(ref));
+      expect(outLen).toBe(0);
+    }
+    // ffn_gate and the linears after it never ran
+    expect(ran).toEqual(["attn_q", "attn_k", "attn_v", "attn_output"]);
+  });
+
   it("stops a chunk after a linear (attention block alone) without running the MLP", async () => {
     const model = await loadStories();
     const names: string[] = [];

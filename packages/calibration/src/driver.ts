@@ -70,6 +70,8 @@ export interface QuantizeReport {
   peakRssBytes?: number;
 }
 
+const EMPTY = new Float32Array(0);
+
 /** Thrown from a capture hook to end a chunk early (ForwardOptions.stopAfter); never escapes forward(). */
 const STOP = Symbol("lowbit.calibration.stop");
 
@@ -138,12 +140,13 @@ class Context implements LayerContext {
       throw new LowbitError("E_SHAPE_MISMATCH", `LayerContext.forward: output buffer has ${out.length} values, expected ${list.length * L * dim}`);
     }
     let part = { windows: 0, chunkWindows: 0, rowOffset: 0 };
+    const inputsOnly = options.inputsOnly ?? false;
     const hook = (e: CaptureEvent) => {
-      if (e.kind !== "linear" || e.layer !== this.layer || !capture.has(e.name)) return;
+      if (e.kind === "layer" || e.kind !== (inputsOnly ? "linear-input" : "linear") || e.layer !== this.layer || !capture.has(e.name)) return;
       onCapture?.({
         name: e.name,
         input: e.input,
-        output: e.output,
+        output: e.kind === "linear" ? e.output : EMPTY,
         rows: e.rows,
         windows: part.windows,
         chunkWindows: part.chunkWindows,
@@ -152,7 +155,7 @@ class Context implements LayerContext {
       });
       if (e.name === stopAfter) throw STOP;
     };
-    const unregister = capture.size > 0 && (onCapture || stopAfter) ? this.model.registerHook(hook) : undefined;
+    const unregister = capture.size > 0 && (onCapture || stopAfter) ? this.model.registerHook(hook, { linearInputs: inputsOnly }) : undefined;
     try {
       for (let c = 0; c < list.length; c += this.batchWindows) {
         const chunk = list.slice(c, c + this.batchWindows);

@@ -10,7 +10,7 @@ export interface LinearActivations {
   name: LinearName;
   /** [rows, inFeatures], rows = windows * seqLen of this chunk (part). Fresh arrays: may be kept. */
   input: Float32Array;
-  /** [rows, outFeatures] */
+  /** [rows, outFeatures]; empty (length 0) when captured with ForwardOptions.inputsOnly. */
   output: Float32Array;
   rows: number;
   /** Calibration windows (sequences) in this chunk (part). */
@@ -42,6 +42,12 @@ export interface ForwardOptions {
    * evaluate the attention block alone. Cannot be combined with collectOutput.
    */
   stopAfter?: LinearName;
+  /**
+   * Capture each linear's input just before the linear runs (LinearActivations.output is then
+   * empty), and with stopAfter stop the chunk there, before that linear runs: for plug-ins that
+   * need only inputs (GPTQ's Hessians), so the layer is not run further than the input needed.
+   */
+  inputsOnly?: boolean;
 }
 
 /** What a plug-in records about each linear it quantized (collected into the driver's report). */

@@ -62,15 +62,20 @@ export function gptqQuantizeLayer(ctx: LayerContext, options: GptqPluginOptions)
       const key = linearInputKey(n);
       if (!accs.has(key)) accs.set(key, new HessianAccumulator(ctx.model.getLinear(ctx.layer, n).inFeatures));
     }
-    // the layer runs only as far as the group's last linear (in the decoder's order), a few
-    // windows at a time; each chunk of the driver is one Hessian batch, its rows transposed into
-    // the accumulator's buffer part by part (the chunk's inputs are never held)
-    const lastInOrder = LINEAR_NAMES.filter((n) => names.includes(n)).at(-1)!;
+    // Only the linears' inputs are needed, so the layer runs up to the input of the group's last
+    // input (q, k, v share one input, as do gate and up: the first of them in the decoder's
+    // order) and stops before that linear runs, a few windows at a time; each chunk of the
+    // driver is one Hessian batch, its rows transposed into the accumulator's buffer part by part
+    // (the chunk's inputs are never held)
+    const inOrder = LINEAR_NAMES.filter((n) => names.includes(n));
+    const lastKey = linearInputKey(inOrder.at(-1)!);
+    const stopAt = inOrder.find((n) => linearInputKey(n) === lastKey)!;
     try {
       ctx.forward({
         capture: names,
+        inputsOnly: true,
+        stopAfter: stopAt,
         stepWindows: options.stepWindows ?? defaultStepWindows(ctx.seqLen),
-        ...(lastInOrder !== "ffn_down" ? { stopAfter: lastInOrder } : {}),
         onCapture: (a) => {
           const key = linearInputKey(a.name);
           if (last.get(key) === a.input) return; // q, k, v (and gate, up) receive the same array

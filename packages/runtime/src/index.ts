@@ -29,6 +29,7 @@ export type {
   LayerCapture,
   LayerLoader,
   LinearCapture,
+  LinearInputCapture,
   LogitsMode,
   ModelWeights,
 } from "./model";

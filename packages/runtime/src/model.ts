@@ -62,7 +62,21 @@ export interface LayerCapture {
   rows: number;
 }
 
-export type CaptureEvent = LinearCapture | LayerCapture;
+/**
+ * A linear layer's input just before the linear runs, seen only by hooks registered with
+ * `{ linearInputs: true }`. A hook that needs no outputs can end the forward pass here (by
+ * throwing) without paying for the linear.
+ */
+export interface LinearInputCapture {
+  kind: "linear-input";
+  layer: number;
+  name: LinearName;
+  /** [rows, inFeatures] */
+  input: Float32Array;
+  rows: number;
+}
+
+export type CaptureEvent = LinearCapture | LayerCapture | LinearInputCapture;
 /**
  * Called synchronously during a forward pass. The arrays are fresh for each call and never
  * reused by the model, so a hook may keep them (or copy what it needs).
@@ -82,6 +96,7 @@ export class LlamaModel {
   readonly weights: ModelWeights;
   private readonly rope: RopeTable;
   private readonly hooks = new Set<CaptureHook>();
+  private readonly inputHooks = new Set<CaptureHook>();
   /** The last used KV cache's rows in kernel memory (decoding copies in only new rows). */
   private readonly residentKV = new ResidentKV();
   private readonly loader: LayerLoader | undefined;
@@ -255,11 +270,17 @@ export class LlamaModel {
 
   // ---- hooks ----
 
-  /** Registers a capture hook on every linear and decoder layer; returns its unregister function. */
-  registerHook(hook: CaptureHook): () => void {
+  /**
+   * Registers a capture hook on every linear and decoder layer; returns its unregister function.
+   * With `linearInputs` the hook also sees each linear's input before the linear runs
+   * ("linear-input" events).
+   */
+  registerHook(hook: CaptureHook, options: { linearInputs?: boolean } = {}): () => void {
     this.hooks.add(hook);
+    if (options.linearInputs) this.inputHooks.add(hook);
     return () => {
       this.hooks.delete(hook);
+      this.inputHooks.delete(hook);
     };
   }
 
@@ -350,6 +371,7 @@ export class LlamaModel {
   }
 
   private linear(layer: number, name: LinearName, lin: Linear, x: Float32Array, rows: number): Float32Array {
+    if (this.inputHooks.size > 0) for (const h of this.inputHooks) h({ kind: "linear-input", layer, name, input: x, rows });
     const y = lin.forward(x, rows, new Float32Array(rows * lin.outFeatures));
     if (this.hooks.size > 0) this.emit({ kind: "linear", layer, name, input: x, output: y, rows });
     return y;

@@ -44,6 +44,47 @@ describe.runIf(hasData)("per-layer API on stories260K", () => {
     expect(seen.length).toBe(before); // unregistered
   });
 
+  it("a hook registered for linear inputs sees each linear's input before it runs, and can stop the layer there", async () => {
+    const raw = readRawLlama2c(dataFile("stories260K", "stories260K.bin"));
+    const cfg = makeConfig({ ...raw.config, maxSeqLen: 512, tiedEmbeddings: true });
+    const model = await buildModel(cfg, memorySource(raw.f32));
+    const ids = [1, 403, 407, 261, 378, 395, 267, 261];
+    const x = model.embed(ids);
+    const seen: CaptureEvent[] = [];
+    const off = model.registerHook((e) => seen.push(e), { linearInputs: true });
+    model.runLayer(0, x, 1, ids.length);
+    off();
+    // every linear: its input event, then its output event with the same input array
+    expect(seen.map((e) => (e.kind === "layer" ? "layer" : `${e.kind}:${e.name}`))).toEqual([
+      ...LINEAR_NAMES.flatMap((n) => [`linear-input:${n}`, `linear:${n}`]),
+      "layer",
+    ]);
+    for (let i = 0; i < LINEAR_NAMES.length; i++) {
+      const [a, b] = [seen[2 * i]!, seen[2 * i + 1]!];
+      expect(a.kind === "linear-input" && b.kind === "linear" && a.input === b.input && a.rows === ids.length).toBe(true);
+    }
+    // a plain hook never sees input events
+    const plain: CaptureEvent[] = [];
+    const off2 = model.registerHook((e) => plain.push(e));
+    model.runLayer(0, x, 1, ids.length);
+    off2();
+    expect(plain.some((e) => e.kind === "linear-input")).toBe(false);
+    expect(plain.length).toBe(LINEAR_NAMES.length + 1);
+    // stopping at ffn_gate's input: the linears after attn_output never run
+    const ran: string[] = [];
+    const stop = new Error("stop");
+    const off3 = model.registerHook(
+      (e) => {
+        if (e.kind === "linear") ran.push(e.name);
+        if (e.kind === "linear-input" && e.name === "ffn_gate") throw stop;
+      },
+      { linearInputs: true },
+    );
+    expect(() => model.runLayer(0, x, 1, ids.length)).toThrow(stop);
+    off3();
+    expect(ran).toEqual(["attn_q", "attn_k", "attn_v", "attn_output"]);
+  });
+
   it("prefill of a prompt in one call equals token-by-token decoding", async () => {
     const raw = readRawLlama2c(dataFile("stories260K", "stories260K.bin"));
     const cfg = makeConfig({ ...raw.config, maxSeqLen: 512, tiedEmbeddings: true });
