@@ -77,7 +77,8 @@ export function addVectors(a: Float32Array, b: Float32Array, out: Float32Array =
   const [pa, pb] = scratchRegions([n * 4, n * 4]) as [number, number];
   put(pa, a);
   put(pb, b.subarray(0, n));
-  runDecoderSplit("add_f32", n, splitParts(n, Math.ceil(n / 4)), 4, (i0, i1) => [pa + 4 * i0, pb + 4 * i0, pa + 4 * i0, i1 - i0]);
+  // a plain memory pass: split only when large (at 128 x 768 two threads gain nothing)
+  runDecoderSplit("add_f32", n, splitParts(n, Math.ceil(n / 4), 1 << 18), 4, (i0, i1) => [pa + 4 * i0, pb + 4 * i0, pa + 4 * i0, i1 - i0]);
   out.set(viewF32(pa, n));
   return out;
 }

@@ -146,12 +146,13 @@ describe("the decoder's kernels on 2 and 3 kernel threads equal one thread bit f
     });
   });
 
-  it("with the default thresholds: a 128-token prefill's attention is split, a short decode step's is not", async () => {
+  it("with the default thresholds: a 128-token prefill's attention is split, a decode step over a short context is not", async () => {
     setKernelThreads(2, { spinMicros: 50 });
     await kernelThreadsReady();
     const shape: AttentionShape = { nHeads: 12, nKvHeads: 12, headDim: 64 };
     expect(attentionParts(shape, 128, 0)).toBe(2);
     expect(attentionParts(shape, 1, 128)).toBe(1);
+    expect(attentionParts(shape, 1, 2048)).toBe(2); // a long context's decode step is
     expect(attentionParts({ ...shape, window: 16 }, 8, 0)).toBe(1);
     const before = kernelThreadsInfo().dispatches;
     const ops = runOps(1);
