@@ -119,7 +119,7 @@ describe("HessianAccumulator", () => {
   });
 
   it("on kernel threads equals one thread bit for bit (each block's GEMM is split)", async () => {
-    const cols = 600; // two column blocks: a 512 and an 88 wide one
+    const cols = 600; // three column blocks: 256, 256 and an 88 wide one
     const tokens = 96;
     const { x } = syntheticLayer(1, cols, 3 * tokens, 21);
     const run = () => {
@@ -132,8 +132,8 @@ describe("HessianAccumulator", () => {
       expect(setKernelThreads(2, { spinMicros: 50 })).toBe(2);
       await kernelThreadsReady();
       const two = run();
-      // 3 batches x 3 upper-triangle blocks, each split over both threads
-      expect(kernelThreadsInfo().dispatches).toBe(9);
+      // 3 batches x 6 upper-triangle blocks, each split over both threads
+      expect(kernelThreadsInfo().dispatches).toBe(18);
       expect(new Uint32Array(two.buffer)).toEqual(new Uint32Array(one.buffer));
     } finally {
       await shutdownKernelThreads();

@@ -1,7 +1,7 @@
 import { getEngine, type KernelBuffer, LowbitError, matmulABt } from "@lowbit/tensor";
 
 /** Column blocks of the symmetric rank-k update: only blocks on or above the diagonal are computed. */
-const SYRK_BLOCK = 512;
+const SYRK_BLOCK = 256;
 
 /**
  * GPTQ's Hessian of one linear layer, H = 2/n * sum over samples of X^T X, kept as a running
@@ -103,10 +103,14 @@ export class HessianAccumulator {
     const { tokens, alpha } = b;
     // a fresh view: kernel calls since the last part may have grown (and so detached) the memory
     const xt = b.buf.f32(0, cols * tokens);
-    for (let t = 0; t < rows; t++) {
-      const xo = t * cols;
-      const to = b.filled + t;
-      for (let c = 0; c < cols; c++) xt[c * tokens + to] = alpha * x[xo + c]!;
+    // in bands of 32 columns, so the 32 rows of Xt being written stay in cache
+    for (let c0 = 0; c0 < cols; c0 += 32) {
+      const c1 = Math.min(cols, c0 + 32);
+      for (let t = 0; t < rows; t++) {
+        const xo = t * cols;
+        const to = b.filled + t;
+        for (let c = c0; c < c1; c++) xt[c * tokens + to] = alpha * x[xo + c]!;
+      }
     }
     b.filled += rows;
   }
