@@ -470,7 +470,7 @@ async function hessian(ctx: SuiteContext, rng: Rng, goals: string[]): Promise<vo
     prepare: () => useThreads(t),
     fn: () => acc.addBatch(x, tokens),
     calls: 2,
-    extra: { note: "HessianAccumulator.addBatch: transpose, 10 upper-triangle 512-blocks on matmulABt, mirror" },
+    extra: { note: "HessianAccumulator.addBatch: transpose, 36 upper-triangle 256-blocks on matmulABt, mirror" },
   }));
   // multiply-adds of the upper-triangle blocks: 4 diagonal + 6 off-diagonal 512x512 blocks
   const res = await interleave(ctx, { shape: { m: cols, n: cols, k: tokens }, ops: 2 * 10 * 512 * 512 * tokens }, list, 6);
