@@ -220,6 +220,24 @@ describe.runIf(hasData)("quantizeModel (the sequential driver) on stories260K", 
     expect(ran).toEqual(["attn_q", "attn_k", "attn_v", "attn_output"]);
   });
 
+  it("inputsOnly without stopAfter runs the whole layer; with collectOutput its outputs are the plain forward's", async () => {
+    const model = await loadStories();
+    await quantizeModel(model, await smallCalibration(2, 16), {
+      name: "inputs-only-full",
+      quantizeLayer(ctx) {
+        if (ctx.layer > 0) return;
+        const plain = ctx.forward({ collectOutput: true })!;
+        const seen: Array<[string, number]> = [];
+        const out = ctx.forward({ capture: ["attn_q", "ffn_down"], inputsOnly: true, collectOutput: true, onCapture: (a) => seen.push([a.name, a.output.length]) })!;
+        expect(seen).toEqual([
+          ["attn_q", 0],
+          ["ffn_down", 0],
+        ]);
+        expect(Array.from(out)).toEqual(Array.from(plain));
+      },
+    });
+  });
+
   it("stops a chunk after a linear (attention block alone) without running the MLP", async () => {
     const model = await loadStories();
     const names: string[] = [];

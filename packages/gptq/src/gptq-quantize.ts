@@ -219,7 +219,8 @@ export function gptqQuantize(
   // runs as one subOuterF32 over every row. Columns go left to right across all rows at once; a
   // row's values see the same operations in the same order as row by row, so the results are
   // the same bits.
-  const work = getEngine().buffer(4 * (rows * bs + bs * bs + rows));
+  const engine = getEngine();
+  const work = engine.buffer(4 * (rows * bs + bs * bs + rows));
   const Err1 = new Float32Array(rows * bs);
   const terms = new Float64Array(rows * bs);
   const hbBuf = new Float32Array(bs * Math.max(0, cols - bs));
@@ -230,13 +231,19 @@ export function gptqQuantize(
     for (let i1 = 0; i1 < cols; i1 += blockSize) {
       const i2 = Math.min(i1 + blockSize, cols);
       const count = i2 - i1;
-      // views are taken afresh for every block: kernel memory may have grown since the last one
-      const W1 = work.f32(0, rows * count);
-      const hblk = work.f32(4 * rows * bs, count * count);
-      const errCol = work.f32(4 * (rows * bs + bs * bs), rows);
+      // views of the work space, taken afresh whenever kernel memory has grown since (the lazy
+      // batch's matmulAB can grow it; subOuterF32 on three kernel views allocates nothing)
+      let W1 = work.f32(0, rows * count);
+      let hblk = work.f32(4 * rows * bs, count * count);
+      let errCol = work.f32(4 * (rows * bs + bs * bs), rows);
       for (let r = 0; r < rows; r++) W1.set(Wp.subarray(r * cols + i1, r * cols + i2), r * count);
       for (let i = 0; i < count; i++) hblk.set(hinv.subarray((i1 + i) * cols + i1, (i1 + i) * cols + i2), i * count);
       for (let i = 0; i < count; i++) {
+        if (W1.buffer !== engine.memory.buffer) {
+          W1 = work.f32(0, rows * count);
+          hblk = work.f32(4 * rows * bs, count * count);
+          errCol = work.f32(4 * (rows * bs + bs * bs), rows);
+        }
         const j = i1 + i;
         const d = hinv[j * cols + j]!;
         for (let r = 0; r < rows; r++) {

@@ -13,7 +13,7 @@
 //    OR-ing in the all-ones exponent where |v| >= 2^16 gives inf or the NaN with its payload.
 //    FMT_F16_FINITE skips that fix, for weights known to hold no inf/NaN (checked at load).
 //
-// GEMV streams W by rows, four rows at a time sharing each load of x. GEMM packs 8 rows of W for
+// GEMV streams W by rows, eight rows at a time sharing each load of x. GEMM packs 8 rows of W for
 // KC steps of k, converted to f32 (so the conversion is paid once per panel, not per row of A),
 // and runs the same 4 x 8 register-blocked micro-kernel as the f32 GEMM.
 

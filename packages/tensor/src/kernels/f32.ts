@@ -121,8 +121,8 @@ function run(parts: KernelPart[]): void {
 }
 
 /**
- * y = W x (+ bias) over rows [0, n), split by rows (multiples of 4, so every row sees the same
- * arithmetic as on one thread) across the kernel threads. @internal
+ * y = W x (+ bias) over rows [0, n), split by rows (multiples of 4; gemv_f32 gives every row the
+ * same arithmetic whatever the split) across the kernel threads. @internal
  */
 export function gemvThreaded(engine: KernelEngine, pw: number, px: number, py: number, pb: number, n: number, k: number): void {
   const parts = threadParts(n * k, Math.ceil(n / 4));
@@ -265,7 +265,9 @@ export function gemv(
  * stride `ldw` floats (row r's first n values updated). Each product is rounded to f32, then the
  * difference: the same values as `w[r * ldw + j] -= Math.fround(x[r] * y[j])` on a Float32Array.
  * A kernel-memory view (`KernelBuffer.f32()`) is updated in place, with no copies; a plain array
- * is copied in and back. Calls of 2^18 or more multiply-adds split their rows across the kernel
+ * is copied in and back. When w, x and y are all kernel-memory views nothing is allocated, so
+ * views taken before the call stay valid; otherwise copying x or y in may grow kernel memory, and
+ * views taken before the call (w's included) must be taken afresh to read the result. Calls of 2^18 or more multiply-adds split their rows across the kernel
  * threads (setKernelThreads).
  */
 export function subOuterF32(w: Float32Array, ldw: number, rows: number, x: Float32Array, y: Float32Array, n: number): void {
@@ -287,8 +289,15 @@ export function subOuterF32(w: Float32Array, ldw: number, rows: number, x: Float
     return;
   }
   const engine = getEngine();
-  const inPlace = engine.offsetOf(w) >= 0;
-  const [pw, px, py] = stage(engine, [inPlace ? w : w.subarray(0, wLen), x.subarray(0, rows), y.subarray(0, n)], 0) as [number, number, number];
+  const ow = engine.offsetOf(w);
+  const ox = engine.offsetOf(x);
+  const oy = engine.offsetOf(y);
+  const inPlace = ow >= 0;
+  // all three in kernel memory: nothing is allocated, so the caller's views stay valid
+  const [pw, px, py] =
+    inPlace && ox >= 0 && oy >= 0
+      ? [ow, ox, oy]
+      : (stage(engine, [inPlace ? w : w.subarray(0, wLen), x.subarray(0, rows), y.subarray(0, n)], 0) as [number, number, number]);
   const parts = threadParts(rows * n, rows);
   if (parts === 1) {
     f32Kernels(engine).sub_outer_f32(pw, ldw, px, py, n, 0, rows);

@@ -68,6 +68,37 @@ describe("subOuterF32 (W -= x y^T on a strided block)", () => {
     );
   });
 
+  it("allocates nothing when w, x and y are all kernel-memory views; with plain x and y, a fresh view of w holds the result", () => {
+    const engine = getEngine();
+    const [rows, n] = [300, 45];
+    const rng = new Rng(5);
+    const w = rng.fillNormal(new Float32Array(rows * n), 0, 1);
+    const x = rng.fillNormal(new Float32Array(rows), 0, 1);
+    const y = rng.fillNormal(new Float32Array(n), 0, 1);
+    const want = expected(w, n, rows, x, y, n);
+    const bw = engine.buffer(rows * n * 4);
+    const bx = engine.buffer(rows * 4);
+    const by = engine.buffer(n * 4);
+    try {
+      bw.f32(0, rows * n).set(w);
+      bx.f32(0, rows).set(x);
+      by.f32(0, n).set(y);
+      const view = bw.f32(0, rows * n);
+      const stats = { ...engine.stats };
+      subOuterF32(view, n, rows, bx.f32(0, rows), by.f32(0, n), n);
+      expect(engine.stats).toEqual(stats);
+      expect(sameBits(view, want)).toBe(true); // the caller's view is still live
+      // plain x and y are copied in (which may allocate); the result is in w's kernel memory
+      bw.f32(0, rows * n).set(w);
+      subOuterF32(bw.f32(0, rows * n), n, rows, x, y, n);
+      expect(sameBits(bw.f32(0, rows * n), want)).toBe(true);
+    } finally {
+      bw.dispose();
+      bx.dispose();
+      by.dispose();
+    }
+  });
+
   it("leaves the padding between rows alone and handles inf/NaN like the loop", () => {
     const w = new Float32Array([1, 2, 3, 99, 4, 5, 6, 99]);
     const x = new Float32Array([Infinity, 2]);
