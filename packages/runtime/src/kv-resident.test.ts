@@ -4,26 +4,12 @@
  * decoded alone (also past the first capacity of 64 rows), and rows rewritten through the
  * reference path after a truncation are what the fast steps after them read.
  */
-import { Rng } from "@lowbit/tensor";
 import { describe, expect, it } from "vitest";
-import { buildModel, expectedTensors, memorySource } from "./build";
-import { type LlamaConfigInput, makeConfig } from "./config";
-import { rowRelDiff, withRef } from "./kernels/test-util";
+import { Rng } from "@lowbit/tensor";
+import type { LlamaConfigInput } from "./config";
+import { randomModel, rowRelDiff, withRef } from "./kernels/test-util";
 import type { LlamaModel } from "./model";
 
-async function randomModel(input: LlamaConfigInput, seed: number): Promise<LlamaModel> {
-  const cfg = makeConfig(input);
-  const rng = new Rng(seed);
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, shape] of expectedTensors(cfg)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    if (name.endsWith("norm.weight")) for (let i = 0; i < n; i++) data[i] = 1 + 0.2 * rng.normal();
-    else rng.fillNormal(data, 0, (name === "token_embd.weight" ? 4 : 1) / Math.sqrt(shape.at(-1)!));
-    tensors.set(name, { shape, data });
-  }
-  return buildModel(cfg, memorySource(tensors));
-}
 
 const INPUT: LlamaConfigInput = { dim: 32, hiddenDim: 48, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 41, maxSeqLen: 200 };
 

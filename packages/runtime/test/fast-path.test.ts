@@ -6,33 +6,8 @@
 import { type Linear, Rng } from "@lowbit/tensor";
 import { describe, expect, it } from "vitest";
 import { RUNTIME_KERNEL_MODULES } from "../src/kernels/modules";
-import { rowRelDiff, withRef } from "../src/kernels/test-util";
-import {
-  buildModel,
-  evaluate,
-  expectedTensors,
-  LINEAR_NAMES,
-  type LinearName,
-  type LlamaConfigInput,
-  type LlamaModel,
-  makeConfig,
-  memorySource,
-} from "../src/index";
-
-async function randomModel(input: LlamaConfigInput, seed: number): Promise<LlamaModel> {
-  const cfg = makeConfig(input);
-  const rng = new Rng(seed);
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, shape] of expectedTensors(cfg)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    if (name.endsWith("norm.weight")) for (let i = 0; i < n; i++) data[i] = 1 + 0.2 * rng.normal();
-    else if (name.endsWith(".bias")) rng.fillNormal(data, 0, 0.3);
-    else rng.fillNormal(data, 0, (name === "token_embd.weight" ? 4 : 1) / Math.sqrt(shape.at(-1)!));
-    tensors.set(name, { shape, data });
-  }
-  return buildModel(cfg, memorySource(tensors));
-}
+import { randomModel, rowRelDiff, withRef } from "../src/kernels/test-util";
+import { evaluate, LINEAR_NAMES, type LinearName, type LlamaConfigInput } from "../src/index";
 
 const CASES: Array<[string, LlamaConfigInput]> = [
   ["stories260K shape (head width 8, GQA 8/4, interleaved)", { dim: 64, hiddenDim: 172, nLayers: 2, nHeads: 8, nKvHeads: 4, vocabSize: 97 }],

@@ -9,9 +9,9 @@ import { quantizeQ4_0Ref, Q4_0TiledLinear } from "@lowbit/int4";
 import { getKernelThreads, kernelThreadsInfo, kernelThreadsReady, Rng, setKernelThreads, shutdownKernelThreads } from "@lowbit/tensor";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type AttentionShape, attentionParts, causalAttention, ropeAttention } from "../src/attention";
-import { buildModel, expectedTensors, LINEAR_NAMES, type LlamaConfigInput, type LlamaModel, makeConfig, memorySource } from "../src/index";
+import { LINEAR_NAMES, type LlamaConfigInput, type LlamaModel } from "../src/index";
 import { overrideSplitThreshold } from "../src/kernels/split";
-import { normal } from "../src/kernels/test-util";
+import { normal, randomModel as randomF32Model } from "../src/kernels/test-util";
 import { addVectors, RopeTable, rmsNorm, siluMul } from "../src/ops";
 
 function bitsEqual(a: Float32Array, b: Float32Array): boolean {
@@ -72,17 +72,8 @@ function runOps(seed: number): Outputs {
 }
 
 async function randomModel(input: LlamaConfigInput, seed: number, q4: boolean): Promise<LlamaModel> {
-  const cfg = makeConfig(input);
-  const rng = new Rng(seed);
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, shape] of expectedTensors(cfg)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    if (name.endsWith("norm.weight")) for (let i = 0; i < n; i++) data[i] = 1 + 0.2 * rng.normal();
-    else rng.fillNormal(data, 0, (name === "token_embd.weight" ? 4 : 1) / Math.sqrt(shape.at(-1)!));
-    tensors.set(name, { shape, data });
-  }
-  const model = await buildModel(cfg, memorySource(tensors));
+  const model = await randomF32Model(input, seed);
+  const cfg = model.config;
   if (q4) {
     for (let l = 0; l < cfg.nLayers; l++) {
       for (const name of LINEAR_NAMES) {

@@ -1,5 +1,8 @@
 /** Helpers shared by the kernel tests (not exported from the package). */
-import { type Rng, setKernelBackend } from "@lowbit/tensor";
+import { Rng, setKernelBackend } from "@lowbit/tensor";
+import { buildModel, expectedTensors, memorySource } from "../build";
+import { type LlamaConfigInput, makeConfig } from "../config";
+import type { LlamaModel } from "../model";
 
 export function normal(rng: Rng, n: number, std = 1): Float32Array {
   return rng.fillNormal(new Float32Array(n), 0, std);
@@ -33,4 +36,23 @@ export function withRef<T>(f: () => T): T {
   } finally {
     setKernelBackend("wasm");
   }
+}
+
+/**
+ * A model with seeded random f32 weights: norms near 1, matrices N(0, 1/in) (the embedding 4x
+ * that), biases N(0, 0.3).
+ */
+export async function randomModel(input: LlamaConfigInput, seed: number): Promise<LlamaModel> {
+  const cfg = makeConfig(input);
+  const rng = new Rng(seed);
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [name, shape] of expectedTensors(cfg)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    if (name.endsWith("norm.weight")) for (let i = 0; i < n; i++) data[i] = 1 + 0.2 * rng.normal();
+    else if (name.endsWith(".bias")) rng.fillNormal(data, 0, 0.3);
+    else rng.fillNormal(data, 0, (name === "token_embd.weight" ? 4 : 1) / Math.sqrt(shape.at(-1)!));
+    tensors.set(name, { shape, data });
+  }
+  return buildModel(cfg, memorySource(tensors));
 }
