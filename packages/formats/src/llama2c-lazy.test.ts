@@ -6,47 +6,11 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type Llama2cCheckpoint, type Llama2cConfig, parseLlama2cCheckpoint, readLlama2cCheckpoint } from "./llama2c";
 import { Llama2cFile, openLlama2c } from "./llama2c-lazy";
+import { randomTensors } from "./llama2c-test-tensors";
 import { encodeLlama2cCheckpoint } from "./llama2c-write";
 
 const SEED = 20261127;
 const dir = tmpDir();
-
-/** The tensors `config` needs, filled with seeded arbitrary f32 bit patterns (NaN payloads included). */
-function seededTensors(c: Llama2cConfig, seed: number): Map<string, { shape: number[]; data: Float32Array }> {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s >>> 0;
-  };
-  const kvDim = (c.dim * c.nKvHeads) / c.nHeads;
-  const shapes: Array<[string, number[]]> = [["token_embd.weight", [c.vocabSize, c.dim]]];
-  for (let l = 0; l < c.nLayers; l++) {
-    for (const [n, shape] of [
-      ["attn_norm", [c.dim]],
-      ["attn_q", [c.dim, c.dim]],
-      ["attn_k", [kvDim, c.dim]],
-      ["attn_v", [kvDim, c.dim]],
-      ["attn_output", [c.dim, c.dim]],
-      ["ffn_norm", [c.dim]],
-      ["ffn_gate", [c.hiddenDim, c.dim]],
-      ["ffn_down", [c.dim, c.hiddenDim]],
-      ["ffn_up", [c.hiddenDim, c.dim]],
-    ] as Array<[string, number[]]>) {
-      shapes.push([`blk.${l}.${n}.weight`, shape]);
-    }
-  }
-  shapes.push(["output_norm.weight", [c.dim]]);
-  if (!c.sharedClassifier) shapes.push(["output.weight", [c.vocabSize, c.dim]]);
-  const out = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, shape] of shapes) {
-    const bits = new Uint32Array(shape.reduce((a, d) => a * d, 1));
-    for (let i = 0; i < bits.length; i++) bits[i] = next();
-    out.set(name, { shape, data: new Float32Array(bits.buffer) });
-  }
-  return out;
-}
 
 const bytesOf = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
@@ -89,7 +53,7 @@ describe("Llama2cFile (lazy llama2.c reader)", () => {
   it("property: over bytes, any generated checkpoint reads as parseLlama2cCheckpoint reads it, in any order", async () => {
     await fc.assert(
       fc.asyncProperty(configArb, fc.nat(), async ({ config, seed }, shuffleSeed) => {
-        const bytes = encodeLlama2cCheckpoint(config, seededTensors(config, seed));
+        const bytes = encodeLlama2cCheckpoint(config, randomTensors(config, seed));
         const lazy = Llama2cFile.fromBytes(bytes, "gen.bin");
         const names = [...lazy.tensors.keys()];
         // a seeded permutation of the names: reads are independent of each other
@@ -104,7 +68,7 @@ describe("Llama2cFile (lazy llama2.c reader)", () => {
     const p = join(dir, "gen.bin");
     await fc.assert(
       fc.asyncProperty(configArb, async ({ config, seed }) => {
-        writeFileSync(p, encodeLlama2cCheckpoint(config, seededTensors(config, seed)));
+        writeFileSync(p, encodeLlama2cCheckpoint(config, randomTensors(config, seed)));
         const lazy = await openLlama2c(p);
         try {
           expectSame(await readAll(lazy), await readLlama2cCheckpoint(p));
@@ -118,7 +82,7 @@ describe("Llama2cFile (lazy llama2.c reader)", () => {
 
   it("byte ranges: tensors follow each other from byte 28, the freq_cis tables before a separate classifier", async () => {
     const config: Llama2cConfig = { dim: 8, hiddenDim: 12, nLayers: 1, nHeads: 2, nKvHeads: 1, vocabSize: 4, seqLen: 2, sharedClassifier: false };
-    const f = Llama2cFile.fromBytes(encodeLlama2cCheckpoint(config, seededTensors(config, 3)), "ranges.bin");
+    const f = Llama2cFile.fromBytes(encodeLlama2cCheckpoint(config, randomTensors(config, 3)), "ranges.bin");
     const infos = [...f.tensors.values()];
     expect(infos[0]).toEqual({ name: "token_embd.weight", shape: [4, 8], offset: 28, byteLength: 4 * 8 * 4 });
     for (let i = 1; i < infos.length - 1; i++) expect(infos[i]!.offset, infos[i]!.name).toBe(infos[i - 1]!.offset + infos[i - 1]!.byteLength);
@@ -156,7 +120,7 @@ async function failure(fn: () => Promise<unknown>): Promise<{ code: string; mess
 
 describe("Llama2cFile on bad input", () => {
   const config: Llama2cConfig = { dim: 8, hiddenDim: 12, nLayers: 2, nHeads: 2, nKvHeads: 1, vocabSize: 5, seqLen: 3, sharedClassifier: false };
-  const good = encodeLlama2cCheckpoint(config, seededTensors(config, 11));
+  const good = encodeLlama2cCheckpoint(config, randomTensors(config, 11));
   const withHeader = (values: number[]) => {
     const b = good.slice();
     values.forEach((v, i) => {
@@ -194,7 +158,7 @@ describe("Llama2cFile on bad input", () => {
       code: "E_MISSING_TENSOR",
       message: 'm.bin: no tensor named "blk.2.attn_q.weight" in the llama2.c checkpoint',
     });
-    const shared = Llama2cFile.fromBytes(encodeLlama2cCheckpoint({ ...config, sharedClassifier: true }, seededTensors({ ...config, sharedClassifier: true }, 1)), "s.bin");
+    const shared = Llama2cFile.fromBytes(encodeLlama2cCheckpoint({ ...config, sharedClassifier: true }, randomTensors({ ...config, sharedClassifier: true }, 1)), "s.bin");
     expect(shared.tensors.has("output.weight")).toBe(false);
     await expect(shared.readF32("output.weight")).rejects.toMatchObject({ code: "E_MISSING_TENSOR", message: expect.stringMatching(/s\.bin: .*"output\.weight"/) });
   });
