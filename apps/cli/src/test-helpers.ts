@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { runCli } from "./cli";
 import type { Sink } from "./ui/io";
 
@@ -26,4 +28,15 @@ export async function run(argv: string[], opts: { env?: Record<string, string | 
   const stderr = new Capture(opts.tty);
   const code = await runCli(argv, { stdout, stderr, env: { ...opts.env } });
   return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+/** Every file under a folder (or the file itself), by relative path. */
+export function files(path: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (p: string, rel: string) => {
+    if (statSync(p).isDirectory()) for (const n of readdirSync(p).sort()) walk(join(p, n), rel ? `${rel}/${n}` : n);
+    else out.set(rel, readFileSync(p));
+  };
+  walk(path, "");
+  return out;
 }

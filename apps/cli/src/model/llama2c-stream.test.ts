@@ -1,4 +1,4 @@
-import { copyFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from "node:fs";
+import { copyFileSync, readdirSync, rmSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { openLlama2c, readLlama2cCheckpoint } from "@lowbit/formats";
 import { memorySource } from "@lowbit/runtime";
@@ -8,7 +8,7 @@ import type { GgufType } from "../export/gguf-format";
 import { type OutputFormat, sourceFloats, writeModel } from "../export/write-output";
 import { padIntermediate } from "../quant/pad";
 import { prepare, type QuantizeSettings, runQuantization, toQuantizedModel } from "../quant/pipeline";
-import { Capture, run } from "../test-helpers";
+import { Capture, files, run } from "../test-helpers";
 import { Io } from "../ui/io";
 import { openModel } from "./open";
 import { resolveModel } from "./resolve";
@@ -22,17 +22,6 @@ const quietIo = () => new Io({ stdout: new Capture(), stderr: new Capture(), env
 const bin = hasData ? dataFile("stories260K", "stories260K.bin") : "";
 const tok = hasData ? dataFile("stories260K", "tok512.bin") : "";
 const calib = hasData ? dataFile("text", "tinystories-valid.txt") : "";
-
-/** Every file under a folder (or the file itself), by relative path. */
-function files(path: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (p: string, rel: string) => {
-    if (statSync(p).isDirectory()) for (const n of readdirSync(p).sort()) walk(join(p, n), rel ? `${rel}/${n}` : n);
-    else out.set(rel, readFileSync(p));
-  };
-  walk(path, "");
-  return out;
-}
 
 function expectSameFiles(got: string, want: string) {
   const g = files(got);

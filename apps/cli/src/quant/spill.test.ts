@@ -1,10 +1,10 @@
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { dataFile, hasData, tmpDir } from "@lowbit/testing";
 import { isLowbitError } from "@lowbit/tensor";
 import { afterAll, describe, expect, it } from "vitest";
 import { type OutputFormat, writeModel } from "../export/write-output";
-import { Capture } from "../test-helpers";
+import { Capture, files } from "../test-helpers";
 import { Io } from "../ui/io";
 import { prepare, type QuantizeSettings, runQuantization, toQuantizedModel } from "./pipeline";
 import { DeferredFloat, DeferredMatrix } from "./qmodel";
@@ -32,17 +32,6 @@ function settings(over: Partial<QuantizeSettings>): QuantizeSettings {
     resume: false,
     ...over,
   };
-}
-
-/** Every file under a folder (or the file itself), by relative path. */
-function files(path: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (p: string, rel: string) => {
-    if (statSync(p).isDirectory()) for (const n of readdirSync(p).sort()) walk(join(p, n), rel ? `${rel}/${n}` : n);
-    else out.set(rel, readFileSync(p));
-  };
-  walk(path, "");
-  return out;
 }
 
 /** Quantizes and writes: in memory (no output path during quantization, as `lowbit demo` runs) or spilled (as `lowbit quantize` runs). */
