@@ -62,9 +62,9 @@ export function sum_f32(p: usize, n: i32, streams: i32): f32 {
  * y[r] = W[r, :] . x (+ bias[r]) for rows r in [r0, r1). W is [*, k]; bias = 0 means none.
  * Eight rows at a time share each load of x, so W is read as eight streams (measured on a 2-core
  * Zen VM: eight keep up with a 4-stream read of the same memory where four rows at a time fell
- * 3-5% short). Every row gets the same arithmetic whichever loop serves it (one f32x4 accumulator
- * over k in steps of 4, lanes summed as (0+2)+(1+3), then the scalar tail, then the bias), so the
- * result does not depend on r0 or on how rows are split across threads.
+ * 3-5% short). The rows left over (fewer than 8) go one at a time with the same arithmetic (one
+ * f32x4 accumulator over k in steps of 4, lanes summed as (0+2)+(1+3), then the scalar tail, then
+ * the bias), so the result does not depend on r0 or on how rows are split across threads.
  */
 export function gemv_f32(w: usize, x: usize, y: usize, bias: usize, k: i32, r0: i32, r1: i32): void {
   const rs = <usize>k << 2;
@@ -94,22 +94,6 @@ export function gemv_f32(w: usize, x: usize, y: usize, bias: usize, k: i32, r0: 
     }
     gemv_store4(reduce4(a0, a1, a2, a3), p, x, y, bias, rs, k4, r);
     gemv_store4(reduce4(a4, a5, a6, a7), p + 4 * rs, x, y, bias, rs, k4, r + 4);
-  }
-  for (; r + 4 <= r1; r += 4) {
-    const p = w + <usize>r * rs;
-    let a0 = f32x4.splat(0);
-    let a1 = f32x4.splat(0);
-    let a2 = f32x4.splat(0);
-    let a3 = f32x4.splat(0);
-    for (let t: usize = 0; t < k4; t += 16) {
-      const xv = v128.load(x + t);
-      const q = p + t;
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(q), xv));
-      a1 = f32x4.add(a1, f32x4.mul(v128.load(q + rs), xv));
-      a2 = f32x4.add(a2, f32x4.mul(v128.load(q + 2 * rs), xv));
-      a3 = f32x4.add(a3, f32x4.mul(v128.load(q + 3 * rs), xv));
-    }
-    gemv_store4(reduce4(a0, a1, a2, a3), p, x, y, bias, rs, k4, r);
   }
   for (; r < r1; r++) {
     const p = w + <usize>r * rs;

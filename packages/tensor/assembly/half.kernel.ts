@@ -134,7 +134,7 @@ export function gemv_half(w: usize, x: usize, y: usize, bias: usize, k: i32, r0:
 function gemv_rows<F>(w: usize, x: usize, y: usize, bias: usize, k: i32, r0: i32, r1: i32): void {
   // The per-row arithmetic of f32.kernel.ts gemv_f32 (one f32x4 accumulator over k in steps of 4,
   // lanes summed as (0+2)+(1+3), then the scalar tail, then the bias), so a row's result equals
-  // F32Linear's on the decoded weights bit for bit, whichever loop serves it.
+  // F32Linear's on the decoded weights bit for bit, in the 8-row loop or the 1-row one.
   const rs = <usize>k << 1; // bytes per weight row
   const k4 = <usize>(k & ~3);
   let r = r0;
@@ -162,22 +162,6 @@ function gemv_rows<F>(w: usize, x: usize, y: usize, bias: usize, k: i32, r0: i32
     }
     store4<F>(reduce4(a0, a1, a2, a3), p, x, y, bias, rs, k4, k, r);
     store4<F>(reduce4(a4, a5, a6, a7), p + 4 * rs, x, y, bias, rs, k4, k, r + 4);
-  }
-  for (; r + 4 <= r1; r += 4) {
-    const p = w + <usize>r * rs;
-    let a0 = f32x4.splat(0);
-    let a1 = f32x4.splat(0);
-    let a2 = f32x4.splat(0);
-    let a3 = f32x4.splat(0);
-    for (let t: usize = 0; t < k4; t += 4) {
-      const xv = v128.load(x + (t << 2));
-      const q = p + (t << 1);
-      a0 = f32x4.add(a0, f32x4.mul(cvt4<F>(q), xv));
-      a1 = f32x4.add(a1, f32x4.mul(cvt4<F>(q + rs), xv));
-      a2 = f32x4.add(a2, f32x4.mul(cvt4<F>(q + 2 * rs), xv));
-      a3 = f32x4.add(a3, f32x4.mul(cvt4<F>(q + 3 * rs), xv));
-    }
-    store4<F>(reduce4(a0, a1, a2, a3), p, x, y, bias, rs, k4, k, r);
   }
   for (; r < r1; r++) {
     const p = w + <usize>r * rs;
