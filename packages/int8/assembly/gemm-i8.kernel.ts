@@ -327,3 +327,142 @@ export function dot_i16_peak(iters: i32): i32 {
   const s = i32x4.add(i32x4.add(c0, c1), i32x4.add(c2, c3));
   return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
 }
+
+// ---- W8A8 GEMM by Winograd's inner product ---------------------------------------------------------
+//
+// For vectors whose indices are split into pairs (p, p'), sum_k a_k b_k =
+// sum_pairs (a_p + b_p')(a_p' + b_p) - sum_pairs a_p a_p' - sum_pairs b_p b_p' (Winograd 1968).
+// Here p runs over the first eight columns of each 16-column block and p' = p + 8, so both halves
+// load straight from the plain layouts. One i32x4.dot_i16x8_s then covers sixteen multiply-adds
+// instead of eight; the two correction sums depend on one row of A or one column of B only, so
+// they cost O(mk + nk). Every term is exact in i32 (int8/uint8 sums fit i16, and i32 wraps the same
+// way as the direct sum), so the outputs equal gemm_i16_i8's bit for bit. The plain kernel is
+// bound by the one x64 vector pipe that multiplies integers on the CPUs measured; this one trades
+// half of those multiplies for i16 adds, which more pipes run.
+//
+// Packed activations (wino_pack_a): row pairs; pair p at p * kp * 4 bytes; per 16 columns 64 bytes,
+// [row 2p (16 x i16)][row 2p+1 (16 x i16)] (a missing last row is zeros).
+
+/** Row pairs of the packed activations that one column pair runs over before the next column pair. */
+const WINO_PAIR_BLOCK = 32;
+
+/**
+ * Packs a (i16 [m, kp]) for gemm_wino into d (ceil(m/2) * kp * 4 bytes) and writes each row's
+ * correction (the sum over 16-column blocks of a_l a_l+8, l < 8) to rowc (i32 [2 * ceil(m/2)],
+ * 0 for a missing last row).
+ */
+export function wino_pack_a(a: usize, d: usize, m: i32, kp: i32, rowc: usize): void {
+  const pairs = (m + 1) >> 1;
+  for (let i = 0; i < pairs * 2; i++) {
+    const o = d + ((<usize>(i >> 1) * <usize>kp) << 2) + (<usize>(i & 1) << 5);
+    if (i >= m) {
+      for (let k = 0; k < kp; k += 16) {
+        v128.store(o + (<usize>k << 2), i32x4.splat(0));
+        v128.store(o + (<usize>k << 2), i32x4.splat(0), 16);
+      }
+      store<i32>(rowc + (<usize>i << 2), 0);
+      continue;
+    }
+    const s = a + ((<usize>i * <usize>kp) << 1);
+    let acc = i32x4.splat(0);
+    for (let k = 0; k < kp; k += 16) {
+      const lo = v128.load(s + (<usize>k << 1));
+      const hi = v128.load(s + (<usize>k << 1), 16);
+      v128.store(o + (<usize>k << 2), lo);
+      v128.store(o + (<usize>k << 2), hi, 16);
+      acc = i32x4.add(acc, i32x4.dot_i16x8_s(lo, hi));
+    }
+    store<i32>(rowc + (<usize>i << 2), isum1(acc));
+  }
+}
+
+/** A weight row's correction: the sum over 16-column blocks of b_l b_l+8 (l < 8). */
+@inline function winoColCorr(s: usize, kp: i32): i32 {
+  let acc = i32x4.splat(0);
+  for (let k = 0; k < kp; k += 16) acc = i32x4.add(acc, i32x4.dot_i16x8_s(v128.load8x8_s(s + <usize>k), v128.load8x8_s(s + <usize>k, 8)));
+  return isum1(acc);
+}
+
+@inline function wdot(acc: v128, a0: v128, a1: v128, b0: v128, b1: v128): v128 {
+  return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.add(a0, b1), i16x8.add(a1, b0)));
+}
+
+/**
+ * gemm_i16_i8 (same outputs, modes and epilogue arguments) on activations packed by wino_pack_a
+ * (ap, with their corrections rowc) and weights b (i8 [n, kp]), read in place. Only output columns
+ * [j0, j1) are computed. `scratch`: 4 bytes of this call's own.
+ */
+export function gemm_wino(
+  ap: usize, rowc: usize, b: usize, c: usize, m: i32, n: i32, kp: i32, mode: i32,
+  aScale: usize, aZero: usize, wScale: usize, wSum: usize, bias: usize, j0: i32, j1: i32, scratch: usize,
+): void {
+  const pairs = (m + 1) >> 1;
+  const pairStride = <usize>kp << 2;
+  const ldb = <usize>kp;
+  // the next column pair's weight rows (2 * kp contiguous bytes) are read a few cache lines per
+  // pair of activation rows, so that the next column pair finds them in cache
+  const lines = (kp * 2 + 63) >> 6;
+  let touch = 0;
+  for (let q0 = 0; q0 < pairs; q0 += WINO_PAIR_BLOCK) {
+    const q1 = min(pairs, q0 + WINO_PAIR_BLOCK);
+    const step = (lines + (q1 - q0) - 1) / (q1 - q0);
+    let j = j0;
+    for (; j + 2 <= j1; j += 2) {
+      const b0 = b + <usize>j * ldb;
+      const bend = b0 + ldb;
+      const cc0 = winoColCorr(b0, kp);
+      const cc1 = winoColCorr(bend, kp);
+      const next = j + 4 <= j1 ? b0 + (ldb << 1) : 0;
+      let line = 0;
+      for (let q = q0; q < q1; q++) {
+        if (next != 0) {
+          const end = min(lines, line + step);
+          for (; line < end; line++) touch += load<u8>(next + (<usize>line << 6));
+        }
+        let pa = ap + <usize>q * pairStride;
+        let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c10 = i32x4.splat(0), c11 = i32x4.splat(0);
+        for (let pb = b0; pb < bend; pb += 16) {
+          const a00 = v128.load(pa), a01 = v128.load(pa, 16), a10 = v128.load(pa, 32), a11 = v128.load(pa, 48);
+          const w00 = v128.load8x8_s(pb), w01 = v128.load8x8_s(pb, 8);
+          const w10 = v128.load8x8_s(pb + ldb), w11 = v128.load8x8_s(pb + ldb, 8);
+          c00 = wdot(c00, a00, a01, w00, w01);
+          c01 = wdot(c01, a00, a01, w10, w11);
+          c10 = wdot(c10, a10, a11, w00, w01);
+          c11 = wdot(c11, a10, a11, w10, w11);
+          pa += 64;
+        }
+        const i = q << 1;
+        const r0 = load<i32>(rowc + (<usize>i << 2));
+        epilogue1(isum1(c00) - r0 - cc0, c, i, j, n, mode, aScale, aZero, wScale, wSum, bias);
+        epilogue1(isum1(c01) - r0 - cc1, c, i, j + 1, n, mode, aScale, aZero, wScale, wSum, bias);
+        if (i + 1 < m) {
+          const r1 = load<i32>(rowc + (<usize>(i + 1) << 2));
+          epilogue1(isum1(c10) - r1 - cc0, c, i + 1, j, n, mode, aScale, aZero, wScale, wSum, bias);
+          epilogue1(isum1(c11) - r1 - cc1, c, i + 1, j + 1, n, mode, aScale, aZero, wScale, wSum, bias);
+        }
+      }
+    }
+    if (j < j1) {
+      // a last odd column
+      const b0 = b + <usize>j * ldb;
+      const bend = b0 + ldb;
+      const cc0 = winoColCorr(b0, kp);
+      for (let q = q0; q < q1; q++) {
+        let pa = ap + <usize>q * pairStride;
+        let c00 = i32x4.splat(0), c10 = i32x4.splat(0);
+        for (let pb = b0; pb < bend; pb += 16) {
+          const w00 = v128.load8x8_s(pb), w01 = v128.load8x8_s(pb, 8);
+          c00 = wdot(c00, v128.load(pa), v128.load(pa, 16), w00, w01);
+          c10 = wdot(c10, v128.load(pa, 32), v128.load(pa, 48), w00, w01);
+          pa += 64;
+        }
+        const i = q << 1;
+        epilogue1(isum1(c00) - load<i32>(rowc + (<usize>i << 2)) - cc0, c, i, j, n, mode, aScale, aZero, wScale, wSum, bias);
+        if (i + 1 < m) {
+          epilogue1(isum1(c10) - load<i32>(rowc + (<usize>(i + 1) << 2)) - cc0, c, i + 1, j, n, mode, aScale, aZero, wScale, wSum, bias);
+        }
+      }
+    }
+  }
+  store<i32>(scratch, touch); // keeps the reads above
+}

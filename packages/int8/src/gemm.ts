@@ -1,4 +1,5 @@
 import { getEngine, LowbitError } from "@lowbit/tensor";
+import { runGemmI16I8 } from "./integer-gemm";
 import { GEMM_MODULE, useWasm, withScratch } from "./kernels";
 import { checkDims, checkLen, Int8Weights } from "./packed";
 import type { QuantizedValues } from "./quantize";
@@ -100,9 +101,7 @@ export function scaledPackedRef(
  * by output columns over the kernel threads when they are on (bit-identical to one thread).
  */
 export function scaledPackedWasm(a16: number, aScale: number, aZero: number, w: Int8Weights, m: number, outPtr: number): void {
-  runColumns(GEMM_MODULE, "gemm_i16_i8", w.n, m * w.n * w.kp, (j0, j1) => [
-    a16, w.qPtr, outPtr, m, w.n, w.kp, 1, aScale, aZero, w.scalePtr, w.sumPtr, w.biasPtr, j0, j1,
-  ]);
+  runGemmI16I8(a16, w.qPtr, outPtr, m, w.n, w.kp, 1, aScale, aZero, w.scalePtr, w.sumPtr, w.biasPtr);
 }
 
 function checkScaled(

@@ -17,6 +17,11 @@ export interface GemmKernels {
   ): void;
   gemm_f32_i8(x: number, b: number, y: number, m: number, n: number, kp: number, wScale: number, bias: number, j0: number, j1: number): void;
   widen_i8_i16(src: number, dst: number, rows: number, k: number, kp: number, unsigned: number): void;
+  wino_pack_a(a: number, d: number, m: number, kp: number, rowc: number): void;
+  gemm_wino(
+    ap: number, rowc: number, b: number, c: number, m: number, n: number, kp: number, mode: number,
+    aScale: number, aZero: number, wScale: number, wSum: number, bias: number, j0: number, j1: number, scratch: number,
+  ): void;
 }
 
 export interface QuantKernels {

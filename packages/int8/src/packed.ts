@@ -1,6 +1,6 @@
 import { getEngine, type KernelBuffer, LowbitError } from "@lowbit/tensor";
+import { runGemmI16I8 } from "./integer-gemm";
 import { GEMM_MODULE, gemmKernels, padK, useWasm, withScratch } from "./kernels";
-import { runColumns } from "./threads";
 
 /** Largest inner dimension the i32 accumulators take without overflow (255 * 128 * K < 2^31). */
 export const MAX_INT8_K = 65536;
@@ -137,7 +137,7 @@ export class Int8Weights {
       const e = getEngine();
       e.u8(a8!, m * k).set(new Uint8Array(a.buffer, a.byteOffset, m * k));
       gemmKernels().widen_i8_i16(a8!, a16!, m, k, kp, a instanceof Uint8Array ? 1 : 0);
-      runColumns(GEMM_MODULE, "gemm_i16_i8", n, m * n * kp, (j0, j1) => [a16!, this.qPtr, cp!, m, n, kp, 0, 0, 0, 0, 0, 0, j0, j1]);
+      runGemmI16I8(a16!, this.qPtr, cp!, m, n, kp, 0, 0, 0, 0, 0, 0);
       c.set(e.i32(cp!, m * n));
     });
     return c;

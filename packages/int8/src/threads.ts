@@ -26,17 +26,24 @@ export function columnParts(macs: number, n: number): number {
  * `args(0, n)`, or, with kernel threads on (`setKernelThreads` of @lowbit/tensor) and enough work,
  * split into one column range per thread (multiples of 4, the kernels' register tile), one
  * dispatch. Every output column runs the same code path and arithmetic as on one thread, so the
- * results are bit-identical. `args(j0, j1)` are the kernel's arguments for columns [j0, j1).
+ * results are bit-identical. `args(j0, j1, part)` are the kernel's arguments for columns [j0, j1);
+ * `part` (0 up to `columnParts(macs, n)`) tells the parts apart, for per-part scratch.
  */
-export function runColumns(module: KernelModule, fn: string, n: number, macs: number, args: (j0: number, j1: number) => number[]): void {
+export function runColumns(
+  module: KernelModule,
+  fn: string,
+  n: number,
+  macs: number,
+  args: (j0: number, j1: number, part: number) => number[],
+): void {
   const parts = columnParts(macs, n);
   if (parts === 1) {
     const f = getEngine().exports<Record<string, (...a: number[]) => unknown>>(module)[fn]!;
-    f(...args(0, n));
+    f(...args(0, n, 0));
     return;
   }
   const b = splitColumns(n, parts);
   const list: KernelPart[] = [];
-  for (let i = 0; i < parts; i++) if (b[i]! < b[i + 1]!) list.push({ module, fn, args: args(b[i]!, b[i + 1]!) });
+  for (let i = 0; i < parts; i++) if (b[i]! < b[i + 1]!) list.push({ module, fn, args: args(b[i]!, b[i + 1]!, i) });
   runKernelParts(list);
 }
