@@ -22,9 +22,10 @@
  * tools/bench/results/memory.json and prints a table.
  *
  * Usage: pnpm --filter @lowbit/bench memory [--only id,id] [--work /tmp/lowbit-gen]
- *          [--calib FILE] [--keep] [--out results.json] [--list] [--merge] [--merge-from other.json]
- *          [--cli-root DIR --tag NAME] [--threads N]
- * --merge keeps the runs already in --out that were not rerun (and --merge-from adds another
+ *          [--calib FILE] [--keep] [--out results.json] [--list] [--merge | --replace]
+ *          [--merge-from other.json] [--cli-root DIR --tag NAME] [--threads N]
+ * --only on an existing --out needs --merge or --replace (so a partial rerun cannot silently drop
+ * the other records). --merge keeps the runs already in --out that were not rerun (and --merge-from adds another
  * file's); --cli-root runs the CLI of another checkout (e.g. a patched copy), its run ids suffixed
  * with -NAME; --note TEXT adds a note to the results (kept by --merge); --only "" with --merge
  * rewrites the file without running anything. --threads N sets the CLI's kernel threads
@@ -273,6 +274,7 @@ async function main(): Promise<void> {
       out: { type: "string", default: path.join(repoRoot, "tools/bench/results/memory.json") },
       list: { type: "boolean", default: false },
       merge: { type: "boolean", default: false },
+      replace: { type: "boolean", default: false },
       "merge-from": { type: "string" },
       "cli-root": { type: "string" },
       tag: { type: "string" },
@@ -292,6 +294,13 @@ async function main(): Promise<void> {
   const only = values.only === undefined ? undefined : values.only.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   const runs = only ? RUNS.filter((r) => only.includes(r.id)) : RUNS.filter((r) => !r.optional);
   if (only && runs.length !== only.length) throw new Error(`unknown run id in --only ${values.only}; see --list`);
+  if (only && !values.merge && !values.replace && fs.existsSync(values.out)) {
+    throw new Error(
+      `--only would rewrite ${values.out} with only ${only.length === 0 ? "no runs" : only.join(", ")} and drop the other records; ` +
+        "pass --merge to keep them (the usual case) or --replace to overwrite the file",
+    );
+  }
+  if (values.merge && values.replace) throw new Error("--merge and --replace contradict each other; pass one");
   fs.mkdirSync(work, { recursive: true });
   const rows: Record<string, unknown>[] = [];
   const readDoc = (f: string) => JSON.parse(fs.readFileSync(f, "utf8")) as { runs: Record<string, unknown>[]; notes?: string[] };
