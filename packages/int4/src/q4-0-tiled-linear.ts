@@ -42,6 +42,44 @@ interface Q4Exports {
 }
 
 /**
+ * An input [m, k] quantized for the kernels (q4_0_quant_act's three outputs, as bytes), kept in a
+ * caller's `shared` memo so the next Q4_0TiledLinear over the same input copies it in instead of
+ * quantizing again.
+ */
+interface WasmActs {
+  x: Float32Array;
+  m: number;
+  k: number;
+  codes: Uint8Array;
+  scales: Uint8Array;
+  sums: Uint8Array;
+}
+
+/** The reference twin's quantized input: codes [m, k] and f16-rounded block scales [m, k / 32]. */
+interface RefActs {
+  x: Float32Array;
+  m: number;
+  k: number;
+  aq: Int32Array;
+  ad: Float32Array;
+}
+
+const WASM_ACTS = "int4/q4_0-acts";
+const REF_ACTS = "int4/q4_0-acts-ref";
+
+/** The memo's entry under `key` when it was made from this x, m and k. */
+function sharedActs<T extends { x: Float32Array; m: number; k: number }>(
+  shared: Map<string, unknown> | undefined,
+  key: string,
+  x: Float32Array,
+  m: number,
+  k: number,
+): T | undefined {
+  const e = shared?.get(key) as T | undefined;
+  return e && e.x === x && e.m === m && e.k === k ? e : undefined;
+}
+
+/**
  * A linear layer over GGUF Q4_0 bytes (weight [rows, cols], cols a multiple of 32) that multiplies
  * as llama.cpp's CPU backend does: activations quantized per token and 32-value block to Q8_0
  * (d = amax / 127 rounded through f16, q = roundf(x / d)), then per block the integer
@@ -138,12 +176,16 @@ export class Q4_0TiledLinear implements Linear {
     return out;
   }
 
-  forward(x: Float32Array, m: number, out?: Float32Array): Float32Array {
-    return this.run(x, m, out, useWasm() ? "wasm" : "ref");
+  /**
+   * With `shared` (see Linear.forward), the first call quantizes x and leaves the result in the
+   * memo; later calls with the same x and m reuse it (same bits, one quantization).
+   */
+  forward(x: Float32Array, m: number, out?: Float32Array, shared?: Map<string, unknown>): Float32Array {
+    return this.run(x, m, out, useWasm() ? "wasm" : "ref", shared);
   }
 
   /** Forward on an explicit backend (tests and benchmarks). */
-  run(x: Float32Array, m: number, out: Float32Array | undefined, backend: "wasm" | "ref"): Float32Array {
+  run(x: Float32Array, m: number, out: Float32Array | undefined, backend: "wasm" | "ref", shared?: Map<string, unknown>): Float32Array {
     if (this.disposed) throw new LowbitError("E_INVALID_ARGUMENT", `Q4_0TiledLinear ${this.name}: used after dispose()`);
     const k = this.inFeatures;
     const n = this.outFeatures;
@@ -153,8 +195,8 @@ export class Q4_0TiledLinear implements Linear {
     const y = out ?? new Float32Array(m * n);
     if (y.length < m * n) throw new LowbitError("E_SHAPE_MISMATCH", `Q4_0TiledLinear ${this.name}: output has ${y.length} values, expected ${m} x ${n}`);
     if (m === 0) return y;
-    if (backend === "wasm") this.forwardWasm(x, m, y);
-    else this.forwardRef(x, m, y);
+    if (backend === "wasm") this.forwardWasm(x, m, y, shared);
+    else this.forwardRef(x, m, y, shared);
     return y;
   }
 
@@ -168,7 +210,7 @@ export class Q4_0TiledLinear implements Linear {
     );
   }
 
-  private forwardWasm(x: Float32Array, m: number, y: Float32Array): void {
+  private forwardWasm(x: Float32Array, m: number, y: Float32Array, shared: Map<string, unknown> | undefined): void {
     const engine = getEngine();
     const { nb, n4 } = this;
     const k = this.inFeatures;
@@ -184,10 +226,21 @@ export class Q4_0TiledLinear implements Linear {
     const pd = align(pa + aBytes);
     const pk = align(pd + sBytes);
     const py = align(pk + sBytes);
-    engine.f32(px, m * k).set(x.subarray(0, m * k));
     const ex = engine.exports<Q4Exports & Record<string, unknown>>(INT4_KERNEL_MODULE);
-    const bad = ex.q4_0_quant_act(px, pa, pd, pk, m * nb);
-    if (bad >= 0) throw this.nonFinite(x, bad);
+    const have = sharedActs<WasmActs>(shared, WASM_ACTS, x, m, k);
+    if (have) {
+      engine.u8(pa, aBytes).set(have.codes);
+      engine.u8(pd, sBytes).set(have.scales);
+      engine.u8(pk, sBytes).set(have.sums);
+    } else {
+      engine.f32(px, m * k).set(x.subarray(0, m * k));
+      const bad = ex.q4_0_quant_act(px, pa, pd, pk, m * nb);
+      if (bad >= 0) throw this.nonFinite(x, bad);
+      if (shared) {
+        const acts: WasmActs = { x, m, k, codes: engine.u8(pa, aBytes).slice(), scales: engine.u8(pd, sBytes).slice(), sums: engine.u8(pk, sBytes).slice() };
+        shared.set(WASM_ACTS, acts);
+      }
+    }
     const w = this.buffer.ptr;
     const ws = w + n4 * nb * 64;
     const bias = this.hasBias ? ws + n4 * nb * 16 : 0;
@@ -214,26 +267,11 @@ export class Q4_0TiledLinear implements Linear {
   }
 
   /** Reference twin: the kernel's arithmetic in plain loops (bit-identical). */
-  private forwardRef(x: Float32Array, m: number, y: Float32Array): void {
+  private forwardRef(x: Float32Array, m: number, y: Float32Array, shared: Map<string, unknown> | undefined): void {
     const f = Math.fround;
     const { nb } = this;
-    const k = this.inFeatures;
     const n = this.outFeatures;
-    const aq = new Int32Array(m * k);
-    const ad = new Float32Array(m * nb);
-    for (let blk = 0; blk < m * nb; blk++) {
-      const o = blk * QK;
-      let amax = 0;
-      for (let j = 0; j < QK; j++) {
-        const v = x[o + j]!;
-        if (!Number.isFinite(v)) throw this.nonFinite(x, blk);
-        amax = Math.max(amax, Math.abs(v));
-      }
-      const d = f(amax / 127);
-      const id = d !== 0 ? f(1 / d) : 0;
-      ad[blk] = f16BitsToF32(f32ToF16Bits(d));
-      for (let j = 0; j < QK; j++) aq[o + j] = roundAway(f(x[o + j]! * id));
-    }
+    const { aq, ad } = this.quantizeRef(x, m, shared);
     const codes = this.buffer.u8(0, this.n4 * nb * 64);
     const scales = this.scales();
     const bias = this.biasValues();
@@ -253,6 +291,33 @@ export class Q4_0TiledLinear implements Linear {
         y[i * n + j] = bias ? f(sumf + bias[j]!) : sumf;
       }
     }
+  }
+
+  /** The reference twin of q4_0_quant_act (codes and f16-rounded scales), or the memo's copy of it. */
+  private quantizeRef(x: Float32Array, m: number, shared: Map<string, unknown> | undefined): RefActs {
+    const f = Math.fround;
+    const { nb } = this;
+    const k = this.inFeatures;
+    const have = sharedActs<RefActs>(shared, REF_ACTS, x, m, k);
+    if (have) return have;
+    const aq = new Int32Array(m * k);
+    const ad = new Float32Array(m * nb);
+    for (let blk = 0; blk < m * nb; blk++) {
+      const o = blk * QK;
+      let amax = 0;
+      for (let j = 0; j < QK; j++) {
+        const v = x[o + j]!;
+        if (!Number.isFinite(v)) throw this.nonFinite(x, blk);
+        amax = Math.max(amax, Math.abs(v));
+      }
+      const d = f(amax / 127);
+      const id = d !== 0 ? f(1 / d) : 0;
+      ad[blk] = f16BitsToF32(f32ToF16Bits(d));
+      for (let j = 0; j < QK; j++) aq[o + j] = roundAway(f(x[o + j]! * id));
+    }
+    const acts: RefActs = { x, m, k, aq, ad };
+    shared?.set(REF_ACTS, acts);
+    return acts;
   }
 
   /** The f32 weight [rows, cols]: llama.cpp's dequantize_row_q4_0, exactly. */

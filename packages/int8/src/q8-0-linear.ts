@@ -20,6 +20,29 @@ export interface Q8_0LinearOptions {
 }
 
 /**
+ * An input [m, k] quantized to Q8_0 (q8_0_quantize_split's outputs: i8 codes [m, k], f32 block
+ * scales [m, k / 32] rounded through f16), kept in a caller's `shared` memo so the next Q8_0Linear
+ * over the same input reuses it. The reference twin's quantization gives the same values; each
+ * backend keeps its own entry all the same, so a memo never mixes them.
+ */
+interface SharedActs {
+  x: Float32Array;
+  m: number;
+  k: number;
+  q: Int8Array;
+  d: Float32Array;
+}
+
+const WASM_ACTS = "int8/q8_0-acts";
+const REF_ACTS = "int8/q8_0-acts-ref";
+
+/** The memo's entry under `key` when it was made from this x, m and k. */
+function sharedActs(shared: Map<string, unknown> | undefined, key: string, x: Float32Array, m: number, k: number): SharedActs | undefined {
+  const e = shared?.get(key) as SharedActs | undefined;
+  return e && e.x === x && e.m === m && e.k === k ? e : undefined;
+}
+
+/**
  * Linear layer over GGUF Q8_0 weights [out, in] (in a multiple of 32): each row is in/32 blocks
  * {f16 d; int8 q[32]}. In kernel memory the rows are grouped in tiles of 4 (padded with zero rows):
  * quants i8 [n4][nb][4][32] and scales f32 [n4][nb][4], so a tile's weights and its scales are
@@ -162,12 +185,17 @@ export class Q8_0Linear implements Linear {
     return out;
   }
 
-  forward(x: Float32Array, m: number, out?: Float32Array): Float32Array {
+  /**
+   * With `shared` (see Linear.forward) and Q8_0 activations, the first call quantizes x and leaves
+   * the result in the memo; later calls with the same x and m reuse it (same bits, one
+   * quantization). The f32-activation path has nothing to share and ignores it.
+   */
+  forward(x: Float32Array, m: number, out?: Float32Array, shared?: Map<string, unknown>): Float32Array {
     checkForward("Q8_0Linear", x, m, this.inFeatures, this.outFeatures, out);
     const y = out ?? new Float32Array(m * this.outFeatures);
     if (m === 0) return y;
     if (!useWasm()) {
-      if (this.activation === "q8_0") this.forwardQ8Ref(x, m, y);
+      if (this.activation === "q8_0") this.forwardQ8Ref(x, m, y, shared);
       else this.forwardF32Ref(x, m, y);
       return y;
     }
@@ -195,10 +223,21 @@ export class Q8_0Linear implements Linear {
       });
       return y;
     }
-    withReusableScratch([m * k * 4, m * k, m * nb * 4, m * ldy * 4, m === 1 ? k * 2 : 0], ([xp, qp, dp, yp, wp]) => {
-      getEngine().f32(xp!, m * k).set(x.subarray(0, m * k));
-      const bad = k80.q8_0_quantize_split(xp!, qp!, dp!, m * nb);
-      if (bad >= 0) throw this.inputError(x, bad * Q8_0_BLOCK_SIZE);
+    const have = sharedActs(shared, WASM_ACTS, x, m, k);
+    withReusableScratch([have ? 0 : m * k * 4, m * k, m * nb * 4, m * ldy * 4, m === 1 ? k * 2 : 0], ([xp, qp, dp, yp, wp]) => {
+      const engine = getEngine();
+      if (have) {
+        engine.i8(qp!, m * k).set(have.q);
+        engine.f32(dp!, m * nb).set(have.d);
+      } else {
+        engine.f32(xp!, m * k).set(x.subarray(0, m * k));
+        const bad = k80.q8_0_quantize_split(xp!, qp!, dp!, m * nb);
+        if (bad >= 0) throw this.inputError(x, bad * Q8_0_BLOCK_SIZE);
+        if (shared) {
+          const acts: SharedActs = { x, m, k, q: engine.i8(qp!, m * k).slice(), d: engine.f32(dp!, m * nb).slice() };
+          shared.set(WASM_ACTS, acts);
+        }
+      }
       if (m === 1) {
         k80.q8_0_widen_act(qp!, wp!, nb);
         runColumns(Q80_MODULE, "q8_0_gemv_q8", ldy, n * k, (j0, j1) => {
@@ -221,8 +260,33 @@ export class Q8_0Linear implements Linear {
   }
 
   /** Reference twin of the Q8_0 x Q8_0 path (llama.cpp ggml_vec_dot_q8_0_q8_0, scalar order). */
-  private forwardQ8Ref(x: Float32Array, m: number, y: Float32Array): void {
+  private forwardQ8Ref(x: Float32Array, m: number, y: Float32Array, shared: Map<string, unknown> | undefined): void {
     const { outFeatures: n, inFeatures: k, nb } = this;
+    const f = Math.fround;
+    const { q: aq, d: ad } = this.quantizeRef(x, m, shared);
+    const qs = this.rowQuants();
+    const ws = this.scales();
+    const bias = this.biasView();
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let sumf = 0;
+        for (let b = 0; b < nb; b++) {
+          let sumi = 0;
+          const a0 = i * k + b * Q8_0_BLOCK_SIZE;
+          const w0 = j * k + b * Q8_0_BLOCK_SIZE;
+          for (let t = 0; t < Q8_0_BLOCK_SIZE; t++) sumi += aq[a0 + t]! * qs[w0 + t]!;
+          sumf = f(sumf + f(sumi * f(this.scale(ws, j, b) * ad[i * nb + b]!)));
+        }
+        y[i * n + j] = bias ? f(sumf + bias[j]!) : sumf;
+      }
+    }
+  }
+
+  /** The reference twin of q8_0_quantize_split, or the memo's copy of it. */
+  private quantizeRef(x: Float32Array, m: number, shared: Map<string, unknown> | undefined): SharedActs {
+    const { inFeatures: k, nb } = this;
+    const have = sharedActs(shared, REF_ACTS, x, m, k);
+    if (have) return have;
     const f = Math.fround;
     const bad = firstNonFinite(x, 0, m * k);
     if (bad >= 0) throw this.inputError(x, bad);
@@ -240,22 +304,9 @@ export class Q8_0Linear implements Linear {
         aq[base + j] = v < 0 ? -Math.round(-v) : Math.round(v);
       }
     }
-    const qs = this.rowQuants();
-    const ws = this.scales();
-    const bias = this.biasView();
-    for (let i = 0; i < m; i++) {
-      for (let j = 0; j < n; j++) {
-        let sumf = 0;
-        for (let b = 0; b < nb; b++) {
-          let sumi = 0;
-          const a0 = i * k + b * Q8_0_BLOCK_SIZE;
-          const w0 = j * k + b * Q8_0_BLOCK_SIZE;
-          for (let t = 0; t < Q8_0_BLOCK_SIZE; t++) sumi += aq[a0 + t]! * qs[w0 + t]!;
-          sumf = f(sumf + f(sumi * f(this.scale(ws, j, b) * ad[i * nb + b]!)));
-        }
-        y[i * n + j] = bias ? f(sumf + bias[j]!) : sumf;
-      }
-    }
+    const acts: SharedActs = { x, m, k, q: aq, d: ad };
+    shared?.set(REF_ACTS, acts);
+    return acts;
   }
 
   /** Reference twin of the f32-activation path: x . dequantized W. */

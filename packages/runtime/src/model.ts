@@ -79,7 +79,8 @@ export interface LinearInputCapture {
 export type CaptureEvent = LinearCapture | LayerCapture | LinearInputCapture;
 /**
  * Called synchronously during a forward pass. The arrays are fresh for each call and never
- * reused by the model, so a hook may keep them (or copy what it needs).
+ * reused by the model, so a hook may keep them (or copy what it needs). A hook must not write
+ * into them: linears that read the same input (attn_q/k/v, ffn_gate/up) share work derived from it.
  */
 export type CaptureHook = (event: CaptureEvent) => void;
 
@@ -370,9 +371,13 @@ export class LlamaModel {
     return this.head(x.subarray((T - 1) * dim, T * dim), 1);
   }
 
-  private linear(layer: number, name: LinearName, lin: Linear, x: Float32Array, rows: number): Float32Array {
+  /**
+   * One projection with its hooks. `shared` is the memo of an input several linears read (see
+   * Linear.forward): one per input per layer step, made by decoderLayer and dropped after it.
+   */
+  private linear(layer: number, name: LinearName, lin: Linear, x: Float32Array, rows: number, shared?: Map<string, unknown>): Float32Array {
     if (this.inputHooks.size > 0) for (const h of this.inputHooks) h({ kind: "linear-input", layer, name, input: x, rows });
-    const y = lin.forward(x, rows, new Float32Array(rows * lin.outFeatures));
+    const y = lin.forward(x, rows, new Float32Array(rows * lin.outFeatures), shared);
     if (this.hooks.size > 0) this.emit({ kind: "linear", layer, name, input: x, output: y, rows });
     return y;
   }
@@ -383,17 +388,20 @@ export class LlamaModel {
     const L = this.layer(i);
     const lin = L.linears;
     const h = rmsNorm(x, L.attnNorm, rows, dim, normEps);
-    const q = this.linear(i, "attn_q", lin.attn_q, h, rows);
-    const k = this.linear(i, "attn_k", lin.attn_k, h, rows);
-    const v = this.linear(i, "attn_v", lin.attn_v, h, rows);
+    // h and h2 each feed several linears: each gets one memo, so e.g. quantized activations are made once
+    const hShared = new Map<string, unknown>();
+    const q = this.linear(i, "attn_q", lin.attn_q, h, rows, hShared);
+    const k = this.linear(i, "attn_k", lin.attn_k, h, rows, hShared);
+    const v = this.linear(i, "attn_v", lin.attn_v, h, rows, hShared);
     const windowed = cfg.slidingWindow !== undefined && i >= (cfg.slidingWindowFromLayer ?? 0);
     const shape = { nHeads, nKvHeads, headDim, window: windowed ? cfg.slidingWindow : undefined };
     const att = ropeAttention(shape, this.rope, i, q, k, v, rows, mode);
     const o = this.linear(i, "attn_output", lin.attn_output, att, rows);
     const x2 = addVectors(x, o);
     const h2 = rmsNorm(x2, L.ffnNorm, rows, dim, normEps);
-    const g = this.linear(i, "ffn_gate", lin.ffn_gate, h2, rows);
-    const u = this.linear(i, "ffn_up", lin.ffn_up, h2, rows);
+    const h2Shared = new Map<string, unknown>();
+    const g = this.linear(i, "ffn_gate", lin.ffn_gate, h2, rows, h2Shared);
+    const u = this.linear(i, "ffn_up", lin.ffn_up, h2, rows, h2Shared);
     const act = siluMul(g, u);
     const d = this.linear(i, "ffn_down", lin.ffn_down, act, rows);
     addVectors(x2, d, x2);

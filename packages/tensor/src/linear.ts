@@ -9,8 +9,16 @@ export interface Linear {
   readonly outFeatures: number;
   /** Bytes of weight storage (packed weights, scales, zero points, bias). */
   readonly storageBytes: number;
-  /** x is [m, inFeatures] row-major; returns [m, outFeatures] (written into `out` when given). */
-  forward(x: Float32Array, m: number, out?: Float32Array): Float32Array;
+  /**
+   * x is [m, inFeatures] row-major; returns [m, outFeatures] (written into `out` when given).
+   *
+   * `shared` (optional) is a caller-owned memo for this one input: when several linears read the
+   * same x, the caller makes one empty Map, passes it to each of their forward() calls with the
+   * same x, m and contents, and drops it after the last one. A backend may keep work derived from
+   * x there under a key of its own (e.g. x quantized to Q8_0 blocks) and reuse it instead of
+   * redoing it; results are the same bits as without it. Ignoring it is always correct.
+   */
+  forward(x: Float32Array, m: number, out?: Float32Array, shared?: Map<string, unknown>): Float32Array;
   /** The effective f32 weight [outFeatures, inFeatures] (dequantized), for tests and exports. */
   dequantizedWeight(): Float32Array;
   /** Frees kernel memory held by this layer, if any. */
