@@ -3,16 +3,36 @@
 // takes the range of output rows/columns it owns, so work can be split across workers that share
 // the memory. No static data, no strings (the module shares one memory with every other module).
 //
-// GEMM (both layouts) packs 8 columns of B for KC steps of k at a time into `pack` (KC*8 floats,
-// plus one 4x8 tile, see PACK_BYTES) so the micro-kernel reads B contiguously from L1, then runs
-// a 4 x 8 outer-product micro-kernel: eight f32x4 accumulators, per step of k two loads of B and
-// one broadcast of A per row. GEMV streams W by rows, eight rows at a time.
+// GEMM (both layouts) packs B in panels of 8 columns x KC steps of k so the micro-kernel reads B
+// contiguously from L1, then runs a 4 x 8 outer-product micro-kernel: eight f32x4 accumulators, per
+// step of k two loads of B and one broadcast of A per row. For each k-chunk the panels of a block
+// of columns (at most PACK_FLOATS floats of packed B: 1024 columns at KC = 512, more when the
+// chunk is shorter) are packed once into `pack`, then every MC-row block of A runs against all of
+// them, so each panel of B is packed once per call (per thread part) while a block of A stays in
+// L2. GEMV streams W by rows, eight rows at a time.
 
 import { hsum, KC, MC, panel_rows, reduce4 } from "./gemm-tiles";
 
-/** Bytes of `pack` scratch that matmul_abt_f32 / matmul_ab_f32 need (per concurrent caller). */
-export function pack_bytes(): i32 {
-  return KC * 32 + 128;
+/** Floats of packed B per block of columns (2 MiB: lives in L3 while the panels pass L1). */
+const PACK_FLOATS: i32 = 512 * 1024;
+
+/** Panels (8 columns each) per block of columns for a k-chunk of kl steps. */
+// @ts-ignore: decorator
+@inline
+function block_panels(kl: i32): i32 {
+  return max(1, (PACK_FLOATS >> 3) / kl);
+}
+
+/**
+ * Bytes of `pack` scratch that matmul_abt_f32 / matmul_ab_f32 on C [*, n] with inner size k need
+ * (per concurrent caller; a caller given a subrange of the columns needs no more): the packed
+ * panels of one block, plus a panel's worth of room past the last one for panel_rows' ragged tile.
+ */
+export function pack_bytes(n: i32, k: i32): i32 {
+  // every k-chunk packs at most min(all panels, block_panels(kl)) panels of kl * 32 bytes, and
+  // kl <= min(KC, k): at most this many bytes of panels
+  const panels = min(<i64>((max(n, 1) + 7) >> 3) * min(KC, max(k, 1)) * 32, <i64>PACK_FLOATS * 4);
+  return <i32>panels + KC * 32 + 128;
 }
 
 /** Dot product of two f32 vectors of length n. */
@@ -205,11 +225,46 @@ function pack_b(b: usize, bs: usize, j: i32, jn: i32, kc: i32, kl: i32, dst: usi
   }
 }
 
+/**
+ * The blocked GEMM both layouts share, over rows [i0, i1) x columns [j0, j1) of C (k > 0): for
+ * each k-chunk and each block of columns, the first MC-row block of A packs each panel of B (pack_bt
+ * when `bt`, B [*, k] with row stride bs; else pack_b, B [k, *]) just before running against it,
+ * and later row blocks reuse the packed panels. With a single row block nothing is reused, so every
+ * panel is packed into the same slot (it stays in L1). Any blocking gives each element of C the
+ * same arithmetic (start, then one product of each step of k added in order).
+ */
+function gemm_blocks(
+  a: usize, b: usize, c: usize, bias: usize, as: usize, bs: usize, cs: usize, k: i32,
+  i0: i32, i1: i32, j0: i32, j1: i32, pack: usize, bt: bool,
+): void {
+  const reuse = i1 - i0 > MC;
+  for (let kc = 0; kc < k; kc += KC) {
+    const kl = min(KC, k - kc);
+    const step = block_panels(kl) << 3;
+    const ps: usize = reuse ? <usize>kl << 5 : 0;
+    for (let jb = j0; jb < j1; jb += step) {
+      const je = min(j1, jb + step);
+      for (let ic = i0; ic < i1; ic += MC) {
+        const ie = min(i1, ic + MC);
+        let q = pack;
+        for (let j = jb; j < je; j += 8) {
+          const jn = min(8, je - j);
+          if (ic == i0) {
+            if (bt) pack_bt(b, bs, j, jn, kc, kl, q);
+            else pack_b(b, bs, j, jn, kc, kl, q);
+          }
+          panel_rows(a, as, c, cs, bias, j, jn, kc, kl, ic, ie, q);
+          q += ps;
+        }
+      }
+    }
+  }
+}
 
 /**
  * C = A . B^T (+ bias over columns) on rows [i0, i1) x columns [j0, j1) of C:
  * A [m, k], B [n, k] (nn.Linear weight layout), C [m, n]; bias = 0 means none.
- * `pack` is pack_bytes() of scratch owned by this caller.
+ * `pack` is pack_bytes(n, k) of scratch owned by this caller.
  */
 export function matmul_abt_f32(
   a: usize, b: usize, c: usize, bias: usize, n: i32, k: i32, i0: i32, i1: i32, j0: i32, j1: i32, pack: usize,
@@ -222,22 +277,12 @@ export function matmul_abt_f32(
     }
     return;
   }
-  for (let kc = 0; kc < k; kc += KC) {
-    const kl = min(KC, k - kc);
-    for (let ic = i0; ic < i1; ic += MC) {
-      const ie = min(i1, ic + MC);
-      for (let j = j0; j < j1; j += 8) {
-        const jn = min(8, j1 - j);
-        pack_bt(b, rs, j, jn, kc, kl, pack);
-        panel_rows(a, rs, c, cs, bias, j, jn, kc, kl, ic, ie, pack);
-      }
-    }
-  }
+  gemm_blocks(a, b, c, bias, rs, rs, cs, k, i0, i1, j0, j1, pack, true);
 }
 
 /**
  * C = A . B on rows [i0, i1) x columns [j0, j1) of C: A [m, k], B [k, n], C [m, n].
- * `pack` is pack_bytes() of scratch owned by this caller.
+ * `pack` is pack_bytes(n, k) of scratch owned by this caller.
  */
 export function matmul_ab_f32(
   a: usize, b: usize, c: usize, n: i32, k: i32, i0: i32, i1: i32, j0: i32, j1: i32, pack: usize,
@@ -248,15 +293,5 @@ export function matmul_ab_f32(
     for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) store<f32>(c + <usize>i * cs + (<usize>j << 2), 0);
     return;
   }
-  for (let kc = 0; kc < k; kc += KC) {
-    const kl = min(KC, k - kc);
-    for (let ic = i0; ic < i1; ic += MC) {
-      const ie = min(i1, ic + MC);
-      for (let j = j0; j < j1; j += 8) {
-        const jn = min(8, j1 - j);
-        pack_b(b, cs, j, jn, kc, kl, pack);
-        panel_rows(a, as, c, cs, 0, j, jn, kc, kl, ic, ie, pack);
-      }
-    }
-  }
+  gemm_blocks(a, b, c, 0, as, cs, cs, k, i0, i1, j0, j1, pack, false);
 }

@@ -58,7 +58,7 @@ export class F32Linear implements Linear {
     const engine = getEngine();
     const kx = f32Kernels(engine);
     const parts = m === 1 ? 0 : gemmParts(m, n, k);
-    const [px, py, pw] = stage(engine, [x], m * n, parts * kx.pack_bytes()) as [number, number, number];
+    const [px, py, pw] = stage(engine, [x], m * n, parts * kx.pack_bytes(n, k)) as [number, number, number];
     const pb = this.bias ? this.bias.ptr : 0;
     if (m === 1) gemvThreaded(engine, w.ptr, px, py, pb, n, k);
     else gemmThreaded(engine, "abt", px, w.ptr, py, pb, m, n, k, pw, parts);

@@ -13,7 +13,7 @@ import { gemvRef, matmulABRef, matmulABtRef } from "./f32-ref";
 
 /** The raw kernel exports (pointers are byte offsets into kernel memory). @internal */
 export interface F32Kernels {
-  pack_bytes(): number;
+  pack_bytes(n: number, k: number): number;
   dot_f32(a: number, b: number, n: number): number;
   sum_f32(p: number, n: number, streams: number): number;
   gemv_f32(w: number, x: number, y: number, bias: number, k: number, r0: number, r1: number): void;
@@ -143,8 +143,9 @@ export function gemvThreaded(engine: KernelEngine, pw: number, px: number, py: n
 /**
  * matmul_abt_f32 / matmul_ab_f32 over the whole of C [m, n], split across `parts` threads by
  * columns (multiples of 8: each thread packs only its own panels of B) or, when n is narrow, by
- * rows (multiples of 4). `pack` holds parts * pack_bytes(). Every element of C sees the same
- * arithmetic as on one thread. @internal
+ * rows (multiples of 4). `pack` holds parts * pack_bytes(n, k): each part packs B's panels for its
+ * own columns into its own scratch. Every element of C sees the same arithmetic as on one thread.
+ * @internal
  */
 export function gemmThreaded(
   engine: KernelEngine,
@@ -165,7 +166,7 @@ export function gemmThreaded(
     else kx.matmul_ab_f32(pa, pb, pc, n, k, 0, m, 0, n, pack);
     return;
   }
-  const packBytes = kx.pack_bytes();
+  const packBytes = kx.pack_bytes(n, k);
   const byCols = Math.ceil(n / 8) >= parts;
   const b = byCols ? splitRange(n, parts, 8) : splitRange(m, parts, 4);
   run(
@@ -209,7 +210,7 @@ export function matmulABt(
     return out;
   }
   const parts = gemmParts(m, n, k);
-  const [pa, pb, pc, pw] = stage(engine, [a, b], m * n, parts * kx.pack_bytes()) as [number, number, number, number];
+  const [pa, pb, pc, pw] = stage(engine, [a, b], m * n, parts * kx.pack_bytes(n, k)) as [number, number, number, number];
   gemmThreaded(engine, "abt", pa, pb, pc, 0, m, n, k, pw, parts);
   out.set(engine.f32(pc, m * n));
   return out;
@@ -233,7 +234,7 @@ export function matmulAB(
   const engine = getEngine();
   const kx = f32Kernels(engine);
   const parts = gemmParts(m, n, k);
-  const [pa, pb, pc, pw] = stage(engine, [a, b], m * n, parts * kx.pack_bytes()) as [number, number, number, number];
+  const [pa, pb, pc, pw] = stage(engine, [a, b], m * n, parts * kx.pack_bytes(n, k)) as [number, number, number, number];
   gemmThreaded(engine, "ab", pa, pb, pc, 0, m, n, k, pw, parts);
   out.set(engine.f32(pc, m * n));
   return out;
