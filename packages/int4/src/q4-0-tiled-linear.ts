@@ -237,7 +237,8 @@ export class Q4_0TiledLinear implements Linear {
       const bad = ex.q4_0_quant_act(px, pa, pd, pk, m * nb);
       if (bad >= 0) throw this.nonFinite(x, bad);
       if (shared) {
-        const acts: WasmActs = { x, m, k, codes: engine.u8(pa, aBytes).slice(), scales: engine.u8(pd, sBytes).slice(), sums: engine.u8(pk, sBytes).slice() };
+        const codes = engine.u8(pa, aBytes).slice();
+        const acts: WasmActs = { x, m, k, codes, scales: engine.u8(pd, sBytes).slice(), sums: engine.u8(pk, sBytes).slice() };
         shared.set(WASM_ACTS, acts);
       }
     }

@@ -61,7 +61,16 @@ class Spy implements Linear {
 }
 
 // big enough that the prefill's q/k/v and gate/up GEMMs (9 x 256 x 256 and up) split on 2 threads
-const INPUT: LlamaConfigInput = { dim: 256, hiddenDim: 512, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 41, maxSeqLen: 32, attnBias: true };
+const INPUT: LlamaConfigInput = {
+  dim: 256,
+  hiddenDim: 512,
+  nLayers: 2,
+  nHeads: 4,
+  nKvHeads: 4,
+  vocabSize: 41,
+  maxSeqLen: 32,
+  attnBias: true,
+};
 
 /** A random model whose every layer linear is `format`, wrapped in a Spy. */
 async function quantizedModel(format: Format, seed: number): Promise<{ model: LlamaModel; calls: Call[]; share: { on: boolean } }> {
