@@ -1,6 +1,6 @@
 import { getEngine, type KernelBuffer, LowbitError } from "@lowbit/tensor";
 import { runGemmI16I8 } from "./integer-gemm";
-import { GEMM_MODULE, gemmKernels, padK, useWasm, withScratch } from "./kernels";
+import { gemmKernels, padK, useWasm, withScratch } from "./kernels";
 
 /** Largest inner dimension the i32 accumulators take without overflow (255 * 128 * K < 2^31). */
 export const MAX_INT8_K = 65536;
