@@ -863,6 +863,19 @@ export function gemm_f32_b8_z8(w: usize, sc: usize, zr: usize, x: usize, y: usiz
  * holding a non-finite value.
  */
 export function q4_0_quant_act(x: usize, xa: usize, ad: usize, ks: usize, nb: i32): i32 {
+  return quantActQ4(x, xa, ad, ks, nb, false);
+}
+
+/**
+ * q4_0_quant_act's quantization with plain outputs, for q4_0_gemm_x8: xq i8 [nb * 32] (the same
+ * integer values, in order) and ad f32 [nb] (d through f16). Returns -1, or the first block holding
+ * a non-finite value (its values and scale are written as zeros).
+ */
+export function q4_0_quant_act8(x: usize, xq: usize, ad: usize, nb: i32): i32 {
+  return quantActQ4(x, xq, ad, 0, nb, true);
+}
+
+@inline function quantActQ4(x: usize, xa: usize, ad: usize, ks: usize, nb: i32, plain: bool): i32 {
   let bad = -1;
   for (let b = 0; b < nb; b++) {
     const xp = x + (<usize>b << 7);
@@ -871,15 +884,17 @@ export function q4_0_quant_act(x: usize, xa: usize, ad: usize, ks: usize, nb: i3
     const amax = max<f32>(max<f32>(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max<f32>(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
     const d: f32 = amax / 127.0;
     const idf: f32 = d != 0 ? <f32>1.0 / d : 0;
-    const o = xa + (<usize>b << 6);
+    const o = xa + (<usize>b << (plain ? 5 : 6));
     if (!(idf - idf == 0) || !(d - d == 0)) {
       if (bad < 0) bad = b;
       v128.store(o, i32x4.splat(0));
       v128.store(o, i32x4.splat(0), 16);
-      v128.store(o, i32x4.splat(0), 32);
-      v128.store(o, i32x4.splat(0), 48);
       store<f32>(ad + (<usize>b << 2), 0);
-      store<i32>(ks + (<usize>b << 2), 0);
+      if (!plain) {
+        v128.store(o, i32x4.splat(0), 32);
+        v128.store(o, i32x4.splat(0), 48);
+        store<i32>(ks + (<usize>b << 2), 0);
+      }
       continue;
     }
     const id = f32x4.splat(idf);
@@ -888,6 +903,12 @@ export function q4_0_quant_act(x: usize, xa: usize, ad: usize, ks: usize, nb: i3
     const lo1 = i16x8.narrow_i32x4_s(q8x4(xp + 32, id), q8x4(xp + 48, id)); // q8..15
     const hi0 = i16x8.narrow_i32x4_s(q8x4(xp + 64, id), q8x4(xp + 80, id)); // q16..23
     const hi1 = i16x8.narrow_i32x4_s(q8x4(xp + 96, id), q8x4(xp + 112, id)); // q24..31
+    if (plain) {
+      v128.store(o, i8x16.narrow_i16x8_s(lo0, lo1));
+      v128.store(o, i8x16.narrow_i16x8_s(hi0, hi1), 16);
+      store<f32>(ad + (<usize>b << 2), f16ToF32q(f32ToF16q(d)));
+      continue;
+    }
     // even / odd positions of 0..15 and 16..31
     const ev = i8x16.shuffle(lo0, lo1, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
     const od = i8x16.shuffle(lo0, lo1, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
@@ -1100,6 +1121,103 @@ export function q4_0_gemm(xa: usize, ad: usize, ks: usize, wq: usize, ws: usize,
         const bo = <usize>b << 2;
         const isum = i32x4.shr_s(i32x4.sub(hsum4i(r0, r1, r2, r3), v128.load32_splat(ks0 + bo)), 8);
         f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.mul(v128.load(st + (<usize>b << 4)), v128.load32_splat(ad0 + bo))));
+      }
+      if (bias != 0) f0 = f32x4.add(f0, v128.load(bias + (<usize>t << 4)));
+      v128.store(yo + ((<usize>i * <usize>ldy) << 2), f0);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- Q4_0 x Q8 activations, many tokens, via int8 tiles
+
+/**
+ * Q4_0 x Q8_0-quantized activations for m tokens (q4_0_quant_act8's xq i8 [m, nb * 32] and ad
+ * f32 [m, nb]) over the tiled layout: each tile of four weight rows is first expanded into `tile`
+ * (nb * 128 bytes of scratch of this call's own) as int8 codes - 8, [nb][4 rows][32], and then
+ * every token pair runs a plain int8 dot-product loop over it. The expansion is paid once per tile
+ * and call, the loop needs no nibble field arithmetic and keeps fewer values live, which is faster
+ * from a few tokens on. Block sums are the same exact integers as q4_0_gemm's and the f32
+ * epilogue is the same (sum += f32(isum) * (dw * da) per block, bias last), so the outputs are
+ * q4_0_gemm's bit for bit.
+ */
+export function q4_0_gemm_x8(xq: usize, ad: usize, wq: usize, ws: usize, y: usize, m: i32, nb: i32, n4: i32, ldy: i32, bias: usize, tile: usize): void {
+  const tileBytes = <usize>nb << 6;
+  const ldk = <usize>nb << 5;
+  const lds = <usize>nb << 2;
+  const low = i8x16.splat(0x0f);
+  const eight = i8x16.splat(8);
+  for (let t = 0; t < n4; t++) {
+    const wt = wq + <usize>t * tileBytes;
+    const st = ws + ((<usize>t * <usize>nb) << 4);
+    const yo = y + (<usize>t << 4);
+    // codes c (low nibble: column j, high nibble: column j + 16) -> int8 c - 8
+    for (let b = 0; b < nb; b++) {
+      const src = wt + (<usize>b << 6);
+      const dst = tile + (<usize>b << 7);
+      for (let r = 0; r < 4; r++) {
+        const v = v128.load(src + (<usize>r << 4));
+        v128.store(dst + (<usize>r << 5), i8x16.sub(v128.and(v, low), eight));
+        v128.store(dst + (<usize>r << 5), i8x16.sub(i8x16.shr_u(v, 4), eight), 16);
+      }
+    }
+    let i = 0;
+    for (; i + 2 <= m; i += 2) {
+      const a0 = xq + <usize>i * ldk;
+      const a1 = a0 + ldk;
+      const d0 = ad + <usize>i * lds;
+      let f0 = f32x4.splat(0), f1 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c02 = i32x4.splat(0), c03 = i32x4.splat(0);
+        let c10 = i32x4.splat(0), c11 = i32x4.splat(0), c12 = i32x4.splat(0), c13 = i32x4.splat(0);
+        const kb = <usize>b << 5;
+        const p = tile + (<usize>b << 7);
+        for (let u = 0; u < 32; u += 8) {
+          const ko = kb + <usize>u;
+          const w0 = v128.load8x8_s(p + <usize>u);
+          const w1 = v128.load8x8_s(p + 32 + <usize>u);
+          const w2 = v128.load8x8_s(p + 64 + <usize>u);
+          const w3 = v128.load8x8_s(p + 96 + <usize>u);
+          const x0 = v128.load8x8_s(a0 + ko);
+          c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, w0));
+          c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x0, w1));
+          c02 = i32x4.add(c02, i32x4.dot_i16x8_s(x0, w2));
+          c03 = i32x4.add(c03, i32x4.dot_i16x8_s(x0, w3));
+          const x1 = v128.load8x8_s(a1 + ko);
+          c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, w0));
+          c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x1, w1));
+          c12 = i32x4.add(c12, i32x4.dot_i16x8_s(x1, w2));
+          c13 = i32x4.add(c13, i32x4.dot_i16x8_s(x1, w3));
+        }
+        const ws4 = v128.load(st + (<usize>b << 4));
+        const bo = <usize>b << 2;
+        f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(hsum4i(c00, c01, c02, c03)), f32x4.mul(ws4, v128.load32_splat(d0 + bo))));
+        f1 = f32x4.add(f1, f32x4.mul(f32x4.convert_i32x4_s(hsum4i(c10, c11, c12, c13)), f32x4.mul(ws4, v128.load32_splat(d0 + lds + bo))));
+      }
+      if (bias != 0) {
+        const bv = v128.load(bias + (<usize>t << 4));
+        f0 = f32x4.add(f0, bv);
+        f1 = f32x4.add(f1, bv);
+      }
+      v128.store(yo + ((<usize>i * <usize>ldy) << 2), f0);
+      v128.store(yo + ((<usize>(i + 1) * <usize>ldy) << 2), f1);
+    }
+    if (i < m) {
+      const a0 = xq + <usize>i * ldk;
+      const d0 = ad + <usize>i * lds;
+      let f0 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
+        const kb = <usize>b << 5;
+        const p = tile + (<usize>b << 7);
+        for (let u = 0; u < 32; u += 8) {
+          const x0 = v128.load8x8_s(a0 + kb + <usize>u);
+          c0 = i32x4.add(c0, i32x4.dot_i16x8_s(x0, v128.load8x8_s(p + <usize>u)));
+          c1 = i32x4.add(c1, i32x4.dot_i16x8_s(x0, v128.load8x8_s(p + 32 + <usize>u)));
+          c2 = i32x4.add(c2, i32x4.dot_i16x8_s(x0, v128.load8x8_s(p + 64 + <usize>u)));
+          c3 = i32x4.add(c3, i32x4.dot_i16x8_s(x0, v128.load8x8_s(p + 96 + <usize>u)));
+        }
+        const bo = <usize>b << 2;
+        f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(hsum4i(c0, c1, c2, c3)), f32x4.mul(v128.load(st + (<usize>b << 4)), v128.load32_splat(d0 + bo))));
       }
       if (bias != 0) f0 = f32x4.add(f0, v128.load(bias + (<usize>t << 4)));
       v128.store(yo + ((<usize>i * <usize>ldy) << 2), f0);

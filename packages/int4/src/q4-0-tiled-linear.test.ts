@@ -30,6 +30,8 @@ const SHAPES: Array<[number, number, number]> = [
   [64, 768, 1],
   [33, 320, 5],
   [130, 512, 4],
+  [29, 160, 6],
+  [37, 224, 17],
 ];
 
 describe("Q4_0TiledLinear", () => {

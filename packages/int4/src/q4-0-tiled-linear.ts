@@ -39,12 +39,13 @@ function roundAway(v: number): number {
 
 interface Q4Exports {
   q4_0_quant_act(x: number, xa: number, ad: number, ks: number, nb: number): number;
+  q4_0_quant_act8(x: number, xq: number, ad: number, nb: number): number;
 }
 
 /**
- * An input [m, k] quantized for the kernels (q4_0_quant_act's three outputs, as bytes), kept in a
- * caller's `shared` memo so the next Q4_0TiledLinear over the same input copies it in instead of
- * quantizing again.
+ * An input [m, k] quantized for the kernels (q4_0_quant_act's three outputs or q4_0_quant_act8's
+ * two, as bytes), kept in a caller's `shared` memo so the next Q4_0TiledLinear over the same input
+ * copies it in instead of quantizing again.
  */
 interface WasmActs {
   x: Float32Array;
@@ -65,6 +66,13 @@ interface RefActs {
 }
 
 const WASM_ACTS = "int4/q4_0-acts";
+const WASM_ACTS8 = "int4/q4_0-acts-i8";
+
+/**
+ * Tokens from which a call expands each weight tile to int8 once (q4_0_gemm_x8) instead of taking
+ * the nibble fields apart for every token pair (q4_0_gemm). Same outputs either way.
+ */
+export const X8_MIN_TOKENS = 6;
 const REF_ACTS = "int4/q4_0-acts-ref";
 
 /** The memo's entry under `key` when it was made from this x, m and k. */
@@ -216,50 +224,58 @@ export class Q4_0TiledLinear implements Linear {
     const k = this.inFeatures;
     const n = this.outFeatures;
     const ldy = n4 * 4;
+    const x8 = m >= X8_MIN_TOKENS;
+    const parts = threadParts(m * ldy * k, n4);
     const align = (p: number) => Math.ceil(p / 64) * 64;
     const xBytes = m * k * 4;
-    const aBytes = m * k * 2;
+    // activations: q4_0_quant_act's pre-scaled i16 fields, or q4_0_quant_act8's int8 values
+    const aBytes = x8 ? m * k : m * k * 2;
     const sBytes = m * nb * 4;
-    const base = engine.scratch(xBytes + aBytes + 2 * sBytes + m * ldy * 4 + 64 * 6);
+    const tileBytes = x8 ? nb * 128 : 0;
+    const base = engine.scratch(xBytes + aBytes + 2 * sBytes + m * ldy * 4 + parts * tileBytes + 64 * (6 + parts));
     const px = align(base);
     const pa = align(px + xBytes);
     const pd = align(pa + aBytes);
     const pk = align(pd + sBytes);
     const py = align(pk + sBytes);
+    const ptile = align(py + m * ldy * 4);
     const ex = engine.exports<Q4Exports & Record<string, unknown>>(INT4_KERNEL_MODULE);
-    const have = sharedActs<WasmActs>(shared, WASM_ACTS, x, m, k);
+    const key = x8 ? WASM_ACTS8 : WASM_ACTS;
+    const have = sharedActs<WasmActs>(shared, key, x, m, k);
     if (have) {
       engine.u8(pa, aBytes).set(have.codes);
       engine.u8(pd, sBytes).set(have.scales);
-      engine.u8(pk, sBytes).set(have.sums);
+      if (!x8) engine.u8(pk, sBytes).set(have.sums);
     } else {
       engine.f32(px, m * k).set(x.subarray(0, m * k));
-      const bad = ex.q4_0_quant_act(px, pa, pd, pk, m * nb);
+      const bad = x8 ? ex.q4_0_quant_act8(px, pa, pd, m * nb) : ex.q4_0_quant_act(px, pa, pd, pk, m * nb);
       if (bad >= 0) throw this.nonFinite(x, bad);
       if (shared) {
         const codes = engine.u8(pa, aBytes).slice();
-        const acts: WasmActs = { x, m, k, codes, scales: engine.u8(pd, sBytes).slice(), sums: engine.u8(pk, sBytes).slice() };
-        shared.set(WASM_ACTS, acts);
+        const sums = x8 ? new Uint8Array(0) : engine.u8(pk, sBytes).slice();
+        const acts: WasmActs = { x, m, k, codes, scales: engine.u8(pd, sBytes).slice(), sums };
+        shared.set(key, acts);
       }
     }
     const w = this.buffer.ptr;
     const ws = w + n4 * nb * 64;
     const bias = this.hasBias ? ws + n4 * nb * 16 : 0;
-    const fn = m === 1 ? "q4_0_gemv" : "q4_0_gemm";
-    const args = (t0: number, t1: number): number[] => {
+    const fn = m === 1 ? "q4_0_gemv" : x8 ? "q4_0_gemm_x8" : "q4_0_gemm";
+    const args = (t0: number, t1: number, part: number): number[] => {
       const wt = w + t0 * nb * 64;
       const st = ws + t0 * nb * 16;
       const bt = bias ? bias + t0 * 16 : 0;
       const yt = py + t0 * 16;
-      return m === 1 ? [pa, pd, pk, wt, st, yt, nb, t1 - t0, bt, 15] : [pa, pd, pk, wt, st, yt, m, nb, t1 - t0, ldy, bt];
+      if (m === 1) return [pa, pd, pk, wt, st, yt, nb, t1 - t0, bt, 15];
+      if (x8) return [pa, pd, wt, st, yt, m, nb, t1 - t0, ldy, bt, ptile + part * align(tileBytes)];
+      return [pa, pd, pk, wt, st, yt, m, nb, t1 - t0, ldy, bt];
     };
-    const parts = threadParts(m * ldy * k, n4);
     if (parts === 1) {
-      (ex[fn] as (...a: number[]) => void)(...args(0, n4));
+      (ex[fn] as (...a: number[]) => void)(...args(0, n4, 0));
     } else {
       const b = splitUnits(n4, parts);
       const list: KernelPart[] = [];
-      for (let i = 0; i < parts; i++) if (b[i]! < b[i + 1]!) list.push({ module: INT4_KERNEL_MODULE, fn, args: args(b[i]!, b[i + 1]!) });
+      for (let i = 0; i < parts; i++) if (b[i]! < b[i + 1]!) list.push({ module: INT4_KERNEL_MODULE, fn, args: args(b[i]!, b[i + 1]!, i) });
       runKernelParts(list);
     }
     const yv = engine.f32(py, m * ldy);
