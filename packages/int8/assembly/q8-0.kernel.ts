@@ -213,11 +213,18 @@ export function q8_0_gemm_q8(a: usize, ad: usize, wq: usize, ws: usize, y: usize
       const a1 = a0 + ldk;
       let f0 = f32x4.splat(0), f1 = f32x4.splat(0);
       for (let b = 0; b < nb; b++) {
-        let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c02 = i32x4.splat(0), c03 = i32x4.splat(0);
-        let c10 = i32x4.splat(0), c11 = i32x4.splat(0), c12 = i32x4.splat(0), c13 = i32x4.splat(0);
         const kb = <usize>b << 5;
         const p = wt + (<usize>b << 7);
-        for (let u = 0; u < 32; u += 8) {
+        // the block's first 8 columns start its sums (no zeroed accumulators to add to)
+        const v0 = v128.load8x8_s(p);
+        const v1 = v128.load8x8_s(p + 32);
+        const v2 = v128.load8x8_s(p + 64);
+        const v3 = v128.load8x8_s(p + 96);
+        const y0 = v128.load8x8_s(a0 + kb);
+        let c00 = i32x4.dot_i16x8_s(y0, v0), c01 = i32x4.dot_i16x8_s(y0, v1), c02 = i32x4.dot_i16x8_s(y0, v2), c03 = i32x4.dot_i16x8_s(y0, v3);
+        const y1 = v128.load8x8_s(a1 + kb);
+        let c10 = i32x4.dot_i16x8_s(y1, v0), c11 = i32x4.dot_i16x8_s(y1, v1), c12 = i32x4.dot_i16x8_s(y1, v2), c13 = i32x4.dot_i16x8_s(y1, v3);
+        for (let u = 8; u < 32; u += 8) {
           const ko = kb + <usize>u;
           const w0 = v128.load8x8_s(p + <usize>u);
           const w1 = v128.load8x8_s(p + 32 + <usize>u);
@@ -252,10 +259,12 @@ export function q8_0_gemm_q8(a: usize, ad: usize, wq: usize, ws: usize, y: usize
       const a0 = a + <usize>i * ldk;
       let f0 = f32x4.splat(0);
       for (let b = 0; b < nb; b++) {
-        let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
         const kb = <usize>b << 5;
         const p = wt + (<usize>b << 7);
-        for (let u = 0; u < 32; u += 8) {
+        const y0 = v128.load8x8_s(a0 + kb);
+        let c0 = i32x4.dot_i16x8_s(y0, v128.load8x8_s(p)), c1 = i32x4.dot_i16x8_s(y0, v128.load8x8_s(p + 32));
+        let c2 = i32x4.dot_i16x8_s(y0, v128.load8x8_s(p + 64)), c3 = i32x4.dot_i16x8_s(y0, v128.load8x8_s(p + 96));
+        for (let u = 8; u < 32; u += 8) {
           const x0 = v128.load8x8_s(a0 + kb + <usize>u);
           c0 = i32x4.add(c0, i32x4.dot_i16x8_s(x0, v128.load8x8_s(p + <usize>u)));
           c1 = i32x4.add(c1, i32x4.dot_i16x8_s(x0, v128.load8x8_s(p + 32 + <usize>u)));
