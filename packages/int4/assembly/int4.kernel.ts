@@ -575,17 +575,24 @@ function tileI8(cz: bool, d: usize, sc: usize, zr: usize, xq: usize, dx: usize, 
     let acc0 = f32x4.splat(0);
     let acc1 = f32x4.splat(0);
     for (let g = 0; g < ng; g++) {
-      let a0 = i32x4.splat(0);
-      let a1 = i32x4.splat(0);
-      let a2 = i32x4.splat(0);
-      let a3 = i32x4.splat(0);
-      let b0 = i32x4.splat(0);
-      let b1 = i32x4.splat(0);
-      let b2 = i32x4.splat(0);
-      let b3 = i32x4.splat(0);
       const k0 = <usize>(g * gp) << 1;
       const k1 = k0 + (<usize>gp << 1);
-      for (let k = k0; k < k1; k += 16) {
+      // the group's first 8 columns start its sums (no zeroed accumulators to add to)
+      const u0 = v128.load(x0 + k0);
+      const v0 = v128.load(x1 + k0);
+      const e0 = v128.load(d + k0);
+      const e1 = v128.load(d + rowB + k0);
+      const e2 = v128.load(d + 2 * rowB + k0);
+      const e3 = v128.load(d + 3 * rowB + k0);
+      let a0 = i32x4.dot_i16x8_s(e0, u0);
+      let a1 = i32x4.dot_i16x8_s(e1, u0);
+      let a2 = i32x4.dot_i16x8_s(e2, u0);
+      let a3 = i32x4.dot_i16x8_s(e3, u0);
+      let b0 = i32x4.dot_i16x8_s(e0, v0);
+      let b1 = i32x4.dot_i16x8_s(e1, v0);
+      let b2 = i32x4.dot_i16x8_s(e2, v0);
+      let b3 = i32x4.dot_i16x8_s(e3, v0);
+      for (let k = k0 + 16; k < k1; k += 16) {
         const u = v128.load(x0 + k);
         const v = v128.load(x1 + k);
         const c0 = v128.load(d + k);
@@ -618,13 +625,14 @@ function tileI8(cz: bool, d: usize, sc: usize, zr: usize, xq: usize, dx: usize, 
     const x0 = xq + <usize>(tok * kp) * 2;
     let acc0 = f32x4.splat(0);
     for (let g = 0; g < ng; g++) {
-      let a0 = i32x4.splat(0);
-      let a1 = i32x4.splat(0);
-      let a2 = i32x4.splat(0);
-      let a3 = i32x4.splat(0);
       const k0 = <usize>(g * gp) << 1;
       const k1 = k0 + (<usize>gp << 1);
-      for (let k = k0; k < k1; k += 16) {
+      const u0 = v128.load(x0 + k0);
+      let a0 = i32x4.dot_i16x8_s(v128.load(d + k0), u0);
+      let a1 = i32x4.dot_i16x8_s(v128.load(d + rowB + k0), u0);
+      let a2 = i32x4.dot_i16x8_s(v128.load(d + 2 * rowB + k0), u0);
+      let a3 = i32x4.dot_i16x8_s(v128.load(d + 3 * rowB + k0), u0);
+      for (let k = k0 + 16; k < k1; k += 16) {
         const u = v128.load(x0 + k);
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(d + k), u));
         a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load(d + rowB + k), u));
