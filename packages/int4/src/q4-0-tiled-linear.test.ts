@@ -105,6 +105,7 @@ describe("Q4_0TiledLinear on kernel threads", () => {
   const cases: Array<[number, number, number]> = [
     [1029, 1024, 1],
     [263, 1024, 5],
+    [263, 1024, 7], // the int8-tile GEMM (per-part tile scratch), odd m: the 1-token tail too
   ];
   const runAll = () =>
     cases.map(([rows, cols, m]) => {

@@ -1,4 +1,4 @@
-import { getEngine, Rng, setKernelThreads, shutdownKernelThreads } from "@lowbit/tensor";
+import { getEngine, kernelThreadsInfo, kernelThreadsReady, Rng, setKernelThreads, shutdownKernelThreads } from "@lowbit/tensor";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { gemmScaledI8, gemmScaledI8Ref } from "./gemm";
@@ -147,16 +147,20 @@ describe("integer GEMM paths", () => {
     expect(firstDiff(run(o, 0, "winograd"), want)).toBe("none");
   });
 
-  it("2 kernel threads give the one-thread Winograd result bit for bit", async () => {
+  it("2 kernel threads give the one-thread Winograd result bit for bit, one dispatch", async () => {
     const o = randomOperands(33, 263, 160, 11, true, true);
     const single = run(o, 1, "winograd");
-    await setKernelThreads(2);
+    expect(setKernelThreads(2)).toBe(2);
+    expect(await kernelThreadsReady()).toBe(2);
     try {
+      const before = kernelThreadsInfo().dispatches;
       const two = run(o, 1, "winograd");
+      // the call really was split (per-part scratch, two column ranges)
+      expect(kernelThreadsInfo().dispatches - before).toBe(1);
       expect(firstDiff(two, single)).toBe("none");
       expect(firstDiff(run(o, 1, "plain"), single)).toBe("none");
     } finally {
-      await setKernelThreads(1);
+      setKernelThreads(1);
     }
   });
 

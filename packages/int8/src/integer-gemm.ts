@@ -14,7 +14,8 @@ export function integerGemmPath(m: number): "plain" | "winograd" {
 
 /**
  * C = A16 . B^T on kernel memory with gemm_i16_i8's modes and epilogue arguments: a16 i16 [m, kp]
- * (int8 or uint8 values), b i8 [n, kp]. Integer sums are exact, so both kernels give the same
+ * holding int8 or uint8 values only (the Winograd kernel adds activations and weights in 16-bit
+ * lanes, exact for those ranges and not for wider values), b i8 [n, kp]. Integer sums are exact, so both kernels give the same
  * outputs bit for bit. Split by output columns over the kernel threads. `path` forces one (tests
  * and benchmarks).
  */
