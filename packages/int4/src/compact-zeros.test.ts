@@ -1,3 +1,4 @@
+import { bitsEqual } from "@lowbit/testing";
 import { describe, expect, it } from "vitest";
 import { ggufInt4ToQuantizedMatrix, quantizeGgufInt4 } from "./codec-gguf";
 import { gemmRef, gemmWasm, integerZeros, makeResident, type ResidentLayout } from "./kernels/kernels";
@@ -5,12 +6,6 @@ import { packLayout } from "./kernels/layout";
 import type { QuantizedMatrix } from "./quantized-matrix";
 import { quantizeRTN } from "./rtn";
 import { TestRng } from "./test-rng";
-
-function bitsEqual(a: Float32Array, b: Float32Array): boolean {
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  return x.length === y.length && x.every((v, i) => v === y[i]);
-}
 
 function release(r: ResidentLayout): void {
   r.weights.dispose();

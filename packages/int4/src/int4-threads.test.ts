@@ -1,4 +1,5 @@
 import { getKernelThreads, kernelThreadsInfo, kernelThreadsReady, setKernelThreads, shutdownKernelThreads } from "@lowbit/tensor";
+import { bitsEqual } from "@lowbit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Q4_0Linear, Q4_1Linear } from "./block-linear";
 import { quantizeGgufInt4 } from "./codec-gguf";
@@ -6,14 +7,6 @@ import { Int4Linear } from "./int4-linear";
 import type { QuantizedMatrix } from "./quantized-matrix";
 import { quantizeRTN } from "./rtn";
 import { TestRng } from "./test-rng";
-
-function bitsEqual(a: Float32Array, b: Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
-}
 
 function actOrder(qm: QuantizedMatrix, seed: number): QuantizedMatrix {
   const rng = new TestRng(seed);

@@ -1,14 +1,9 @@
+import { bitsEqual } from "@lowbit/testing";
 import { describe, expect, it } from "vitest";
 import { gemmWasm, makeResident } from "./kernels/kernels";
 import { packLayout } from "./kernels/layout";
 import { quantizeRTN } from "./rtn";
 import { TestRng } from "./test-rng";
-
-function bitsEqual(a: Float32Array, b: Float32Array): boolean {
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  return x.length === y.length && x.every((v, i) => v === y[i]);
-}
 
 // The pre-scaled 4-bit GEMVs (int8 activations, one token; groups of 32 run gemv_i8p_b4_g32, others
 // gemv_i8p_b4) against gemv_i8_b4, bit for bit.

@@ -1,16 +1,9 @@
 import { getKernelThreads, kernelThreadsInfo, kernelThreadsReady, setKernelThreads, shutdownKernelThreads } from "@lowbit/tensor";
+import { bitsEqual } from "@lowbit/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { dequantizeQ4_0Ref, quantizeGgufInt4, quantizeQ4_0Ref } from "./codec-gguf";
 import { Q4_0TiledLinear } from "./q4-0-tiled-linear";
 import { relRmse, TestRng } from "./test-rng";
-
-function bitsEqual(a: Float32Array, b: Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
-}
 
 function make(rows: number, cols: number, seed: number, bias = true): { lin: Q4_0TiledLinear; bytes: Uint8Array; w: Float32Array } {
   const rng = new TestRng(seed);

@@ -1,3 +1,4 @@
+import { bitsEqual } from "@lowbit/testing";
 import { describe, expect, it } from "vitest";
 import { Q8_0Linear } from "./q8-0-linear";
 import { gaussian, withRef } from "./test-util";
@@ -9,14 +10,6 @@ class CountingMap extends Map<string, unknown> {
     this.writes++;
     return super.set(key, value);
   }
-}
-
-function bitsEqual(a: Float32Array, b: Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
 }
 
 /** Three linears reading one input of `cols` features (as attn_q/k/v do), ragged row counts. */

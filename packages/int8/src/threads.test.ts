@@ -1,4 +1,5 @@
 import { getKernelThreads, kernelThreadsInfo, kernelThreadsReady, setKernelThreads, shutdownKernelThreads } from "@lowbit/tensor";
+import { bitsEqual } from "@lowbit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gemmScaledI8, gemmW8F32 } from "./gemm";
 import { Int8Weights } from "./packed";
@@ -7,14 +8,6 @@ import { gaussian, randomInt8 } from "./test-util";
 import { splitColumns } from "./threads";
 import { DynamicW8A8Linear } from "./w8a8-linear";
 import { Int8WeightOnlyLinear } from "./weight-only-linear";
-
-function bitsEqual(a: Float32Array | Int32Array, b: Float32Array | Int32Array): boolean {
-  if (a.length !== b.length) return false;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
-}
 
 describe("splitColumns", () => {
   it.each([

@@ -7,6 +7,7 @@
 import { Q4_0TiledLinear, quantizeQ4_0Ref } from "@lowbit/int4";
 import { Q8_0Linear } from "@lowbit/int8";
 import { kernelThreadsInfo, kernelThreadsReady, type Linear, setKernelThreads, shutdownKernelThreads } from "@lowbit/tensor";
+import { bitsEqual } from "@lowbit/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { type LinearName, type LlamaConfigInput, LINEAR_NAMES } from "./config";
 import { randomModel, withRef } from "./kernels/test-util";
@@ -102,14 +103,6 @@ function run(model: LlamaModel): Float32Array[] {
   const out = [model.forward(PROMPT, cache, "all")];
   for (const t of STEPS) out.push(model.forward([t], cache, "last"));
   return out;
-}
-
-function bitsEqual(a: Float32Array, b: Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
 }
 
 function expectSameLogits(got: Float32Array[], want: Float32Array[], what: string): void {

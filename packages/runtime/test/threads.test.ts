@@ -7,20 +7,13 @@
  */
 import { quantizeQ4_0Ref, Q4_0TiledLinear } from "@lowbit/int4";
 import { getKernelThreads, kernelThreadsInfo, kernelThreadsReady, Rng, setKernelThreads, shutdownKernelThreads } from "@lowbit/tensor";
+import { bitsEqual } from "@lowbit/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type AttentionShape, attentionParts, causalAttention, ropeAttention } from "../src/attention";
 import { LINEAR_NAMES, type LlamaConfigInput, type LlamaModel } from "../src/index";
 import { overrideSplitThreshold } from "../src/kernels/split";
 import { normal, randomModel as randomF32Model } from "../src/kernels/test-util";
 import { addVectors, RopeTable, rmsNorm, siluMul } from "../src/ops";
-
-function bitsEqual(a: Float32Array, b: Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
-}
 
 // [nHeads, nKvHeads, headDim, T, startPos, window]: prefill, decode, GQA groups split and not, ragged widths
 const ATTENTION: Array<[number, number, number, number, number, number | undefined]> = [

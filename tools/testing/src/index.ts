@@ -35,5 +35,6 @@ export function tmpDir(prefix = "lowbit-test-"): string {
 }
 
 
+export { bitsEqual } from "./bits";
 export { ggmlGoldenInput } from "./ggml-golden";
 export { repoRoot };

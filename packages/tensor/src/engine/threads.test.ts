@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { bitsEqual } from "@lowbit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { F32Linear } from "../kernels/f32-linear";
 import { f32Module, gemv, matmulAB, matmulABt, splitRange } from "../kernels/f32";
@@ -25,14 +26,6 @@ function b64(s: string): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(b.byteLength);
   out.set(b);
   return out;
-}
-
-function bitsEqual(a: Float32Array, b: Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
 }
 
 describe("shared-memory variant of kernel modules", () => {

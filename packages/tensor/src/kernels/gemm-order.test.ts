@@ -1,3 +1,4 @@
+import { bitsEqual } from "@lowbit/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { kernelThreadsReady, setKernelThreads, shutdownKernelThreads } from "../engine/threads";
 import { Rng } from "../rng";
@@ -43,12 +44,6 @@ function fnv1a(x: Float32Array): string {
     }
   }
   return h.toString(16).padStart(8, "0");
-}
-
-function bitsEqual(a: Float32Array, b: Float32Array): boolean {
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
 // [m, n, k, hash of A . B^T, hash of A . B^T + bias] from the kernel as it was before the change

@@ -1,3 +1,4 @@
+import { bitsEqual } from "@lowbit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { getEngine, setKernelBackend } from "../engine/engine";
 import { getKernelThreads, kernelThreadsInfo, kernelThreadsReady, setKernelThreads, shutdownKernelThreads } from "../engine/threads";
@@ -12,14 +13,6 @@ import { matmulABtHalfRef } from "./half-ref";
 afterEach(() => setKernelBackend("wasm"));
 
 const u32 = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
-
-function bitsEqual(a: Float32Array, b: Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  const x = u32(a);
-  const y = u32(b);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
-}
 
 /** max |got - want| / max(1e-30, max |want|): relative to the output's scale. */
 function relErr(got: Float32Array, want: Float32Array): number {
