@@ -1,17 +1,8 @@
-import { bitsEqual } from "@lowbit/testing";
+import { bitsEqual, CountingMap } from "@lowbit/testing";
 import { describe, expect, it } from "vitest";
 import { quantizeQ4_0Ref } from "./codec-gguf";
 import { Q4_0TiledLinear } from "./q4-0-tiled-linear";
 import { TestRng } from "./test-rng";
-
-/** A memo that counts its writes: one write per quantization of the input. */
-class CountingMap extends Map<string, unknown> {
-  writes = 0;
-  override set(key: string, value: unknown): this {
-    this.writes++;
-    return super.set(key, value);
-  }
-}
 
 /** Three linears reading one input of `cols` features (as attn_q/k/v do), ragged row counts. */
 function readers(cols: number, seed: number): Q4_0TiledLinear[] {
@@ -38,7 +29,7 @@ describe("Q4_0TiledLinear with a shared input memo", () => {
     const lins = readers(cols, cols + m);
     const x = new TestRng(m * 3 + cols).normals(m * cols);
     const alone = lins.map((l) => l.run(x, m, undefined, backend));
-    const memo = new CountingMap();
+    const memo = new CountingMap<string, unknown>();
     const shared = lins.map((l) => l.run(x, m, undefined, backend, memo));
     shared.forEach((y, i) => {
       expect(bitsEqual(y, alone[i]!), `reader ${i}`).toBe(true);
@@ -67,7 +58,7 @@ describe("Q4_0TiledLinear with a shared input memo", () => {
     const rng = new TestRng(2);
     const x1 = rng.normals(3 * 64);
     const x2 = rng.normals(3 * 64);
-    const memo = new CountingMap();
+    const memo = new CountingMap<string, unknown>();
     a!.run(x1, 3, undefined, backend, memo);
     expect(bitsEqual(b!.run(x2, 3, undefined, backend, memo), b!.run(x2, 3, undefined, backend))).toBe(true);
     expect(bitsEqual(b!.run(x2, 2, undefined, backend, memo), b!.run(x2, 2, undefined, backend))).toBe(true);

@@ -1,16 +1,7 @@
-import { bitsEqual } from "@lowbit/testing";
+import { bitsEqual, CountingMap } from "@lowbit/testing";
 import { describe, expect, it } from "vitest";
 import { Q8_0Linear } from "./q8-0-linear";
 import { gaussian, withRef } from "./test-util";
-
-/** A memo that counts its writes: one write per quantization of the input. */
-class CountingMap extends Map<string, unknown> {
-  writes = 0;
-  override set(key: string, value: unknown): this {
-    this.writes++;
-    return super.set(key, value);
-  }
-}
 
 /** Three linears reading one input of `cols` features (as attn_q/k/v do), ragged row counts. */
 function readers(cols: number, seed: number, activation: "q8_0" | "f32" = "q8_0"): Q8_0Linear[] {
@@ -39,7 +30,7 @@ describe("Q8_0Linear with a shared input memo", () => {
   it.each(CASES)("%s, %i columns, m = %i: same bits as unshared, input quantized once", (backend, cols, m) => {
     const lins = readers(cols, cols + m);
     const x = gaussian(m * cols, m * 3 + cols);
-    const memo = new CountingMap();
+    const memo = new CountingMap<string, unknown>();
     const [alone, shared] = on(backend, () => [lins.map((l) => l.forward(x, m)), lins.map((l) => l.forward(x, m, undefined, memo))]);
     shared!.forEach((y, i) => {
       expect(bitsEqual(y, alone![i]!), `reader ${i}`).toBe(true);
@@ -69,7 +60,7 @@ describe("Q8_0Linear with a shared input memo", () => {
     const [a, b] = readers(64, 9);
     const x1 = gaussian(3 * 64, 2);
     const x2 = gaussian(3 * 64, 3);
-    const memo = new CountingMap();
+    const memo = new CountingMap<string, unknown>();
     on(backend, () => {
       a!.forward(x1, 3, undefined, memo);
       expect(bitsEqual(b!.forward(x2, 3, undefined, memo), b!.forward(x2, 3))).toBe(true);

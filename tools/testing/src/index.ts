@@ -35,6 +35,6 @@ export function tmpDir(prefix = "lowbit-test-"): string {
 }
 
 
-export { bitsEqual } from "./bits";
+export { bitsEqual, CountingMap } from "./helpers";
 export { ggmlGoldenInput } from "./ggml-golden";
 export { repoRoot };

@@ -6,3 +6,12 @@ export function bitsEqual(a: Float32Array | Int32Array, b: Float32Array | Int32A
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
   return true;
 }
+
+/** A Map that counts its writes (e.g. how often linears sharing a memo filled it). */
+export class CountingMap<K, V> extends Map<K, V> {
+  writes = 0;
+  override set(key: K, value: V): this {
+    this.writes++;
+    return super.set(key, value);
+  }
+}
