@@ -388,6 +388,33 @@ export function wino_pack_a(a: usize, d: usize, m: i32, kp: i32, rowc: usize): v
 }
 
 /**
+ * A ceiling probe for gemm_wino (a benchmark probe, not a kernel): `reps` passes of gemm_wino's
+ * inner loop, the same instructions (per 16-column step four packed activation loads, four
+ * sign-extending weight loads, eight i16 adds, four dot_i16x8_s and four accumulator adds: 64
+ * multiply-adds), over 64 steps a pass (4096 multiply-adds) on operands that stay in L1: 4 KiB of
+ * packed activations at a and two 1 KiB weight rows at b. The GEMM with no cache misses, no
+ * per-tile work and no epilogue. Stores the accumulators' sum at out (16 bytes) so nothing is dead.
+ */
+export function wino_loop_peak(a: usize, b: usize, reps: i32, out: usize): void {
+  const ldb: usize = 1024;
+  let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c10 = i32x4.splat(0), c11 = i32x4.splat(0);
+  for (let r = 0; r < reps; r++) {
+    let pa = a;
+    for (let pb = b; pb < b + ldb; pb += 16) {
+      const a00 = v128.load(pa), a01 = v128.load(pa, 16), a10 = v128.load(pa, 32), a11 = v128.load(pa, 48);
+      const w00 = v128.load8x8_s(pb), w01 = v128.load8x8_s(pb, 8);
+      const w10 = v128.load8x8_s(pb + ldb), w11 = v128.load8x8_s(pb + ldb, 8);
+      c00 = wdot(c00, a00, a01, w00, w01);
+      c01 = wdot(c01, a00, a01, w10, w11);
+      c10 = wdot(c10, a10, a11, w00, w01);
+      c11 = wdot(c11, a10, a11, w10, w11);
+      pa += 64;
+    }
+  }
+  v128.store(out, i32x4.add(i32x4.add(c00, c01), i32x4.add(c10, c11)));
+}
+
+/**
  * gemm_i16_i8 (same outputs, modes and epilogue arguments) on activations packed by wino_pack_a
  * (ap, with their corrections rowc) and weights b (i8 [n, kp]), read in place. Only output columns
  * [j0, j1) are computed. `scratch`: 4 bytes of this call's own.

@@ -10,7 +10,7 @@ import {
   gemvI8,
   gemvI8Ref,
 } from "./gemm";
-import { INT8_KERNEL_MODULES } from "./kernels";
+import { INT8_KERNEL_MODULES, withScratch } from "./kernels";
 import { Int8Weights } from "./packed";
 import { gaussian, maxRelDiff, randomInt8, SHAPES, withRef } from "./test-util";
 
@@ -124,5 +124,35 @@ describe("dot_i16_peak (the benchmark's ceiling probe)", () => {
   it.each([0, 1, 7, 1000])("returns the sum its arithmetic defines over %i steps", (iters) => {
     const peak = getEngine().exports<{ dot_i16_peak(n: number): number }>(INT8_KERNEL_MODULES[0]!).dot_i16_peak;
     expect(peak(iters)).toBe(1248 * iters);
+  });
+});
+
+describe("wino_loop_peak (the benchmark's probe of gemm_wino's inner loop)", () => {
+  // its value, not its work: each pass adds, for both packed activation rows r and both weight rows
+  // c, the Winograd products sum_l (a_r[l] + w_c[l + 8]) (a_r[l + 8] + w_c[l]) over its 64 steps
+  it.each([0, 1, 3])("returns the sum its arithmetic defines over %i passes", (reps) => {
+    const rng = new Rng(91);
+    const probe = getEngine().exports<{ wino_loop_peak(a: number, b: number, reps: number, out: number): void }>(INT8_KERNEL_MODULES[0]!)
+      .wino_loop_peak;
+    const a = new Int16Array(64 * 32).map(() => rng.int(256));
+    const w = new Int8Array(2048).map(() => rng.int(256) - 128);
+    let pass = 0;
+    for (let s = 0; s < 64; s++) {
+      for (let r = 0; r < 2; r++) {
+        for (let c = 0; c < 2; c++) {
+          const ar = s * 32 + r * 16;
+          const wc = c * 1024 + s * 16;
+          for (let l = 0; l < 8; l++) pass += (a[ar + l]! + w[wc + l + 8]!) * (a[ar + l + 8]! + w[wc + l]!);
+        }
+      }
+    }
+    const got = withScratch([a.byteLength, w.byteLength, 16], ([pa, pb, out]) => {
+      const e = getEngine();
+      new Int16Array(e.u8(pa!, a.byteLength).buffer, pa!, a.length).set(a);
+      e.i8(pb!, w.length).set(w);
+      probe(pa!, pb!, reps, out!);
+      return e.i32(out!, 4).reduce((x, y) => x + y, 0);
+    });
+    expect(got).toBe(pass * reps);
   });
 });

@@ -13,6 +13,7 @@ export {
   shutdownKernelThreads,
   runKernelParts,
   activeKernelThreads,
+  limitKernelThreads,
 } from "./engine/threads";
 export type { KernelThreadsOptions, KernelPart } from "./engine/threads";
 export type { Linear } from "./linear";

@@ -11,9 +11,11 @@ import { wasmBase64 as f64Base64 } from "../wasm/f64.generated";
 import { MAX_PAGES, getEngine } from "./engine";
 import { toSharedMemoryModule } from "./shared-module";
 import {
+  activeKernelThreads,
   getKernelThreads,
   kernelThreadsInfo,
   kernelThreadsReady,
+  limitKernelThreads,
   runKernelParts,
   setKernelThreads,
   shutdownKernelThreads,
@@ -159,6 +161,41 @@ describe("kernel threads (2 and 3 threads) equal one thread bit for bit", () => 
     expect(getKernelThreads()).toBe(1);
     expect(bitsEqual(gemv(c.w, c.x, c.n, c.k), single.gemv[0]!)).toBe(true);
     await shutdownKernelThreads(); // twice is fine
+  });
+
+  it("limitKernelThreads caps each call's threads with the workers kept, and lifts the cap", async () => {
+    setKernelThreads(3);
+    await kernelThreadsReady();
+    const c = gemmCases[gemmCases.length - 1]!;
+    try {
+      limitKernelThreads(1);
+      expect(activeKernelThreads()).toBe(1);
+      const before = kernelThreadsInfo().dispatches;
+      expect(bitsEqual(matmulABt(c.a, c.b, c.m, c.n, c.k), single.abt[gemmCases.length - 1]!)).toBe(true);
+      // parts handed over directly run here, one after another
+      const one = { module: f32Module, fn: "dot_f32", args: [0, 0, 0] };
+      runKernelParts([one, one]);
+      expect(kernelThreadsInfo().dispatches).toBe(before);
+      limitKernelThreads(2);
+      expect(activeKernelThreads()).toBe(2);
+      expect(bitsEqual(matmulABt(c.a, c.b, c.m, c.n, c.k), single.abt[gemmCases.length - 1]!)).toBe(true);
+      expect(kernelThreadsInfo().dispatches).toBe(before + 1);
+      runKernelParts([one, one, one]); // 3 parts over a cap of 2: not dispatched
+      expect(kernelThreadsInfo().dispatches).toBe(before + 1);
+      limitKernelThreads(undefined);
+      expect(activeKernelThreads()).toBe(3);
+      expect(kernelThreadsInfo()).toMatchObject({ threads: 3, ready: true });
+      // a new thread count removes the cap
+      limitKernelThreads(1);
+      setKernelThreads(2);
+      await kernelThreadsReady();
+      expect(activeKernelThreads()).toBe(2);
+    } finally {
+      limitKernelThreads(undefined);
+      await shutdownKernelThreads();
+    }
+    expect(() => limitKernelThreads(0)).toThrow(/integer in 1\.\.256 or undefined/);
+    expect(() => limitKernelThreads(1.5)).toThrow(/limitKernelThreads/);
   });
 
   it("passes up to 16 arguments to a worker's part and rejects more", async () => {

@@ -235,6 +235,7 @@ export function setKernelThreads(n: number, options: KernelThreadsOptions = {}):
   if (pool) void pool.stop();
   pool = undefined;
   threads = 1;
+  callLimit = 256;
   lastReason = undefined;
   if (n === 1) return 1;
   const reason = kernelThreadsUnsupportedReason();
@@ -262,7 +263,24 @@ export function getKernelThreads(): number {
 
 /** Threads usable right now: the set count once all workers have started, else 1. @internal */
 export function activeKernelThreads(): number {
-  return pool?.ready ? threads : 1;
+  return pool?.ready ? Math.min(threads, callLimit) : 1;
+}
+
+/** The cap limitKernelThreads sets on each call's threads (256: none). */
+let callLimit = 256;
+
+/**
+ * Caps the threads each kernel call uses at `n` (1: the calling thread only) while the workers
+ * stay up, parked, until the cap is raised again; `undefined` removes the cap. Unlike
+ * setKernelThreads, which starts new workers that run V8's baseline code until their kernels are
+ * compiled again, raising the cap gets the running workers back at full speed. setKernelThreads
+ * removes the cap. For comparing thread counts in one process (the benchmarks). @internal
+ */
+export function limitKernelThreads(n: number | undefined): void {
+  if (n !== undefined && (!Number.isSafeInteger(n) || n < 1 || n > 256)) {
+    throw new LowbitError("E_INVALID_ARGUMENT", `limitKernelThreads: n must be an integer in 1..256 or undefined, got ${n}`);
+  }
+  callLimit = n ?? 256;
 }
 
 /** Resolves (with the count in effect) when the workers have started; rejects after `timeoutMs`. */
@@ -325,7 +343,7 @@ export function preloadKernelModule(mod: KernelModule): void {
  */
 export function runKernelParts(parts: readonly KernelPart[]): void {
   const p = pool;
-  if (parts.length > 1 && p?.ready && parts.length <= p.count + 1) {
+  if (parts.length > 1 && p?.ready && parts.length <= Math.min(p.count + 1, callLimit)) {
     p.run(parts);
     return;
   }

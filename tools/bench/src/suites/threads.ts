@@ -27,11 +27,13 @@ import { HessianAccumulator } from "@lowbit/gptq";
 import { Int4Linear, packMatMulNBits, quantizeRTN } from "@lowbit/int4";
 import { DynamicW8A8Linear, INT8_KERNEL_MODULES, quantizeWeightInt8 } from "@lowbit/int8";
 import {
+  activeKernelThreads,
   F32_KERNEL_MODULE,
   F32Linear,
   getEngine,
   kernelThreadsInfo,
   kernelThreadsReady,
+  limitKernelThreads,
   Rng,
   runKernelParts,
   setKernelThreads,
@@ -41,12 +43,21 @@ import { type BenchRecord, defineSuite, measureBandwidth, recordBandwidth, round
 import { type Contender, compare, goalLine, interleave, load1, type Measured, median, openPeers } from "../peers/compare";
 import { dynamicQuantizeMatMulModel, matMulNBitsModel, type OnnxPeerSession } from "../peers/onnx";
 
+/**
+ * Kernel calls on `t` threads from here on. Going down keeps the workers (parked, under
+ * limitKernelThreads) rather than stopping them: new workers would run V8's baseline code until
+ * their kernels compile again, so 2-thread contenders interleaved with 1-thread ones measured a
+ * worker half-warm in some rounds. Users keep their workers; so does this.
+ */
 async function useThreads(t: number): Promise<void> {
   const info = kernelThreadsInfo();
-  if (info.threads === t && info.ready) return;
-  setKernelThreads(t);
-  const got = await kernelThreadsReady();
-  if (got !== t) throw new Error(`asked for ${t} kernel threads, got ${got}`);
+  if (info.threads < t || !info.ready) {
+    setKernelThreads(t);
+    const got = await kernelThreadsReady();
+    if (got !== t) throw new Error(`asked for ${t} kernel threads, got ${got}`);
+  }
+  limitKernelThreads(t);
+  if (activeKernelThreads() !== t) throw new Error(`asked for ${t} kernel threads, got ${activeKernelThreads()}`);
 }
 
 export default defineSuite({
@@ -207,7 +218,7 @@ export default defineSuite({
   },
 });
 
-/** lowbit's contenders at 1 and 2 threads, then the peers (run with lowbit's workers stopped). */
+/** lowbit's contenders at 1 and 2 threads, then the peers (run with lowbit's workers parked: no kernel call reaches them). */
 function contenders(
   ours: Array<{ key: string; kernel: string; threads: number; fn: () => unknown; extra?: Record<string, string> }>,
   peers: Map<string, OnnxPeerSession>,
@@ -429,8 +440,28 @@ async function w8a8Gemm(ctx: SuiteContext, rng: Rng, goals: string[]): Promise<v
     calls: 2,
     extra: { note: `${peakIters} steps of 16 dot_i16x8_s (the GEMM's multiply-adds), operands in registers` },
   });
+  // the ceiling of lowbit's own kernel: gemm_wino's inner loop (the same instructions) on operands
+  // that stay in L1, for the same number of multiply-adds; what the GEMM would take with no cache
+  // misses, no per-tile work, no epilogue and no activation quantization
+  const probe = getEngine().exports<{ wino_loop_peak(a: number, b: number, reps: number, out: number): void }>(INT8_KERNEL_MODULES[0]!)
+    .wino_loop_peak;
+  const winoReps = (m * n * k) / 4096;
+  if (!Number.isInteger(winoReps)) throw new Error(`W8A8 Winograd loop: ${m}x${n}x${k} multiply-adds are not a multiple of 4096`);
+  const probeMem = getEngine().alloc(4096 + 2048 + 64);
+  getEngine().u8(probeMem, 4096 + 2048 + 64).fill(1);
+  list.push({
+    key: "wino/1",
+    kernel: "w8a8-wino-loop",
+    backend: "wasm gemm_wino inner loop, operands in L1",
+    threads: 1,
+    prepare: () => useThreads(1),
+    fn: () => probe(probeMem, probeMem + 4096, winoReps, probeMem + 6144),
+    calls: 2,
+    extra: { note: `${winoReps} passes of 64 steps of gemm_wino's inner loop (64 multiply-adds each) on 6 KiB of operands` },
+  });
   const res = await interleave(ctx, { shape, ops: 2 * m * n * k, bytes }, list, 10);
   for (const s of sessions.values()) await s.release();
+  getEngine().free(probeMem);
   lin.dispose();
   const flat = compare(ctx, "W8A8 GEMM 64x4096x4096", [res.get("ours/1")!, res.get("ours/2")!], peerMeasures(res));
   for (const t of [1, 2]) goals.push(goalLine("int8 (W8A8) GEMM M=64", flat, t, 0.6, 1.5));
@@ -451,6 +482,28 @@ async function w8a8Gemm(ctx: SuiteContext, rng: Rng, goals: string[]): Promise<v
     repeats: p.rec.repeats,
     extra: { dotLoopGmacs: loopGmacs, lowbit: rel("ours/1"), onnxruntimeWeb: rel("onnxruntime-web/1"), onnxruntimeNode: rel("onnxruntime-node/1") },
   });
+  // lowbit's kernel against its own inner loop, and that loop against the peers: the ratio lowbit
+  // could reach against each peer if its GEMM ran at the loop's speed (per round, medians)
+  const wl = res.get("wino/1")!;
+  const perRound = (num: string, den: string) => {
+    const a = res.get(num);
+    const b = res.get(den);
+    return a && b ? round(median(a.roundMs.map((v, r) => v / b.roundMs[r]!)), 3) : null;
+  };
+  const winoGmacs = round((m * n * k) / wl.rec.ms / 1e6, 2);
+  const wino = {
+    winoLoopGmacs: winoGmacs,
+    lowbitFractionOfLoop: perRound("wino/1", "ours/1"),
+    loopVsOnnxruntimeWeb: perRound("onnxruntime-web/1", "wino/1"),
+    loopVsOnnxruntimeNode: perRound("onnxruntime-node/1", "wino/1"),
+    loopVsDotLoop: perRound("peak/1", "wino/1"),
+  };
+  ctx.record({ kernel: "w8a8-vs-wino-loop", backend: "wasm", shape, threads: 1, ms: wl.rec.ms, minMs: wl.rec.minMs, repeats: wl.rec.repeats, extra: wino });
+  goals.push(
+    `W8A8 GEMM 1 thread against gemm_wino's own inner loop on L1 operands (${winoGmacs} GMAC/s, x${wino.loopVsDotLoop} the dot_i16x8_s loop): ` +
+      `lowbit runs at ${wino.lowbitFractionOfLoop} of it; at the loop's full speed it would be x${wino.loopVsOnnxruntimeWeb} onnxruntime-web ` +
+      `and x${wino.loopVsOnnxruntimeNode} onnxruntime-node`,
+  );
   goals.push(
     `W8A8 GEMM 1 thread against a register-only dot_i16x8_s loop (${loopGmacs} GMAC/s): lowbit x${rel("ours/1")}, ` +
       `onnxruntime-web x${rel("onnxruntime-web/1")}, onnxruntime-node x${rel("onnxruntime-node/1")} of its speed`,
