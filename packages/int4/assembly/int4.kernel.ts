@@ -347,20 +347,24 @@ function gemvI8p(cz: bool, w: usize, sc: usize, zr: usize, xa: usize, dx: usize,
 }
 
 /**
- * gemv_i8p_b4 for groups of exactly 32 codes (one 16-byte block per row and group): a single loop
- * over the groups with running pointers (V8 does not strength-reduce the index arithmetic), the
- * nibble masks 0x000f, 0x00f0, 0x0f00 read once from memory at mk; the same arithmetic in the same
- * order as gemv_i8_b4, bit for bit.
+ * gemv_i8p_b4 for groups of exactly 32 codes (one 16-byte block per row and group), in two passes
+ * per tile of four rows: first each row's integer dot product with every group, unreduced (i32x4),
+ * into tmp (ng * 64 bytes of this call's own), then per group the four rows' sums and the f32
+ * epilogue. Fused, the loop kept the masks, the activations, four rows and the epilogue's operands
+ * live at once and V8 spilled a fifth of its instructions to the stack; split, neither pass spills
+ * (3-12% faster at 4096 x 4096). Running pointers (V8 does not strength-reduce the index
+ * arithmetic), the nibble masks 0x000f, 0x00f0, 0x0f00 read once from memory at mk; the same
+ * arithmetic in the same order as gemv_i8_b4, bit for bit.
  */
-export function gemv_i8p_b4_g32(w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, mk: usize): void {
-  gemvI8pG32(false, w, sc, zr, xa, dx, xs, y, n4, ng, mk);
+export function gemv_i8p_b4_g32(w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, mk: usize, tmp: usize): void {
+  gemvI8pG32(false, w, sc, zr, xa, dx, xs, y, n4, ng, mk, tmp);
 }
-export function gemv_i8p_b4_g32_z8(w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, mk: usize): void {
-  gemvI8pG32(true, w, sc, zr, xa, dx, xs, y, n4, ng, mk);
+export function gemv_i8p_b4_g32_z8(w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, mk: usize, tmp: usize): void {
+  gemvI8pG32(true, w, sc, zr, xa, dx, xs, y, n4, ng, mk, tmp);
 }
 
 @inline
-function gemvI8pG32(cz: bool, w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, mk: usize): void {
+function gemvI8pG32(cz: bool, w: usize, sc: usize, zr: usize, xa: usize, dx: usize, xs: usize, y: usize, n4: i32, ng: i32, mk: usize, tmp: usize): void {
   const r1 = <usize>ng << 4;
   const r2 = r1 << 1;
   const r3 = r1 + r2;
@@ -372,28 +376,37 @@ function gemvI8pG32(cz: bool, w: usize, sc: usize, zr: usize, xa: usize, dx: usi
   const m1 = v128.load(mk, 16);
   const m2 = v128.load(mk, 32);
   for (let t = 0; t < n4; t++) {
-    let acc = f32x4.splat(0);
+    // pass 1: each row's integer dot products per group, unreduced (i32x4 each) into tmp
     let px = xa;
-    let pd = dx;
-    let pq = xs;
+    let pt = tmp;
     const end = p + r1;
     while (p < end) {
-      const r0 = dotQ4x(v128.load(p), px, m0, m1, m2);
-      const rr1 = dotQ4x(v128.load(p + r1), px, m0, m1, m2);
-      const rr2 = dotQ4x(v128.load(p + r2), px, m0, m1, m2);
-      const rr3 = dotQ4x(v128.load(p + r3), px, m0, m1, m2);
-      const isum = i32x4.shr_s(hsum4i(r0, rr1, rr2, rr3), 8);
+      v128.store(pt, dotQ4x(v128.load(p), px, m0, m1, m2));
+      v128.store(pt, dotQ4x(v128.load(p + r1), px, m0, m1, m2), 16);
+      v128.store(pt, dotQ4x(v128.load(p + r2), px, m0, m1, m2), 32);
+      v128.store(pt, dotQ4x(v128.load(p + r3), px, m0, m1, m2), 48);
+      p += 16;
+      px += 64;
+      pt += 64;
+    }
+    p += r3;
+    // pass 2: per group the four rows' sums and the same f32 epilogue
+    let acc = f32x4.splat(0);
+    let pd = dx;
+    let pq = xs;
+    pt = tmp;
+    const tend = tmp + (<usize>ng << 6);
+    while (pt < tend) {
+      const isum = i32x4.shr_s(hsum4i(v128.load(pt), v128.load(pt, 16), v128.load(pt, 32), v128.load(pt, 48)), 8);
       const zv = cz ? f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(pz)))) : v128.load(pz);
       const sv = f32x4.mul(v128.load(ps), v128.load32_splat(pd));
       acc = f32x4.add(acc, f32x4.mul(f32x4.sub(f32x4.convert_i32x4_s(isum), f32x4.mul(zv, v128.load32_splat(pq))), sv));
-      p += 16;
-      px += 64;
+      pt += 64;
       ps += 16;
       pz += zstep;
       pd += 4;
       pq += 4;
     }
-    p += r3;
     v128.store(y + (<usize>t << 4), acc);
   }
 }
