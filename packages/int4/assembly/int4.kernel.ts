@@ -974,32 +974,46 @@ export function q4_0_quant_act8(x: usize, xq: usize, ad: usize, nb: i32): i32 {
 /**
  * One token: y[j] = sum_b f32((S - ks) >> 8) * (ws[j,b] * ad[b]) block by block in f32 (+ bias[j]),
  * for the n4 tiles at wq/ws (a thread's share: pointers advanced to its first tile). y f32 [n4 * 4].
+ * Two passes per tile, as gemv_i8p_b4_g32: the four rows' integer block sums, unreduced, into tmp
+ * (nb * 64 bytes of this call's own), then the epilogue; fused, V8 spilled the loop to the stack.
  */
-export function q4_0_gemv(xa: usize, ad: usize, ks: usize, wq: usize, ws: usize, y: usize, nb: i32, n4: i32, bias: usize, nib: i32): void {
+export function q4_0_gemv(xa: usize, ad: usize, ks: usize, wq: usize, ws: usize, y: usize, nb: i32, n4: i32, bias: usize, nib: i32, tmp: usize): void {
   // the nibble masks from a run-time argument (nib = 15): loop invariants the compiler keeps in
   // registers, where v128 constants would be rematerialized inside the loop
   const m0 = i16x8.splat(<i16>nib);
   const m1 = i16x8.shl(m0, 4);
   const m2 = i16x8.shl(m0, 8);
   const tileBytes = <usize>nb << 6;
+  const tend = tmp + tileBytes;
   for (let t = 0; t < n4; t++) {
     const wt = wq + <usize>t * tileBytes;
-    const st = ws + ((<usize>t * <usize>nb) << 4);
-    let acc = f32x4.splat(0);
-    for (let b = 0; b < nb; b++) {
-      const p = wt + (<usize>b << 6);
-      const xb = xa + (<usize>b << 6);
+    // pass 1: each row's integer dot products with every block, unreduced (i32x4), into tmp
+    let p = wt;
+    let xb = xa;
+    for (let pt = tmp; pt < tend; pt += 64) {
       const a0 = v128.load(xb);
       const a1 = v128.load(xb, 16);
       const a2 = v128.load(xb, 32);
       const a3 = v128.load(xb, 48);
-      const r0 = dotQ4m(v128.load(p), a0, a1, a2, a3, m0, m1, m2);
-      const r1 = dotQ4m(v128.load(p, 16), a0, a1, a2, a3, m0, m1, m2);
-      const r2 = dotQ4m(v128.load(p, 32), a0, a1, a2, a3, m0, m1, m2);
-      const r3 = dotQ4m(v128.load(p, 48), a0, a1, a2, a3, m0, m1, m2);
-      const isum = i32x4.shr_s(i32x4.sub(hsum4i(r0, r1, r2, r3), v128.load32_splat(ks + (<usize>b << 2))), 8);
-      const s = f32x4.mul(v128.load(st + (<usize>b << 4)), v128.load32_splat(ad + (<usize>b << 2)));
+      v128.store(pt, dotQ4m(v128.load(p), a0, a1, a2, a3, m0, m1, m2));
+      v128.store(pt, dotQ4m(v128.load(p, 16), a0, a1, a2, a3, m0, m1, m2), 16);
+      v128.store(pt, dotQ4m(v128.load(p, 32), a0, a1, a2, a3, m0, m1, m2), 32);
+      v128.store(pt, dotQ4m(v128.load(p, 48), a0, a1, a2, a3, m0, m1, m2), 48);
+      p += 64;
+      xb += 64;
+    }
+    // pass 2: per block the four rows' sums and the f32 epilogue
+    let st = ws + ((<usize>t * <usize>nb) << 4);
+    let pk = ks;
+    let pd = ad;
+    let acc = f32x4.splat(0);
+    for (let pt = tmp; pt < tend; pt += 64) {
+      const isum = i32x4.shr_s(i32x4.sub(hsum4i(v128.load(pt), v128.load(pt, 16), v128.load(pt, 32), v128.load(pt, 48)), v128.load32_splat(pk)), 8);
+      const s = f32x4.mul(v128.load(st), v128.load32_splat(pd));
       acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), s));
+      st += 16;
+      pk += 4;
+      pd += 4;
     }
     if (bias != 0) acc = f32x4.add(acc, v128.load(bias + (<usize>t << 4)));
     v128.store(y + (<usize>t << 4), acc);

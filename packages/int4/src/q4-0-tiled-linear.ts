@@ -231,7 +231,8 @@ export class Q4_0TiledLinear implements Linear {
     // activations: q4_0_quant_act's pre-scaled i16 fields, or q4_0_quant_act8's int8 values
     const aBytes = x8 ? m * k : m * k * 2;
     const sBytes = m * nb * 4;
-    const tileBytes = x8 ? nb * 128 : 0;
+    // per thread part: the int8 tile expansion (x8), or the one-token GEMV's block sums (nb x 64 bytes)
+    const tileBytes = x8 ? nb * 128 : m === 1 ? nb * 64 : 0;
     const base = engine.scratch(xBytes + aBytes + 2 * sBytes + m * ldy * 4 + parts * tileBytes + 64 * (6 + parts));
     const px = align(base);
     const pa = align(px + xBytes);
@@ -266,7 +267,7 @@ export class Q4_0TiledLinear implements Linear {
       const st = ws + t0 * nb * 16;
       const bt = bias ? bias + t0 * 16 : 0;
       const yt = py + t0 * 16;
-      if (m === 1) return [pa, pd, pk, wt, st, yt, nb, t1 - t0, bt, 15];
+      if (m === 1) return [pa, pd, pk, wt, st, yt, nb, t1 - t0, bt, 15, ptile + part * align(tileBytes)];
       if (x8) return [pa, pd, wt, st, yt, m, nb, t1 - t0, ldy, bt, ptile + part * align(tileBytes)];
       return [pa, pd, pk, wt, st, yt, m, nb, t1 - t0, ldy, bt];
     };
