@@ -4,7 +4,7 @@ import { checkForward } from "./gemm";
 import { checkBias, checkFeatures, checkWeight } from "./int8-weights";
 import { Q80_MODULE, q80Kernels, useWasm, withReusableScratch } from "./kernels";
 import { Q8_0_BLOCK_BYTES, Q8_0_BLOCK_SIZE, quantizeQ8_0, registerQ8_0 } from "./q8-0";
-import { runColumns } from "./threads";
+import { columnParts, runColumns } from "./threads";
 
 export interface Q8_0LinearOptions {
   /** Optional bias [out]. */
@@ -224,7 +224,10 @@ export class Q8_0Linear implements Linear {
       return y;
     }
     const have = sharedActs(shared, WASM_ACTS, x, m, k);
-    withReusableScratch([have ? 0 : m * k * 4, m * k, m * nb * 4, m * ldy * 4, m === 1 ? k * 2 : 0], ([xp, qp, dp, yp, wp]) => {
+    // one token: the widened activations, and per thread part the GEMV's block sums (nb x 64 bytes)
+    const sums = m === 1 ? nb * 64 : 0;
+    const parts = m === 1 ? columnParts(n * k, ldy) : 0;
+    withReusableScratch([have ? 0 : m * k * 4, m * k, m * nb * 4, m * ldy * 4, m === 1 ? k * 2 : 0, parts * sums], ([xp, qp, dp, yp, wp, sp]) => {
       const engine = getEngine();
       if (have) {
         engine.i8(qp!, m * k).set(have.q);
@@ -240,9 +243,9 @@ export class Q8_0Linear implements Linear {
       }
       if (m === 1) {
         k80.q8_0_widen_act(qp!, wp!, nb);
-        runColumns(Q80_MODULE, "q8_0_gemv_q8", ldy, n * k, (j0, j1) => {
+        runColumns(Q80_MODULE, "q8_0_gemv_q8", ldy, n * k, (j0, j1, part) => {
           const [w, s, nt, bias] = tiles(j0, j1);
-          return [wp!, dp!, w, s, yp! + j0 * 4, nb, nt, bias];
+          return [wp!, dp!, w, s, yp! + j0 * 4, nb, nt, bias, sp! + part * sums];
         });
       } else {
         runColumns(Q80_MODULE, "q8_0_gemm_q8", ldy, m * n * k, (j0, j1) => {
