@@ -421,81 +421,6 @@ function gemvI8pG32(cz: bool, w: usize, sc: usize, zr: usize, xa: usize, dx: usi
 
 // ---------------------------------------------------------------- f32 activations, one token
 
-/** The four rows' f32 dot products with the codes over one group (gemvF32's inner loop), summed per row. */
-@inline
-function groupF32(bits: i32, w0: usize, rowBytes: usize, x: usize, gp: i32, g: i32): v128 {
-  const P = 16 / bits;
-  const B = 8 * P;
-  let blk = <usize>((g * gp) / B);
-  let a0 = f32x4.splat(0);
-  let a1 = f32x4.splat(0);
-  let a2 = f32x4.splat(0);
-  let a3 = f32x4.splat(0);
-  const xg = x + (<usize>(g * gp) << 2);
-  for (let k = 0; k < gp; k += B) {
-    const off = blk << 4;
-    const xb = xg + (<usize>k << 2);
-    const v0 = v128.load(w0 + off);
-    const v1 = v128.load(w0 + rowBytes + off);
-    const v2 = v128.load(w0 + 2 * rowBytes + off);
-    const v3 = v128.load(w0 + 3 * rowBytes + off);
-    let xl = v128.load(xb);
-    let xh = v128.load(xb, 16);
-    a0 = macF(a0, field(v0, bits, 0), xl, xh);
-    a1 = macF(a1, field(v1, bits, 0), xl, xh);
-    a2 = macF(a2, field(v2, bits, 0), xl, xh);
-    a3 = macF(a3, field(v3, bits, 0), xl, xh);
-    xl = v128.load(xb, 32);
-    xh = v128.load(xb, 48);
-    a0 = macF(a0, field(v0, bits, 1), xl, xh);
-    a1 = macF(a1, field(v1, bits, 1), xl, xh);
-    a2 = macF(a2, field(v2, bits, 1), xl, xh);
-    a3 = macF(a3, field(v3, bits, 1), xl, xh);
-    if (P >= 4) {
-      xl = v128.load(xb, 64);
-      xh = v128.load(xb, 80);
-      a0 = macF(a0, field(v0, bits, 2), xl, xh);
-      a1 = macF(a1, field(v1, bits, 2), xl, xh);
-      a2 = macF(a2, field(v2, bits, 2), xl, xh);
-      a3 = macF(a3, field(v3, bits, 2), xl, xh);
-      xl = v128.load(xb, 96);
-      xh = v128.load(xb, 112);
-      a0 = macF(a0, field(v0, bits, 3), xl, xh);
-      a1 = macF(a1, field(v1, bits, 3), xl, xh);
-      a2 = macF(a2, field(v2, bits, 3), xl, xh);
-      a3 = macF(a3, field(v3, bits, 3), xl, xh);
-    }
-    if (P >= 8) {
-      xl = v128.load(xb, 128);
-      xh = v128.load(xb, 144);
-      a0 = macF(a0, field(v0, bits, 4), xl, xh);
-      a1 = macF(a1, field(v1, bits, 4), xl, xh);
-      a2 = macF(a2, field(v2, bits, 4), xl, xh);
-      a3 = macF(a3, field(v3, bits, 4), xl, xh);
-      xl = v128.load(xb, 160);
-      xh = v128.load(xb, 176);
-      a0 = macF(a0, field(v0, bits, 5), xl, xh);
-      a1 = macF(a1, field(v1, bits, 5), xl, xh);
-      a2 = macF(a2, field(v2, bits, 5), xl, xh);
-      a3 = macF(a3, field(v3, bits, 5), xl, xh);
-      xl = v128.load(xb, 192);
-      xh = v128.load(xb, 208);
-      a0 = macF(a0, field(v0, bits, 6), xl, xh);
-      a1 = macF(a1, field(v1, bits, 6), xl, xh);
-      a2 = macF(a2, field(v2, bits, 6), xl, xh);
-      a3 = macF(a3, field(v3, bits, 6), xl, xh);
-      xl = v128.load(xb, 224);
-      xh = v128.load(xb, 240);
-      a0 = macF(a0, field(v0, bits, 7), xl, xh);
-      a1 = macF(a1, field(v1, bits, 7), xl, xh);
-      a2 = macF(a2, field(v2, bits, 7), xl, xh);
-      a3 = macF(a3, field(v3, bits, 7), xl, xh);
-    }
-    blk++;
-  }
-  return hsum4f(a0, a1, a2, a3);
-}
-
 /** The group's share of y for the tile's four rows: (qsum - z * xsum) * s. */
 @inline
 function epilogueF32(qsum: v128, sc: usize, zr: usize, xsum: usize, pz: usize, g: i32, cz: bool): v128 {
@@ -503,48 +428,158 @@ function epilogueF32(qsum: v128, sc: usize, zr: usize, xsum: usize, pz: usize, g
   return f32x4.mul(f32x4.sub(qsum, corr), v128.load(sc + pz));
 }
 
-/** One token, f32 activations; two groups per step as gemvI8 (same accumulation order). */
+/** One row's f32 dot products with the codes of group g (block by block, fields in order), per lane. */
 @inline
-function gemvF32(bits: i32, cz: bool, w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
+function rowGroupF32(bits: i32, wr: usize, x: usize, gp: i32, g: i32): v128 {
+  const P = 16 / bits;
+  const B = 8 * P;
+  let pw = wr + (<usize>((g * gp) / B) << 4);
+  let xb = x + (<usize>(g * gp) << 2);
+  const xend = xb + (<usize>gp << 2);
+  let a = f32x4.splat(0);
+  for (; xb < xend; xb += <usize>B << 2) {
+    const v = v128.load(pw);
+    a = macF(a, field(v, bits, 0), v128.load(xb), v128.load(xb, 16));
+    a = macF(a, field(v, bits, 1), v128.load(xb, 32), v128.load(xb, 48));
+    if (P >= 4) {
+      a = macF(a, field(v, bits, 2), v128.load(xb, 64), v128.load(xb, 80));
+      a = macF(a, field(v, bits, 3), v128.load(xb, 96), v128.load(xb, 112));
+    }
+    if (P >= 8) {
+      a = macF(a, field(v, bits, 4), v128.load(xb, 128), v128.load(xb, 144));
+      a = macF(a, field(v, bits, 5), v128.load(xb, 160), v128.load(xb, 176));
+      a = macF(a, field(v, bits, 6), v128.load(xb, 192), v128.load(xb, 208));
+      a = macF(a, field(v, bits, 7), v128.load(xb, 224), v128.load(xb, 240));
+    }
+    pw += 16;
+  }
+  return a;
+}
+
+/** rowGroupF32 for groups g..g+N-1 side by side (N = 2 or 4; the same arithmetic per group), stored 64 bytes apart from out. */
+@inline
+function rowGroupsF32(bits: i32, N: i32, wr: usize, x: usize, gp: i32, g: i32, out: usize): void {
+  const P = 16 / bits;
+  const B = 8 * P;
+  const gb = <usize>(gp / B) << 4; // one group's code bytes in a row
+  const gx = <usize>gp << 2; // one group's activation bytes
+  let pw = wr + (<usize>((g * gp) / B) << 4);
+  const pend = pw + gb;
+  let xb = x + (<usize>(g * gp) << 2);
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  for (; pw < pend; pw += 16) {
+    const v0 = v128.load(pw);
+    const v1 = v128.load(pw + gb);
+    const v2 = N == 4 ? v128.load(pw + 2 * gb) : v0;
+    const v3 = N == 4 ? v128.load(pw + 3 * gb) : v0;
+    const x1 = xb + gx;
+    const x2 = x1 + gx;
+    const x3 = x2 + gx;
+    a0 = macF(a0, field(v0, bits, 0), v128.load(xb), v128.load(xb, 16));
+    a1 = macF(a1, field(v1, bits, 0), v128.load(x1), v128.load(x1, 16));
+    if (N == 4) a2 = macF(a2, field(v2, bits, 0), v128.load(x2), v128.load(x2, 16));
+    if (N == 4) a3 = macF(a3, field(v3, bits, 0), v128.load(x3), v128.load(x3, 16));
+    a0 = macF(a0, field(v0, bits, 1), v128.load(xb, 32), v128.load(xb, 48));
+    a1 = macF(a1, field(v1, bits, 1), v128.load(x1, 32), v128.load(x1, 48));
+    if (N == 4) a2 = macF(a2, field(v2, bits, 1), v128.load(x2, 32), v128.load(x2, 48));
+    if (N == 4) a3 = macF(a3, field(v3, bits, 1), v128.load(x3, 32), v128.load(x3, 48));
+    if (P >= 4) {
+      a0 = macF(a0, field(v0, bits, 2), v128.load(xb, 64), v128.load(xb, 80));
+      a1 = macF(a1, field(v1, bits, 2), v128.load(x1, 64), v128.load(x1, 80));
+      if (N == 4) a2 = macF(a2, field(v2, bits, 2), v128.load(x2, 64), v128.load(x2, 80));
+      if (N == 4) a3 = macF(a3, field(v3, bits, 2), v128.load(x3, 64), v128.load(x3, 80));
+      a0 = macF(a0, field(v0, bits, 3), v128.load(xb, 96), v128.load(xb, 112));
+      a1 = macF(a1, field(v1, bits, 3), v128.load(x1, 96), v128.load(x1, 112));
+      if (N == 4) a2 = macF(a2, field(v2, bits, 3), v128.load(x2, 96), v128.load(x2, 112));
+      if (N == 4) a3 = macF(a3, field(v3, bits, 3), v128.load(x3, 96), v128.load(x3, 112));
+    }
+    if (P >= 8) {
+      a0 = macF(a0, field(v0, bits, 4), v128.load(xb, 128), v128.load(xb, 144));
+      a1 = macF(a1, field(v1, bits, 4), v128.load(x1, 128), v128.load(x1, 144));
+      if (N == 4) a2 = macF(a2, field(v2, bits, 4), v128.load(x2, 128), v128.load(x2, 144));
+      if (N == 4) a3 = macF(a3, field(v3, bits, 4), v128.load(x3, 128), v128.load(x3, 144));
+      a0 = macF(a0, field(v0, bits, 5), v128.load(xb, 160), v128.load(xb, 176));
+      a1 = macF(a1, field(v1, bits, 5), v128.load(x1, 160), v128.load(x1, 176));
+      if (N == 4) a2 = macF(a2, field(v2, bits, 5), v128.load(x2, 160), v128.load(x2, 176));
+      if (N == 4) a3 = macF(a3, field(v3, bits, 5), v128.load(x3, 160), v128.load(x3, 176));
+      a0 = macF(a0, field(v0, bits, 6), v128.load(xb, 192), v128.load(xb, 208));
+      a1 = macF(a1, field(v1, bits, 6), v128.load(x1, 192), v128.load(x1, 208));
+      if (N == 4) a2 = macF(a2, field(v2, bits, 6), v128.load(x2, 192), v128.load(x2, 208));
+      if (N == 4) a3 = macF(a3, field(v3, bits, 6), v128.load(x3, 192), v128.load(x3, 208));
+      a0 = macF(a0, field(v0, bits, 7), v128.load(xb, 224), v128.load(xb, 240));
+      a1 = macF(a1, field(v1, bits, 7), v128.load(x1, 224), v128.load(x1, 240));
+      if (N == 4) a2 = macF(a2, field(v2, bits, 7), v128.load(x2, 224), v128.load(x2, 240));
+      if (N == 4) a3 = macF(a3, field(v3, bits, 7), v128.load(x3, 224), v128.load(x3, 240));
+    }
+    xb += <usize>B << 2;
+  }
+  v128.store(out, a0);
+  v128.store(out + 64, a1);
+  if (N == 4) {
+    v128.store(out + 128, a2);
+    v128.store(out + 192, a3);
+  }
+}
+
+/**
+ * One token, f32 activations, in two passes per tile of four rows: each row on its own over all
+ * groups (its per-group f32 sums, unreduced, into tmp: ng * 64 bytes of this call's own), then
+ * per group the four rows' sums (hsum4f) and the epilogue, accumulated group after group. The same
+ * arithmetic in the same order as the fused loop it replaced (the four rows interleaved per group),
+ * bit for bit; fused, the rows' codes, the activations and the accumulators did not fit the
+ * registers and V8 spilled about ten instructions per row and block to the stack.
+ */
+@inline
+function gemvF32(bits: i32, cz: bool, w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32, tmp: usize): void {
   const P = 16 / bits;
   const B = 8 * P;
   const kp = ng * gp;
   const rowBytes = <usize>((kp / B) << 4);
   for (let t = 0; t < n4; t++) {
     const w0 = w + <usize>(t * 4) * rowBytes;
-    let acc = f32x4.splat(0);
-    for (let g = 0; g < ng; g += 2) {
-      const pz = <usize>((t * ng + g) << 4);
-      const q0 = groupF32(bits, w0, rowBytes, x, gp, g);
-      if (g + 1 < ng) {
-        const q1 = groupF32(bits, w0, rowBytes, x, gp, g + 1);
-        acc = f32x4.add(acc, epilogueF32(q0, sc, zr, xsum, pz, g, cz));
-        acc = f32x4.add(acc, epilogueF32(q1, sc, zr, xsum, pz + 16, g + 1, cz));
-      } else {
-        acc = f32x4.add(acc, epilogueF32(q0, sc, zr, xsum, pz, g, cz));
+    for (let r = 0; r < 4; r++) {
+      const wr = w0 + <usize>r * rowBytes;
+      let g = 0;
+      // four groups at a time: four independent accumulator chains (one alone waits on f32 add latency)
+      for (; g + 4 <= ng; g += 4) rowGroupsF32(bits, 4, wr, x, gp, g, tmp + (<usize>g << 6) + (<usize>r << 4));
+      if (g + 2 <= ng) {
+        rowGroupsF32(bits, 2, wr, x, gp, g, tmp + (<usize>g << 6) + (<usize>r << 4));
+        g += 2;
       }
+      if (g < ng) v128.store(tmp + (<usize>g << 6) + (<usize>r << 4), rowGroupF32(bits, wr, x, gp, g));
+    }
+    let acc = f32x4.splat(0);
+    let pt = tmp;
+    for (let g = 0; g < ng; g++) {
+      const pz = <usize>((t * ng + g) << 4);
+      const q = hsum4f(v128.load(pt), v128.load(pt, 16), v128.load(pt, 32), v128.load(pt, 48));
+      acc = f32x4.add(acc, epilogueF32(q, sc, zr, xsum, pz, g, cz));
+      pt += 64;
     }
     v128.store(y + (<usize>t << 4), acc);
   }
 }
 
-export function gemv_f32_b4(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
-  gemvF32(4, false, w, sc, zr, x, xsum, y, n4, ng, gp);
+export function gemv_f32_b4(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32, tmp: usize): void {
+  gemvF32(4, false, w, sc, zr, x, xsum, y, n4, ng, gp, tmp);
 }
-export function gemv_f32_b4_z8(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
-  gemvF32(4, true, w, sc, zr, x, xsum, y, n4, ng, gp);
+export function gemv_f32_b4_z8(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32, tmp: usize): void {
+  gemvF32(4, true, w, sc, zr, x, xsum, y, n4, ng, gp, tmp);
 }
-export function gemv_f32_b2(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
-  gemvF32(2, false, w, sc, zr, x, xsum, y, n4, ng, gp);
+export function gemv_f32_b2(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32, tmp: usize): void {
+  gemvF32(2, false, w, sc, zr, x, xsum, y, n4, ng, gp, tmp);
 }
-export function gemv_f32_b2_z8(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
-  gemvF32(2, true, w, sc, zr, x, xsum, y, n4, ng, gp);
+export function gemv_f32_b2_z8(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32, tmp: usize): void {
+  gemvF32(2, true, w, sc, zr, x, xsum, y, n4, ng, gp, tmp);
 }
-export function gemv_f32_b8(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
-  gemvF32(8, false, w, sc, zr, x, xsum, y, n4, ng, gp);
+export function gemv_f32_b8(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32, tmp: usize): void {
+  gemvF32(8, false, w, sc, zr, x, xsum, y, n4, ng, gp, tmp);
 }
-export function gemv_f32_b8_z8(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32): void {
-  gemvF32(8, true, w, sc, zr, x, xsum, y, n4, ng, gp);
+export function gemv_f32_b8_z8(w: usize, sc: usize, zr: usize, x: usize, xsum: usize, y: usize, n4: i32, ng: i32, gp: i32, tmp: usize): void {
+  gemvF32(8, true, w, sc, zr, x, xsum, y, n4, ng, gp, tmp);
 }
 
 // ---------------------------------------------------------------- many tokens: decode a tile, then reuse it

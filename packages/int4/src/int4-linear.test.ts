@@ -1,3 +1,4 @@
+import { fnv1a } from "@lowbit/testing";
 import { LowbitError, setKernelBackend } from "@lowbit/tensor";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
@@ -135,5 +136,26 @@ describe("Int4Linear", () => {
     expect(() => new Int4Linear(bad)).toThrow(/not finite/);
     lin.dispose();
     expect(() => lin.forward(new Float32Array(32), 1)).toThrow(/after dispose/);
+  });
+});
+
+describe("Int4Linear f32-activation GEMV keeps its summation order", () => {
+  // [bits, rows, cols, group, sym, FNV-1a of the one-token output] recorded from the kernel that
+  // interleaved a tile's four rows per group, before it became two passes (rows one at a time,
+  // groups four side by side): the same f32 operations in the same order, so the same bits
+  const cases: Array<[number, number, number, number, boolean, string]> = [
+    [4, 37, 256, 32, false, "6789c50b"],
+    [4, 64, 768, 128, false, "7d3ecae5"],
+    [4, 20, 448, 64, true, "826ff0a8"],
+    [2, 12, 512, 64, false, "b9bb9c1c"],
+    [8, 21, 160, 16, false, "03525599"],
+    [3, 9, 384, 128, false, "5f9c244a"],
+  ];
+  it.each(cases)("%i-bit %ix%i g%i sym=%s", (bits, rows, cols, g, sym, hash) => {
+    const rng = new TestRng(bits * 1009 + rows * 17 + cols);
+    const lin = new Int4Linear(quantizeRTN(rng.normals(rows * cols), rows, cols, { bits, groupSize: g, sym }), { bias: rng.normals(rows) });
+    const x = rng.normals(cols);
+    expect(fnv1a(lin.run(x, 1, undefined, false, "wasm"))).toBe(hash);
+    lin.dispose();
   });
 });

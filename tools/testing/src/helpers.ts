@@ -15,3 +15,17 @@ export class CountingMap<K, V> extends Map<K, V> {
     return super.set(key, value);
   }
 }
+
+/** FNV-1a over the bytes of x's values (pins a kernel's exact results in a test: its summation order). */
+export function fnv1a(x: Float32Array): string {
+  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < u.length; i++) {
+    let v = u[i]!;
+    for (let byte = 0; byte < 4; byte++) {
+      h = Math.imul(h ^ (v & 0xff), 0x01000193) >>> 0;
+      v >>>= 8;
+    }
+  }
+  return h.toString(16).padStart(8, "0");
+}

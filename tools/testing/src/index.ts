@@ -35,6 +35,6 @@ export function tmpDir(prefix = "lowbit-test-"): string {
 }
 
 
-export { bitsEqual, CountingMap } from "./helpers";
+export { bitsEqual, CountingMap, fnv1a } from "./helpers";
 export { ggmlGoldenInput } from "./ggml-golden";
 export { repoRoot };

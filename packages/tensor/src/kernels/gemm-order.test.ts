@@ -1,4 +1,4 @@
-import { bitsEqual } from "@lowbit/testing";
+import { bitsEqual, fnv1a } from "@lowbit/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { kernelThreadsReady, setKernelThreads, shutdownKernelThreads } from "../engine/threads";
 import { Rng } from "../rng";
@@ -30,20 +30,6 @@ function transpose(b: Float32Array, n: number, k: number): Float32Array {
   const t = new Float32Array(n * k);
   for (let j = 0; j < n; j++) for (let s = 0; s < k; s++) t[s * n + j] = b[j * k + s]!;
   return t;
-}
-
-/** FNV-1a over the bits of x. */
-function fnv1a(x: Float32Array): string {
-  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < u.length; i++) {
-    let v = u[i]!;
-    for (let byte = 0; byte < 4; byte++) {
-      h = Math.imul(h ^ (v & 0xff), 0x01000193) >>> 0;
-      v >>>= 8;
-    }
-  }
-  return h.toString(16).padStart(8, "0");
 }
 
 // [m, n, k, hash of A . B^T, hash of A . B^T + bias] from the kernel as it was before the change
