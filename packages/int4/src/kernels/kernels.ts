@@ -128,9 +128,9 @@ export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Flo
   const xqBytes = int8 ? m * kp * 2 * (prescaled ? 2 : 1) + (prescaled ? 128 : 0) : 0;
   const grpBytes = m * ng * 4;
   const yBytes = m * ldy * 4;
-  // per thread part: the GEMMs' packed activations, or the group sums of the g32 pre-scaled and the
+  // per thread part: the GEMMs' packed activations, or the group sums of the pre-scaled and the
   // f32-activation GEMVs (ng x 64 bytes)
-  const partScratch = m > 1 ? Math.ceil(((int8 ? 8 : 16) * kp) / 64) * 64 : (prescaled && gp === 32) || !int8 ? ng * 64 : 0;
+  const partScratch = m > 1 ? Math.ceil(((int8 ? 8 : 16) * kp) / 64) * 64 : prescaled || !int8 ? ng * 64 : 0;
   const total = xBytes + xqBytes + 2 * grpBytes + yBytes + parts * partScratch;
   // one reusable region for the whole call (valid until the next engine.scratch())
   const base = engine.scratch(total + 64 * 6);
@@ -166,7 +166,7 @@ export function gemmWasm(r: ResidentLayout, x: Float32Array, m: number, out: Flo
     const zt = zr + t0 * ng * 4 * r.zeroBytes;
     const yt = py + t0 * 16;
     const nt = t1 - t0;
-    if (prescaled) return gp === 32 ? [wt, st, zt, pxa, pdx, pxs, yt, nt, ng, pmk, scratch] : [wt, st, zt, pxa, pdx, pxs, yt, nt, ng, gp, 15];
+    if (prescaled) return gp === 32 ? [wt, st, zt, pxa, pdx, pxs, yt, nt, ng, pmk, scratch] : [wt, st, zt, pxa, pdx, pxs, yt, nt, ng, gp, 15, scratch];
     if (m === 1) return int8 ? [wt, st, zt, pxq, pdx, pxs, yt, nt, ng, gp] : [wt, st, zt, px, pxs, yt, nt, ng, gp, scratch];
     return int8
       ? [wt, st, zt, pxq, pdx, pxs, yt, m, nt, ng, gp, scratch, ldy]
