@@ -38,7 +38,7 @@ export interface Q80Kernels {
   q8_0_quantize_split(x: number, qs: number, df: number, nb: number): number;
   q8_0_dequantize(src: number, y: number, nb: number): void;
   q8_0_widen_act(qs: number, xw: number, nb: number): void;
-  q8_0_gemv_q8(xw: number, ad: number, wq: number, ws: number, y: number, nb: number, n4: number, bias: number): void;
+  q8_0_gemv_q8(xw: number, ad: number, wq: number, ws: number, y: number, nb: number, n4: number, bias: number, tmp: number): void;
   q8_0_gemm_q8(a: number, ad: number, wq: number, ws: number, y: number, m: number, nb: number, n4: number, ldy: number, bias: number): void;
   q8_0_gemm_f32(x: number, wq: number, ws: number, y: number, m: number, nb: number, n4: number, ldy: number, bias: number): void;
 }

@@ -243,10 +243,17 @@ export class Q8_0Linear implements Linear {
       }
       if (m === 1) {
         k80.q8_0_widen_act(qp!, wp!, nb);
-        runColumns(Q80_MODULE, "q8_0_gemv_q8", ldy, n * k, (j0, j1, part) => {
-          const [w, s, nt, bias] = tiles(j0, j1);
-          return [wp!, dp!, w, s, yp! + j0 * 4, nb, nt, bias, sp! + part * sums];
-        });
+        runColumns(
+          Q80_MODULE,
+          "q8_0_gemv_q8",
+          ldy,
+          n * k,
+          (j0, j1, part) => {
+            const [w, s, nt, bias] = tiles(j0, j1);
+            return [wp!, dp!, w, s, yp! + j0 * 4, nb, nt, bias, sp! + part * sums];
+          },
+          parts,
+        );
       } else {
         runColumns(Q80_MODULE, "q8_0_gemm_q8", ldy, m * n * k, (j0, j1) => {
           const [w, s, nt, bias] = tiles(j0, j1);

@@ -27,7 +27,8 @@ export function columnParts(macs: number, n: number): number {
  * split into one column range per thread (multiples of 4, the kernels' register tile), one
  * dispatch. Every output column runs the same code path and arithmetic as on one thread, so the
  * results are bit-identical. `args(j0, j1, part)` are the kernel's arguments for columns [j0, j1);
- * `part` (0 up to `columnParts(macs, n)`) tells the parts apart, for per-part scratch.
+ * `part` (0 up to `parts`) tells the parts apart, for per-part scratch. `parts` defaults to
+ * `columnParts(macs, n)`; a caller that sizes per-part scratch computes it once and passes it.
  */
 export function runColumns(
   module: KernelModule,
@@ -35,8 +36,8 @@ export function runColumns(
   n: number,
   macs: number,
   args: (j0: number, j1: number, part: number) => number[],
+  parts = columnParts(macs, n),
 ): void {
-  const parts = columnParts(macs, n);
   if (parts === 1) {
     const f = getEngine().exports<Record<string, (...a: number[]) => unknown>>(module)[fn]!;
     f(...args(0, n, 0));

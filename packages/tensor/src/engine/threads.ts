@@ -261,7 +261,7 @@ export function getKernelThreads(): number {
   return threads;
 }
 
-/** Threads usable right now: the set count once all workers have started, else 1. @internal */
+/** Threads usable right now: the set count (capped by limitKernelThreads) once all workers have started, else 1. @internal */
 export function activeKernelThreads(): number {
   return pool?.ready ? Math.min(threads, callLimit) : 1;
 }
@@ -274,7 +274,7 @@ let callLimit = 256;
  * stay up, parked, until the cap is raised again; `undefined` removes the cap. Unlike
  * setKernelThreads, which starts new workers that run V8's baseline code until their kernels are
  * compiled again, raising the cap gets the running workers back at full speed. setKernelThreads
- * removes the cap. For comparing thread counts in one process (the benchmarks). @internal
+ * and shutdownKernelThreads remove the cap. For comparing thread counts in one process (the benchmarks). @internal
  */
 export function limitKernelThreads(n: number | undefined): void {
   if (n !== undefined && (!Number.isSafeInteger(n) || n < 1 || n > 256)) {
@@ -323,6 +323,7 @@ export async function shutdownKernelThreads(): Promise<void> {
   const p = pool;
   pool = undefined;
   threads = 1;
+  callLimit = 256;
   if (p) await p.stop();
 }
 

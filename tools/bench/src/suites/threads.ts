@@ -64,159 +64,169 @@ export default defineSuite({
   name: "threads",
   description: "1 vs 2 kernel threads in one run: bandwidth, dispatch, f32/int4 GEMV, W8A8 GEMM, with onnxruntime peers",
   async run(ctx) {
-    const rng = new Rng(99);
-    ctx.log(`load average at start: ${os.loadavg().map((v) => round(v, 3)).join(", ")} (1, 5, 15 min; ${os.cpus().length} cpus)`);
-    // Threads need the shared memory; move the engine there first so 1 and 2 threads run on the same memory.
-    await useThreads(2);
-    await useThreads(1);
-    const engine = getEngine();
-    const goals: string[] = [];
-    ctx.log(`engine memory shared: ${engine.shared}`);
-
-    // ---- read bandwidth, 64 MiB (the GEMV's weights): 1 thread (harness) and 2 threads ----------
-    const bw = await measureBandwidth(64 * 2 ** 20);
-    recordBandwidth(ctx, bw);
-    const bytes64 = 64 * 2 ** 20;
-    const nf = bytes64 / 4;
-    const buf = engine.buffer(bytes64);
-    buf.f32().fill(1e-3);
-    await useThreads(2);
-    const half = nf / 2;
-    const bw2 = await ctx.bench(
-      {
-        kernel: "read-bandwidth",
-        backend: "wasm-simd-4-streams",
-        shape: { m: 1, n: nf, k: 1 },
-        bytes: bytes64,
-        threads: 2,
-        extra: () => ({ bufferMiB: 64, note: "sum_f32 over each half on its own thread", load1: load1() }),
-      },
-      () =>
-        runKernelParts([
-          { module: F32_KERNEL_MODULE, fn: "sum_f32", args: [buf.ptr, half, 4] },
-          { module: F32_KERNEL_MODULE, fn: "sum_f32", args: [buf.ptr + half * 4, half, 4] },
-        ]),
-      { minRepeats: 9, minTimeMs: 2000 },
-    );
-    buf.dispose();
-    ctx.log(`read bandwidth 64 MiB: 1 thread ${bw.best} GB/s (peak ${bw.peak}), 2 threads ${bw2.gbps} GB/s (load ${load1()})`);
-
-    // ---- dispatch cost -------------------------------------------------------------------------
-    const empty = [
-      { module: F32_KERNEL_MODULE, fn: "dot_f32", args: [0, 0, 0] },
-      { module: F32_KERNEL_MODULE, fn: "dot_f32", args: [0, 0, 0] },
-    ];
-    const shape0 = { m: 0, n: 0, k: 0 };
-    // back-to-back dispatches, 1000 per timed call: ms per call = microseconds per dispatch
-    const backToBack = async (spinMicros: number) => {
-      setKernelThreads(2, { spinMicros });
-      await kernelThreadsReady();
-      return ctx.bench(
-        {
-          kernel: "dispatch-x1000",
-          backend: "wasm",
-          shape: shape0,
-          threads: 2,
-          extra: { worker: `back-to-back calls, spinMicros=${spinMicros}`, note: "ms per 1000 dispatches = us per dispatch" },
-        },
-        () => {
-          for (let i = 0; i < 1000; i++) runKernelParts(empty);
-        },
-        { minTimeMs: 500, minRepeats: 3 },
-      );
-    };
-    const spinNone = await backToBack(0);
-    const spin = await backToBack(200);
-    // after 5 ms idle the worker has left its 200 us spin and sleeps in Atomics.wait
-    const wakes: number[] = [];
-    const sleepT = await timeit(
-      async () => {
-        await new Promise((r) => setTimeout(r, 5));
-        const t0 = performance.now();
-        runKernelParts(empty);
-        wakes.push(performance.now() - t0);
-      },
-      { minRepeats: 50, minTimeMs: 0, maxRepeats: 50 },
-    );
-    void sleepT;
-    wakes.sort((a, b) => a - b);
-    const med = wakes[wakes.length >> 1]!;
-    ctx.record({
-      kernel: "dispatch",
-      backend: "wasm",
-      shape: shape0,
-      threads: 2,
-      ms: med,
-      minMs: wakes[0]!,
-      repeats: wakes.length,
-      extra: { worker: "sleeping (Atomics.wait), woken by Atomics.notify", p90Ms: round(wakes[Math.floor(wakes.length * 0.9)]!, 4) },
-    });
-    ctx.log(
-      `dispatch round trip: back to back ${round(spin.ms, 2)} us with 200 us spinning, ${round(spinNone.ms, 2)} us without; ` +
-        `after 5 ms idle (worker asleep) median ${round(med * 1000, 1)} us (min ${round(wakes[0]! * 1000, 1)} us)`,
-    );
-
-    // ---- GEMV 1x4096x4096 and GEMM 64x2048x2048 at 1 and 2 threads ------------------------------
-    const cases = [
-      { kernel: "gemv", m: 1, n: 4096, k: 4096 },
-      { kernel: "matmulABt", m: 64, n: 2048, k: 2048 },
-    ];
-    for (const c of cases) {
-      const { m, n, k } = c;
-      const w = rng.fillNormal(new Float32Array(n * k), 0, 0.02);
-      const x = rng.fillNormal(new Float32Array(m * k));
-      const y = new Float32Array(m * n);
-      const lin = new F32Linear(w, n, k);
-      const ops = 2 * m * n * k;
-      const bytes = 4 * (n * k + m * k + m * n);
-      const recs: BenchRecord[] = [];
-      for (const t of [1, 2]) {
-        await useThreads(t);
-        const bwT = t === 1 ? bw.best : (bw2.gbps ?? bw.best);
-        // the most the memory gave in this run (either probe), median and fastest repeat
-        const bwMax = Math.max(bw.best, bw2.gbps ?? 0);
-        const peakMax = Math.max(bw.peak, bytes64 / bw2.minMs / 1e6);
-        recs.push(
-          await ctx.bench(
-            {
-              kernel: c.kernel,
-              backend: "wasm",
-              shape: { m, n, k },
-              ops,
-              bytes,
-              threads: t,
-              extra: (tm) => ({
-                input: "weights resident (F32Linear)",
-                load1: load1(),
-                ...(m === 1
-                  ? {
-                      fractionOf1ThreadBandwidth: round(bytes / tm.ms / 1e6 / bw.best, 3),
-                      fractionOfSameThreadsBandwidth: round(bytes / tm.ms / 1e6 / bwT, 3),
-                      fractionOfBestBandwidth: round(bytes / tm.ms / 1e6 / bwMax, 3),
-                      fractionOfBestAtMinMs: round(bytes / tm.minMs / 1e6 / peakMax, 3),
-                      fractionAtMinMs: round(bytes / tm.minMs / 1e6 / bw.peak, 3),
-                    }
-                  : {}),
-              }),
-            },
-            () => lin.forward(x, m, y),
-            { minTimeMs: 2000 },
-          ),
-        );
-      }
-      lin.dispose();
-      ratio(ctx, recs[0]!, recs[1]!);
+    try {
+      await runSuite(ctx);
+    } finally {
+      // stops the workers and lifts limitKernelThreads' cap even if a measure threw, so a suite run
+      // after this one in the same process starts from one thread and no cap
+      await shutdownKernelThreads();
     }
-
-    await gemvVsBandwidth(ctx, rng, goals);
-    await int4Gemv(ctx, rng, goals);
-    await w8a8Gemm(ctx, rng, goals);
-    await hessian(ctx, rng, goals);
-    await shutdownKernelThreads();
-    ctx.log(`load average at end: ${os.loadavg().map((v) => round(v, 3)).join(", ")}`);
-    for (const g of goals) ctx.log(g);
   },
 });
+
+async function runSuite(ctx: SuiteContext): Promise<void> {
+  const rng = new Rng(99);
+  ctx.log(`load average at start: ${os.loadavg().map((v) => round(v, 3)).join(", ")} (1, 5, 15 min; ${os.cpus().length} cpus)`);
+  // Threads need the shared memory; move the engine there first so 1 and 2 threads run on the same memory.
+  await useThreads(2);
+  await useThreads(1);
+  const engine = getEngine();
+  const goals: string[] = [];
+  ctx.log(`engine memory shared: ${engine.shared}`);
+
+  // ---- read bandwidth, 64 MiB (the GEMV's weights): 1 thread (harness) and 2 threads ----------
+  const bw = await measureBandwidth(64 * 2 ** 20);
+  recordBandwidth(ctx, bw);
+  const bytes64 = 64 * 2 ** 20;
+  const nf = bytes64 / 4;
+  const buf = engine.buffer(bytes64);
+  buf.f32().fill(1e-3);
+  await useThreads(2);
+  const half = nf / 2;
+  const bw2 = await ctx.bench(
+    {
+      kernel: "read-bandwidth",
+      backend: "wasm-simd-4-streams",
+      shape: { m: 1, n: nf, k: 1 },
+      bytes: bytes64,
+      threads: 2,
+      extra: () => ({ bufferMiB: 64, note: "sum_f32 over each half on its own thread", load1: load1() }),
+    },
+    () =>
+      runKernelParts([
+        { module: F32_KERNEL_MODULE, fn: "sum_f32", args: [buf.ptr, half, 4] },
+        { module: F32_KERNEL_MODULE, fn: "sum_f32", args: [buf.ptr + half * 4, half, 4] },
+      ]),
+    { minRepeats: 9, minTimeMs: 2000 },
+  );
+  buf.dispose();
+  ctx.log(`read bandwidth 64 MiB: 1 thread ${bw.best} GB/s (peak ${bw.peak}), 2 threads ${bw2.gbps} GB/s (load ${load1()})`);
+
+  // ---- dispatch cost -------------------------------------------------------------------------
+  const empty = [
+    { module: F32_KERNEL_MODULE, fn: "dot_f32", args: [0, 0, 0] },
+    { module: F32_KERNEL_MODULE, fn: "dot_f32", args: [0, 0, 0] },
+  ];
+  const shape0 = { m: 0, n: 0, k: 0 };
+  // back-to-back dispatches, 1000 per timed call: ms per call = microseconds per dispatch
+  const backToBack = async (spinMicros: number) => {
+    setKernelThreads(2, { spinMicros });
+    await kernelThreadsReady();
+    return ctx.bench(
+      {
+        kernel: "dispatch-x1000",
+        backend: "wasm",
+        shape: shape0,
+        threads: 2,
+        extra: { worker: `back-to-back calls, spinMicros=${spinMicros}`, note: "ms per 1000 dispatches = us per dispatch" },
+      },
+      () => {
+        for (let i = 0; i < 1000; i++) runKernelParts(empty);
+      },
+      { minTimeMs: 500, minRepeats: 3 },
+    );
+  };
+  const spinNone = await backToBack(0);
+  const spin = await backToBack(200);
+  // after 5 ms idle the worker has left its 200 us spin and sleeps in Atomics.wait
+  const wakes: number[] = [];
+  const sleepT = await timeit(
+    async () => {
+      await new Promise((r) => setTimeout(r, 5));
+      const t0 = performance.now();
+      runKernelParts(empty);
+      wakes.push(performance.now() - t0);
+    },
+    { minRepeats: 50, minTimeMs: 0, maxRepeats: 50 },
+  );
+  void sleepT;
+  wakes.sort((a, b) => a - b);
+  const med = wakes[wakes.length >> 1]!;
+  ctx.record({
+    kernel: "dispatch",
+    backend: "wasm",
+    shape: shape0,
+    threads: 2,
+    ms: med,
+    minMs: wakes[0]!,
+    repeats: wakes.length,
+    extra: { worker: "sleeping (Atomics.wait), woken by Atomics.notify", p90Ms: round(wakes[Math.floor(wakes.length * 0.9)]!, 4) },
+  });
+  ctx.log(
+    `dispatch round trip: back to back ${round(spin.ms, 2)} us with 200 us spinning, ${round(spinNone.ms, 2)} us without; ` +
+      `after 5 ms idle (worker asleep) median ${round(med * 1000, 1)} us (min ${round(wakes[0]! * 1000, 1)} us)`,
+  );
+
+  // ---- GEMV 1x4096x4096 and GEMM 64x2048x2048 at 1 and 2 threads ------------------------------
+  const cases = [
+    { kernel: "gemv", m: 1, n: 4096, k: 4096 },
+    { kernel: "matmulABt", m: 64, n: 2048, k: 2048 },
+  ];
+  for (const c of cases) {
+    const { m, n, k } = c;
+    const w = rng.fillNormal(new Float32Array(n * k), 0, 0.02);
+    const x = rng.fillNormal(new Float32Array(m * k));
+    const y = new Float32Array(m * n);
+    const lin = new F32Linear(w, n, k);
+    const ops = 2 * m * n * k;
+    const bytes = 4 * (n * k + m * k + m * n);
+    const recs: BenchRecord[] = [];
+    for (const t of [1, 2]) {
+      await useThreads(t);
+      const bwT = t === 1 ? bw.best : (bw2.gbps ?? bw.best);
+      // the most the memory gave in this run (either probe), median and fastest repeat
+      const bwMax = Math.max(bw.best, bw2.gbps ?? 0);
+      const peakMax = Math.max(bw.peak, bytes64 / bw2.minMs / 1e6);
+      recs.push(
+        await ctx.bench(
+          {
+            kernel: c.kernel,
+            backend: "wasm",
+            shape: { m, n, k },
+            ops,
+            bytes,
+            threads: t,
+            extra: (tm) => ({
+              input: "weights resident (F32Linear)",
+              load1: load1(),
+              ...(m === 1
+                ? {
+                    fractionOf1ThreadBandwidth: round(bytes / tm.ms / 1e6 / bw.best, 3),
+                    fractionOfSameThreadsBandwidth: round(bytes / tm.ms / 1e6 / bwT, 3),
+                    fractionOfBestBandwidth: round(bytes / tm.ms / 1e6 / bwMax, 3),
+                    fractionOfBestAtMinMs: round(bytes / tm.minMs / 1e6 / peakMax, 3),
+                    fractionAtMinMs: round(bytes / tm.minMs / 1e6 / bw.peak, 3),
+                  }
+                : {}),
+            }),
+          },
+          () => lin.forward(x, m, y),
+          { minTimeMs: 2000 },
+        ),
+      );
+    }
+    lin.dispose();
+    ratio(ctx, recs[0]!, recs[1]!);
+  }
+
+  await gemvVsBandwidth(ctx, rng, goals);
+  await int4Gemv(ctx, rng, goals);
+  await w8a8Gemm(ctx, rng, goals);
+  await hessian(ctx, rng, goals);
+  await shutdownKernelThreads();
+  ctx.log(`load average at end: ${os.loadavg().map((v) => round(v, 3)).join(", ")}`);
+  for (const g of goals) ctx.log(g);
+}
 
 /** lowbit's contenders at 1 and 2 threads, then the peers (run with lowbit's workers parked: no kernel call reaches them). */
 function contenders(
