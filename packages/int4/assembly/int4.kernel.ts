@@ -414,35 +414,11 @@ function epilogueF32(qsum: v128, sc: usize, zr: usize, xsum: usize, pz: usize, g
   return f32x4.mul(f32x4.sub(qsum, corr), v128.load(sc + pz));
 }
 
-/** One row's f32 dot products with the codes of group g (block by block, fields in order), per lane. */
-@inline
-function rowGroupF32(bits: i32, wr: usize, x: usize, gp: i32, g: i32): v128 {
-  const P = 16 / bits;
-  const B = 8 * P;
-  let pw = wr + (<usize>((g * gp) / B) << 4);
-  let xb = x + (<usize>(g * gp) << 2);
-  const xend = xb + (<usize>gp << 2);
-  let a = f32x4.splat(0);
-  for (; xb < xend; xb += <usize>B << 2) {
-    const v = v128.load(pw);
-    a = macF(a, field(v, bits, 0), v128.load(xb), v128.load(xb, 16));
-    a = macF(a, field(v, bits, 1), v128.load(xb, 32), v128.load(xb, 48));
-    if (P >= 4) {
-      a = macF(a, field(v, bits, 2), v128.load(xb, 64), v128.load(xb, 80));
-      a = macF(a, field(v, bits, 3), v128.load(xb, 96), v128.load(xb, 112));
-    }
-    if (P >= 8) {
-      a = macF(a, field(v, bits, 4), v128.load(xb, 128), v128.load(xb, 144));
-      a = macF(a, field(v, bits, 5), v128.load(xb, 160), v128.load(xb, 176));
-      a = macF(a, field(v, bits, 6), v128.load(xb, 192), v128.load(xb, 208));
-      a = macF(a, field(v, bits, 7), v128.load(xb, 224), v128.load(xb, 240));
-    }
-    pw += 16;
-  }
-  return a;
-}
-
-/** rowGroupF32 for groups g..g+N-1 side by side (N = 2 or 4; the same arithmetic per group), stored 64 bytes apart from out. */
+/**
+ * One row's f32 dot products with the codes of groups g..g+N-1 (N = 1, 2 or 4), each block by block
+ * with the fields in order, per lane; the N groups side by side (independent add chains). Stored
+ * 64 bytes apart from out.
+ */
 @inline
 function rowGroupsF32(bits: i32, N: i32, wr: usize, x: usize, gp: i32, g: i32, out: usize): void {
   const P = 16 / bits;
@@ -458,52 +434,52 @@ function rowGroupsF32(bits: i32, N: i32, wr: usize, x: usize, gp: i32, g: i32, o
   let a3 = f32x4.splat(0);
   for (; pw < pend; pw += 16) {
     const v0 = v128.load(pw);
-    const v1 = v128.load(pw + gb);
+    const v1 = N >= 2 ? v128.load(pw + gb) : v0;
     const v2 = N == 4 ? v128.load(pw + 2 * gb) : v0;
     const v3 = N == 4 ? v128.load(pw + 3 * gb) : v0;
     const x1 = xb + gx;
     const x2 = x1 + gx;
     const x3 = x2 + gx;
     a0 = macF(a0, field(v0, bits, 0), v128.load(xb), v128.load(xb, 16));
-    a1 = macF(a1, field(v1, bits, 0), v128.load(x1), v128.load(x1, 16));
+    if (N >= 2) a1 = macF(a1, field(v1, bits, 0), v128.load(x1), v128.load(x1, 16));
     if (N == 4) a2 = macF(a2, field(v2, bits, 0), v128.load(x2), v128.load(x2, 16));
     if (N == 4) a3 = macF(a3, field(v3, bits, 0), v128.load(x3), v128.load(x3, 16));
     a0 = macF(a0, field(v0, bits, 1), v128.load(xb, 32), v128.load(xb, 48));
-    a1 = macF(a1, field(v1, bits, 1), v128.load(x1, 32), v128.load(x1, 48));
+    if (N >= 2) a1 = macF(a1, field(v1, bits, 1), v128.load(x1, 32), v128.load(x1, 48));
     if (N == 4) a2 = macF(a2, field(v2, bits, 1), v128.load(x2, 32), v128.load(x2, 48));
     if (N == 4) a3 = macF(a3, field(v3, bits, 1), v128.load(x3, 32), v128.load(x3, 48));
     if (P >= 4) {
       a0 = macF(a0, field(v0, bits, 2), v128.load(xb, 64), v128.load(xb, 80));
-      a1 = macF(a1, field(v1, bits, 2), v128.load(x1, 64), v128.load(x1, 80));
+      if (N >= 2) a1 = macF(a1, field(v1, bits, 2), v128.load(x1, 64), v128.load(x1, 80));
       if (N == 4) a2 = macF(a2, field(v2, bits, 2), v128.load(x2, 64), v128.load(x2, 80));
       if (N == 4) a3 = macF(a3, field(v3, bits, 2), v128.load(x3, 64), v128.load(x3, 80));
       a0 = macF(a0, field(v0, bits, 3), v128.load(xb, 96), v128.load(xb, 112));
-      a1 = macF(a1, field(v1, bits, 3), v128.load(x1, 96), v128.load(x1, 112));
+      if (N >= 2) a1 = macF(a1, field(v1, bits, 3), v128.load(x1, 96), v128.load(x1, 112));
       if (N == 4) a2 = macF(a2, field(v2, bits, 3), v128.load(x2, 96), v128.load(x2, 112));
       if (N == 4) a3 = macF(a3, field(v3, bits, 3), v128.load(x3, 96), v128.load(x3, 112));
     }
     if (P >= 8) {
       a0 = macF(a0, field(v0, bits, 4), v128.load(xb, 128), v128.load(xb, 144));
-      a1 = macF(a1, field(v1, bits, 4), v128.load(x1, 128), v128.load(x1, 144));
+      if (N >= 2) a1 = macF(a1, field(v1, bits, 4), v128.load(x1, 128), v128.load(x1, 144));
       if (N == 4) a2 = macF(a2, field(v2, bits, 4), v128.load(x2, 128), v128.load(x2, 144));
       if (N == 4) a3 = macF(a3, field(v3, bits, 4), v128.load(x3, 128), v128.load(x3, 144));
       a0 = macF(a0, field(v0, bits, 5), v128.load(xb, 160), v128.load(xb, 176));
-      a1 = macF(a1, field(v1, bits, 5), v128.load(x1, 160), v128.load(x1, 176));
+      if (N >= 2) a1 = macF(a1, field(v1, bits, 5), v128.load(x1, 160), v128.load(x1, 176));
       if (N == 4) a2 = macF(a2, field(v2, bits, 5), v128.load(x2, 160), v128.load(x2, 176));
       if (N == 4) a3 = macF(a3, field(v3, bits, 5), v128.load(x3, 160), v128.load(x3, 176));
       a0 = macF(a0, field(v0, bits, 6), v128.load(xb, 192), v128.load(xb, 208));
-      a1 = macF(a1, field(v1, bits, 6), v128.load(x1, 192), v128.load(x1, 208));
+      if (N >= 2) a1 = macF(a1, field(v1, bits, 6), v128.load(x1, 192), v128.load(x1, 208));
       if (N == 4) a2 = macF(a2, field(v2, bits, 6), v128.load(x2, 192), v128.load(x2, 208));
       if (N == 4) a3 = macF(a3, field(v3, bits, 6), v128.load(x3, 192), v128.load(x3, 208));
       a0 = macF(a0, field(v0, bits, 7), v128.load(xb, 224), v128.load(xb, 240));
-      a1 = macF(a1, field(v1, bits, 7), v128.load(x1, 224), v128.load(x1, 240));
+      if (N >= 2) a1 = macF(a1, field(v1, bits, 7), v128.load(x1, 224), v128.load(x1, 240));
       if (N == 4) a2 = macF(a2, field(v2, bits, 7), v128.load(x2, 224), v128.load(x2, 240));
       if (N == 4) a3 = macF(a3, field(v3, bits, 7), v128.load(x3, 224), v128.load(x3, 240));
     }
     xb += <usize>B << 2;
   }
   v128.store(out, a0);
-  v128.store(out + 64, a1);
+  if (N >= 2) v128.store(out + 64, a1);
   if (N == 4) {
     v128.store(out + 128, a2);
     v128.store(out + 192, a3);
@@ -535,7 +511,7 @@ function gemvF32(bits: i32, cz: bool, w: usize, sc: usize, zr: usize, x: usize, 
         rowGroupsF32(bits, 2, wr, x, gp, g, tmp + (<usize>g << 6) + (<usize>r << 4));
         g += 2;
       }
-      if (g < ng) v128.store(tmp + (<usize>g << 6) + (<usize>r << 4), rowGroupF32(bits, wr, x, gp, g));
+      if (g < ng) rowGroupsF32(bits, 1, wr, x, gp, g, tmp + (<usize>g << 6) + (<usize>r << 4));
     }
     let acc = f32x4.splat(0);
     let pt = tmp;
