@@ -198,6 +198,8 @@ async function main() {
         ["plain page", `${server.url}?plain`],
       ]) {
         const page = await browser.newPage();
+        // a slow machine is not a failure here: Playwright's 30 s default is too short on a loaded one
+        page.setDefaultTimeout(120_000);
         const errors = [];
         page.on("console", (m) => m.type() === "error" && errors.push(`console: ${m.text()}`));
         page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DemoModel, makeDemoModel } from "../.vitepress/theme/playground/demo-model";
 import { calibrationSet, DEFAULT_EVAL_TOKENS, DEFAULT_SETTINGS, evalTokens, type ModelInput, pluginFor } from "../.vitepress/theme/playground/session";
 import { type DemoManifest, demoModelDir } from "../scripts/demo-asset";
-import { hasChromium, launchChromium } from "./chromium";
+import { hasChromium, launchChromium, openPage } from "./chromium";
 import { ensureBuilt, sitePages } from "./site-files";
 import { type StaticServer, serveStatic } from "./static-server";
 
@@ -67,7 +67,7 @@ async function visit(page: Page, route: string): Promise<PageVisit> {
   try {
     const res = await page.goto(`${server.url}${route}`, { waitUntil: "load" });
     if (res?.status() !== 200) errors.push(`HTTP ${res?.status()} for ${route}`);
-    await page.waitForSelector(".VPContent", { timeout: 15_000 });
+    await page.waitForSelector(".VPContent");
     if (route.includes("playground")) {
       await page.waitForSelector("[data-testid=status][data-state=ready], [data-testid=status][data-state=error]", { timeout: 120_000 });
       const state = await page.getAttribute("[data-testid=status]", "data-state");
@@ -124,7 +124,7 @@ describe("docs site in Chromium", () => {
     const lanes = 3;
     await Promise.all(
       Array.from({ length: lanes }, async (_, lane) => {
-        const page = await browser.newPage();
+        const page = await openPage(browser);
         try {
           for (const route of pages.filter((_, i) => i % lanes === lane)) visits.set(route, await visit(page, route));
         } finally {
@@ -137,10 +137,10 @@ describe("docs site in Chromium", () => {
       expect(v.errors, route).toEqual([]);
       expect(v.h1.trim().length, `${route} has a title`).toBeGreaterThan(0);
     }
-  }, 240_000);
+  }, 900_000);
 
   it("resolves every internal link and anchor", () => {
-    expect(visits.size).toBe(pages.length);
+    expect(visits.size, "pages visited by the test above").toBe(pages.length);
     const broken: string[] = [];
     let checked = 0;
     for (const [route, v] of visits) {
@@ -162,7 +162,7 @@ describe("docs site in Chromium", () => {
   });
 
   it("shows the benchmark charts, or a no-results note, for every suite", async () => {
-    const page = await browser.newPage();
+    const page = await openPage(browser);
     try {
       await page.goto(`${server.url}/benchmarks.html`);
       const suites = await page.$$eval(".lb-suite", (els) => els.length);
@@ -187,7 +187,7 @@ describe("docs site in Chromium", () => {
     } finally {
       await page.close();
     }
-  }, 60_000);
+  }, 300_000);
 });
 
 describe("playground in Chromium against Node", () => {
@@ -269,7 +269,7 @@ describe("playground in Chromium against Node", () => {
 
   beforeAll(async () => {
     random = await makeDemoModel();
-    page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    page = await openPage(browser, { viewport: { width: 1280, height: 1000 } });
     await page.goto(`${server.url}/playground.html`);
     await page.waitForSelector("[data-testid=model-summary]", { timeout: 120_000 });
     await waitReady();
