@@ -17,6 +17,11 @@ import { readLowbitModel } from "./lowbit-format";
 import { writeModel } from "./write-output";
 
 const quietIo = () => new Io({ stdout: new Capture(), stderr: new Capture(), env: {} });
+// the models prepare() opened (lazy sources keep their files open), closed when the file is done
+const opened: Array<{ close(): Promise<void> }> = [];
+afterAll(async () => {
+  for (const o of opened.splice(0)) await o.close();
+});
 
 function settings(over: Partial<QuantizeSettings>): QuantizeSettings {
   return {
@@ -42,6 +47,7 @@ function settings(over: Partial<QuantizeSettings>): QuantizeSettings {
 async function quantized(over: Partial<QuantizeSettings>): Promise<QuantizedModel> {
   const s = settings(over);
   const p = await prepare(s);
+  opened.push(p.opened);
   const run = await runQuantization(s, p, quietIo());
   return toQuantizedModel(run, s, p);
 }
@@ -141,6 +147,7 @@ describe.skipIf(!hasData)("exports of a quantized stories260K", () => {
     expect(asym.padding).toEqual({ intermediateSize: { original: 172, padded: 192 } });
     const s = settings({ format: "gptq" });
     const p = await prepare(s);
+    opened.push(p.opened);
     const padded = await buildModel(p.config, p.source);
     const { model: orig, tokenizer } = await loadModel(s.model);
     const tokens = tokenizer.encode("Once upon a time, there was a little girl", { bos: true });

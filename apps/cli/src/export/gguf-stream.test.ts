@@ -12,6 +12,12 @@ import { Io } from "../ui/io";
 import { buildGguf, type GgufType } from "./gguf-format";
 import { writeModel } from "./write-output";
 
+// the models prepare() opened (lazy sources keep their files open), closed when the file is done
+const opened: Array<{ close(): Promise<void> }> = [];
+afterAll(async () => {
+  for (const o of opened.splice(0)) await o.close();
+});
+
 async function quantized(sym: boolean, bits = 4): Promise<QuantizedModel> {
   const s: QuantizeSettings = {
     model: dataFile("stories260K", "stories260K.bin"),
@@ -32,6 +38,7 @@ async function quantized(sym: boolean, bits = 4): Promise<QuantizedModel> {
     format: "gguf",
   };
   const p = await prepare(s);
+  opened.push(p.opened);
   const run = await runQuantization(s, p, new Io({ stdout: new Capture(), stderr: new Capture(), env: {} }));
   return toQuantizedModel(run, s, p);
 }

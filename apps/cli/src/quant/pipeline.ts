@@ -71,21 +71,28 @@ export async function prepare(s: QuantizeSettings): Promise<Prepared> {
     );
   }
   const opened = await openModel(resolved);
-  const tokenizer = await openTokenizer(opened);
-  let { config, source } = opened;
-  const notes: string[] = [];
-  let padding: QuantizedModel["padding"];
-  if (s.format === "gptq" || s.format === "awq") {
-    const padded = paddedIntermediate(config, s.bits, s.groupSize, s.format);
-    if (padded !== config.hiddenDim) {
-      padding = { intermediateSize: { original: config.hiddenDim, padded } };
-      notes.push(
-        `padded the feed-forward width ${config.hiddenDim} -> ${padded} with zeros for ${s.format.toUpperCase()} packing and group size ${s.groupSize} (the function is unchanged; recorded in config.json)`,
-      );
-      ({ config, source } = padIntermediate(config, source, padded));
+  // the caller closes the model once it has a Prepared; until then (a bad tokenizer, a shape the
+  // padding refuses) it is ours to close
+  try {
+    const tokenizer = await openTokenizer(opened);
+    let { config, source } = opened;
+    const notes: string[] = [];
+    let padding: QuantizedModel["padding"];
+    if (s.format === "gptq" || s.format === "awq") {
+      const padded = paddedIntermediate(config, s.bits, s.groupSize, s.format);
+      if (padded !== config.hiddenDim) {
+        padding = { intermediateSize: { original: config.hiddenDim, padded } };
+        notes.push(
+          `padded the feed-forward width ${config.hiddenDim} -> ${padded} with zeros for ${s.format.toUpperCase()} packing and group size ${s.groupSize} (the function is unchanged; recorded in config.json)`,
+        );
+        ({ config, source } = padIntermediate(config, source, padded));
+      }
     }
+    return { opened, config, source, tokenizer, padding, notes };
+  } catch (e) {
+    await opened.close();
+    throw e;
   }
-  return { opened, config, source, tokenizer, padding, notes };
 }
 
 /** Calibration windows from the --calib files (or the built-in text), seeded. */
