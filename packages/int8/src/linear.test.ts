@@ -145,6 +145,19 @@ describe("stored forms", () => {
     expect(() => Q8_0Linear.fromBytes(bytes.subarray(0, 100), 6, 64, { name: "w" })).toThrow(/"w" has 100 bytes, expected 408/);
   });
 
+  // the one-token kernel runs groups of four row tiles side by side, then the n4 % 4 left one by one
+  it.each([1, 2, 3, 4, 5, 6, 7, 8, 9, 13])("Q8_0Linear one token, %i row tiles: fast = reference, bit for bit", (n4) => {
+    const n = 4 * n4 - (n4 % 3); // some shapes end in a ragged tile
+    const k = 96;
+    const w = gaussian(n * k, n4, 0.05);
+    const x = gaussian(k, n4 + 100);
+    const layer = Q8_0Linear.fromWeight(w, n, k, { bias: gaussian(n, n4 + 200) });
+    const fast = layer.forward(x, 1);
+    const ref = withRef(() => layer.forward(x, 1));
+    expect(Array.from(fast)).toEqual(Array.from(ref));
+    layer.dispose();
+  });
+
   it("Q8_0Linear rejects inFeatures that are not a multiple of 32", () => {
     expect(() => Q8_0Linear.fromWeight(new Float32Array(2 * 40), 2, 40, { name: "output.weight" })).toThrow(
       /"output\.weight" has inFeatures 40, not a multiple of the Q8_0 block size 32/,

@@ -224,8 +224,9 @@ export class Q8_0Linear implements Linear {
       return y;
     }
     const have = sharedActs(shared, WASM_ACTS, x, m, k);
-    // one token: the widened activations, and per thread part the GEMV's block sums (nb x 64 bytes)
-    const sums = m === 1 ? nb * 64 : 0;
+    // one token: the widened activations, and per thread part the GEMV's block sums (nb x 64 bytes
+    // for each of the four tiles it runs side by side)
+    const sums = m === 1 ? nb * 256 : 0;
     const parts = m === 1 ? columnParts(n * k, ldy) : 0;
     withReusableScratch([have ? 0 : m * k * 4, m * k, m * nb * 4, m * ldy * 4, m === 1 ? k * 2 : 0, parts * sums], ([xp, qp, dp, yp, wp, sp]) => {
       const engine = getEngine();
