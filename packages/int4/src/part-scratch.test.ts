@@ -1,7 +1,7 @@
 import type { KernelPart } from "@lowbit/tensor";
 import { afterAll, describe, expect, it, vi } from "vitest";
 
-// The one-token kernels that keep per-group (or per-block) sums in scratch write ng * 64 (nb * 64)
+// The one-token kernels that keep per-group (or per-block) sums in scratch write ng * 64 (nb * 256)
 // bytes at their last argument. When a call is split over threads, each part must get a slice of
 // its own: two parts sharing one would race, and a thread test comparing outputs only sees that
 // when the two happen to run the same tile at the same moment. This records every dispatch and
@@ -30,7 +30,7 @@ function scratchBytes(part: KernelPart): number | undefined {
   const a = part.args;
   if (part.fn.startsWith("gemv_f32_b")) return a[7]! * 64; // [w, sc, zr, x, xsum, y, n4, ng, gp, tmp]
   if (part.fn.startsWith("gemv_i8p_b4")) return a[8]! * 64; // [w, sc, zr, xa, dx, xs, y, n4, ng, ..., tmp]
-  if (part.fn === "q4_0_gemv") return a[6]! * 64; // [xa, ad, ks, wq, ws, y, nb, n4, bias, nib, tmp]
+  if (part.fn === "q4_0_gemv") return a[6]! * 256; // [xa, ad, ks, wq, ws, y, nb, n4, bias, nib, tmp]: four tiles' sums
   return undefined;
 }
 

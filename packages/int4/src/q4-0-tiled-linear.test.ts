@@ -37,6 +37,15 @@ describe("Q4_0TiledLinear", () => {
     lin.dispose();
   });
 
+  // the one-token kernel runs groups of four row tiles side by side, then the n4 % 4 left one by one
+  it.each([1, 2, 3, 4, 5, 6, 7, 8, 9, 13])("one token over %i row tiles: wasm = reference bit for bit", (n4) => {
+    const rows = 4 * n4 - (n4 % 3); // some shapes end in a ragged tile
+    const { lin } = make(rows, 96, n4);
+    const x = new TestRng(n4 + 50).normals(96);
+    expect(bitsEqual(lin.run(x, 1, undefined, "wasm"), lin.run(x, 1, undefined, "ref"))).toBe(true);
+    lin.dispose();
+  });
+
   it.each([
     ["zeros", () => new Float32Array(64)],
     ["a spike", () => Float32Array.from({ length: 64 }, (_, i) => (i === 5 ? 1e4 : i === 40 ? -3e-3 : 0))],

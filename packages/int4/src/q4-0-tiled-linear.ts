@@ -231,8 +231,9 @@ export class Q4_0TiledLinear implements Linear {
     // activations: q4_0_quant_act's pre-scaled i16 fields, or q4_0_quant_act8's int8 values
     const aBytes = x8 ? m * k : m * k * 2;
     const sBytes = m * nb * 4;
-    // per thread part: the int8 tile expansion (x8), or the one-token GEMV's block sums (nb x 64 bytes)
-    const tileBytes = x8 ? nb * 128 : m === 1 ? nb * 64 : 0;
+    // per thread part: the int8 tile expansion (x8), or the one-token GEMV's block sums (nb x 64 bytes
+    // for each of the four tiles it runs side by side)
+    const tileBytes = x8 ? nb * 128 : m === 1 ? nb * 256 : 0;
     const base = engine.scratch(xBytes + aBytes + 2 * sBytes + m * ldy * 4 + parts * tileBytes + 64 * (6 + parts));
     const px = align(base);
     const pa = align(px + xBytes);
