@@ -117,6 +117,16 @@ describe("integer GEMM paths", () => {
     );
   });
 
+  // one activation row: the plain kernel reads four weight rows a quarter of the columns apart, then
+  // the n % 4 rows left one by one
+  it.each([1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 38])("one activation row, %i weight rows: plain = Winograd bit for bit", (n) => {
+    for (const mode of [0, 1] as const) {
+      const o = randomOperands(1, n, 72, n * 11 + mode, mode === 1, mode === 1);
+      expect(firstDiff(run(o, mode, "plain"), run(o, mode, "winograd")), `mode ${mode}`).toBe("none");
+      if (mode === 0) expect(firstDiff(run(o, 0, "plain"), exactI32(o)), "exact sums").toBe("none");
+    }
+  });
+
   it.each([
     ["uint8 255 x int8 -128", 255, -128],
     ["int8 -128 x int8 -128", -128, -128],
