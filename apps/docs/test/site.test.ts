@@ -74,7 +74,8 @@ async function visit(page: Page, route: string): Promise<PageVisit> {
       if (state !== "ready") errors.push(`playground: ${await page.textContent("[data-testid=status]")}`);
     }
     const links = await page.$$eval("a[href]", (as) => as.map((a) => (a as HTMLAnchorElement).href));
-    const h1 = (await page.textContent("h1").catch(() => "")) ?? "";
+    // rendered with .VPContent: a page without an h1 fails below, after seconds rather than minutes
+    const h1 = (await page.textContent("h1", { timeout: 5_000 }).catch(() => "")) ?? "";
     return { errors, links, h1 };
   } finally {
     page.off("console", onConsole);
@@ -273,7 +274,9 @@ describe("playground in Chromium against Node", () => {
     await page.goto(`${server.url}/playground.html`);
     await page.waitForSelector("[data-testid=model-summary]", { timeout: 120_000 });
     await waitReady();
-  }, 180_000);
+    // above the sum of the waits (navigation 120 s, summary 120 s, ready 180 s), so a slow page
+    // fails with Playwright's message rather than the hook's
+  }, 480_000);
 
   afterAll(async () => {
     await page?.close();

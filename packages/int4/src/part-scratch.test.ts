@@ -1,8 +1,8 @@
 import type { KernelPart } from "@lowbit/tensor";
 import { afterAll, describe, expect, it, vi } from "vitest";
 
-// The one-token kernels that keep per-group (or per-block) sums in scratch write ng * 64 (nb * 256)
-// bytes at their last argument. When a call is split over threads, each part must get a slice of
+// The one-token kernels that keep per-group (or per-block) sums in scratch write ng * 64 bytes
+// (q4_0_gemv: nb * 256, four tiles' block sums) at their last argument. When a call is split over threads, each part must get a slice of
 // its own: two parts sharing one would race, and a thread test comparing outputs only sees that
 // when the two happen to run the same tile at the same moment. This records every dispatch and
 // checks the slices directly.

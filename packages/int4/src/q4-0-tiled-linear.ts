@@ -94,8 +94,8 @@ function sharedActs<T extends { x: Float32Array; m: number; k: number }>(
  * sum (e - 8) * q times f32(d_w * d_a), summed block by block in f32 (vec_dot_q4_0_q8_0).
  *
  * In kernel memory the weights stay 4-bit: rows in tiles of 4 (zero rows pad the last tile),
- * codes [n4][nb][4][16 bytes] in the file's nibble order and the scales as f32 [n4][nb][4], so a
- * tile is two sequential streams of 20 bytes per 32 weights (the file holds 18). The WebAssembly
+ * codes [n4][nb][4][16 bytes] in the file's nibble order and the scales as f32 [n4][nb][4]: 20
+ * bytes per 32 weights (the file holds 18), each tile's codes and scales sequential. The WebAssembly
  * kernel works on the packed bytes with the fixed zero 8 folded into a per-block activation sum;
  * a plain TypeScript reference twin gives the same bits. Kernel threads split the tiles, one
  * dispatch per call, bit-identical to one thread.

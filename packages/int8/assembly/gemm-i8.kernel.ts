@@ -70,7 +70,8 @@
  * C[m, n] = A[m, kp] . B[n, kp]^T with A i16 (int8/uint8 values) and B i8, exact i32 sums,
  * followed by the epilogue chosen by `mode` (see epilogue4). aScale f32 [m], aZero i32 [m],
  * wScale f32 [n], wSum i32 [n] (sum of each weight row), bias f32 [n] or 0. Only output columns
- * [j0, j1) are computed (a thread's share; j0 a multiple of 4 keeps every column's path).
+ * [j0, j1) are computed (a thread's share; with m > 1, j0 a multiple of 4 keeps every column's
+ * path; with m == 1 every column gets the same arithmetic wherever it falls, see gemvFar).
  */
 export function gemm_i16_i8(
   a: usize, b: usize, c: usize, m: i32, n: i32, kp: i32, mode: i32,
@@ -156,9 +157,9 @@ export function gemm_i16_i8(
 /**
  * gemm_i16_i8 for one activation row: four weight rows a quarter of [j0, j1) apart side by side, so
  * the weights are read as four streams far apart. Four adjacent rows (kp bytes apart) read no faster
- * than one stream, and at kp = 768 much slower: 32000 x 768 took 5.7 ms that way and 2.6 ms this way,
- * 4096 x 4096 2.2 and 1.9, on the 2-core Zen 1 machine with the weights coming from memory. Exact
- * integer sums and the same epilogue arithmetic per output, so the same bits.
+ * than one stream, and at kp = 768 much slower: 32000 x 768 took 5.5-5.8 ms that way and 2.3 ms this
+ * way, 4096 x 4096 1.94-2.01 and 1.56-1.63, on the 2-core Zen 1 machine with the weights coming from
+ * memory. Exact integer sums and the same epilogue arithmetic per output, so the same bits.
  */
 @inline function gemvFar(
   a: usize, b: usize, c: usize, n: i32, kp: i32, mode: i32,

@@ -90,7 +90,8 @@ export async function prepare(s: QuantizeSettings): Promise<Prepared> {
     }
     return { opened, config, source, tokenizer, padding, notes };
   } catch (e) {
-    await opened.close();
+    // the tokenizer's or the padding's error is the one to report, not a failure to close
+    await opened.close().catch(() => {});
     throw e;
   }
 }
