@@ -1,5 +1,6 @@
 import { ggufInt4ToQuantizedMatrix } from "./codec-gguf";
 import { q4kToQuantizedMatrix } from "./codec-q4k";
+import { q6kToQuantizedMatrix } from "./codec-q6k";
 import { Int4Linear, type Int4LinearOptions } from "./int4-linear";
 
 /**
@@ -41,6 +42,21 @@ export class Q4_KLinear extends Int4Linear {
     super(q4kToQuantizedMatrix(bytes, rows, cols, options.name), {
       ...options,
       kind: options.kind ?? `q4_k${options.activations === "int8" ? "-a8" : ""}`,
+    });
+  }
+}
+
+/**
+ * A linear layer over GGUF Q6_K bytes (cols a multiple of 256): each 16-value sub-block becomes a
+ * group with scale f32(d * sc) and zero 32, its 6-bit codes in 8-bit containers (about 1.3 bytes per
+ * weight in kernel memory against 4 for f32), so dequantizedWeight() equals llama.cpp's
+ * dequantize_row_q6_K exactly. Q4_K_M files keep some linears and usually the classifier in Q6_K.
+ */
+export class Q6_KLinear extends Int4Linear {
+  constructor(bytes: Uint8Array, rows: number, cols: number, options: Int4LinearOptions = {}) {
+    super(q6kToQuantizedMatrix(bytes, rows, cols, options.name), {
+      ...options,
+      kind: options.kind ?? `q6_k${options.activations === "int8" ? "-a8" : ""}`,
     });
   }
 }

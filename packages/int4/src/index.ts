@@ -49,4 +49,5 @@ export {
   q4kToQuantizedMatrix,
   registerQ4KDType,
 } from "./codec-q4k";
-export { Q4_KLinear } from "./block-linear";
+export { Q4_KLinear, Q6_KLinear } from "./block-linear";
+export { q6kToQuantizedMatrix } from "./codec-q6k";

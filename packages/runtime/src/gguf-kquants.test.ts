@@ -284,3 +284,25 @@ describe("the Q4_K entry", () => {
     expect(kQuantDecoder(2)).toBeUndefined();
   });
 });
+
+describe("the Q6_K entry", () => {
+  it("has a linear whose weight is the decoder's values bit for bit, f32 activations unless quantized ones are asked for", () => {
+    const t = GGUF_KQUANT_TYPES.find((x) => x.name === "Q6_K")!;
+    expect(typeof t.linear).toBe("function");
+    fc.assert(
+      fc.property(fc.array(blockArb(210, [208]), { minLength: 2, maxLength: 4 }), (list) => {
+        const rows = list.length;
+        const bytes = new Uint8Array(rows * 210);
+        for (const [i, b] of list.entries()) bytes.set(b, i * 210);
+        const want = kQuantDecoder(14)!(bytes, rows * 256, "t");
+        for (const act of [undefined, "quantized"] as const) {
+          const lin = t.linear!(bytes, rows, 256, undefined, "blk.0.ffn_down.weight", act);
+          expect(lin.kind).toBe(act ? "q6_k-a8" : "q6_k");
+          expect(new Uint32Array(lin.dequantizedWeight().buffer)).toEqual(new Uint32Array(want.buffer));
+          lin.dispose?.();
+        }
+      }),
+      { seed: 0x6b76, numRuns: 20 },
+    );
+  });
+});

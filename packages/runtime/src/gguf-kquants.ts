@@ -1,4 +1,4 @@
-import { dequantizeQ4_KRef, type Int4LinearOptions, Q4_KLinear } from "@lowbit/int4";
+import { dequantizeQ4_KRef, type Int4LinearOptions, Q4_KLinear, Q6_KLinear } from "@lowbit/int4";
 import { f16BitsToF32, LowbitError } from "@lowbit/tensor";
 import type { GgufActivations, GgufTensorType } from "./gguf-types";
 
@@ -8,10 +8,11 @@ import type { GgufActivations, GgufTensorType } from "./gguf-types";
  * plus Q4_K through @lowbit/int4. Each decoder equals libggml's dequantize_row_* bit for bit: every
  * f32 operation of the C code (products, differences, in the same order) is one Math.fround here.
  *
- * The runtime reads these types by decoding them to f32 at load time (no block linear), so a linear
- * stored as Q6_K/Q5_K/... costs 4 bytes per weight in memory, not its 0.6-0.8 bytes on disk; an
- * embedding keeps the file's bytes and decodes one row per lookup (blockEmbedding). Q4_K keeps its
- * bytes as an Int4Linear (Q4_KLinear).
+ * The runtime reads most of these types by decoding them to f32 at load time (no block linear), so
+ * a linear stored as Q5_K/Q3_K/... costs 4 bytes per weight in memory, not its 0.4-0.7 bytes on disk;
+ * an embedding keeps the file's bytes and decodes one row per lookup (blockEmbedding). Q4_K and Q6_K,
+ * the two types of llama.cpp's Q4_K_M mix, become Int4Linears (Q4_KLinear; Q6_KLinear: 6-bit codes
+ * in bytes, one f32 scale per 16 values, about 1.3 bytes per weight, the same values exactly).
  *
  * Block layouts (ggml-common.h; f16 little-endian; QK_K = 256):
  *   Q5_0  22 B: f16 d, u32 qh (5th bits), u8 qs[16]      v = (q - 16) * d
@@ -217,9 +218,9 @@ function dequantizeQ4_K(bytes: Uint8Array, n: number, name = "Q4_K tensor", out?
 
 type Decoder = (bytes: Uint8Array, n: number, name?: string, out?: Float32Array) => Float32Array;
 
-/** Int4Linear options for a GGUF Q4_K tensor: f32 activations unless "quantized" is asked for. */
-function q4kOptions(bias: Float32Array | undefined, name: string, act: GgufActivations | undefined): Int4LinearOptions {
-  return act === "quantized" ? { bias, name, activations: "int8", kind: "q4_k-a8" } : { bias, name, activations: "f32", kind: "q4_k" };
+/** Int4Linear options for a GGUF Q4_K or Q6_K tensor: f32 activations unless "quantized" is asked for. */
+function kquantOptions(kind: "q4_k" | "q6_k", bias: Float32Array | undefined, name: string, act: GgufActivations | undefined): Int4LinearOptions {
+  return act === "quantized" ? { bias, name, activations: "int8", kind: `${kind}-a8` } : { bias, name, activations: "f32", kind };
 }
 
 const entry = (id: number, name: string, blockSize: number, blockBytes: number, decode: Decoder): GgufTensorType => ({
@@ -232,7 +233,7 @@ const entry = (id: number, name: string, blockSize: number, blockBytes: number, 
 
 /**
  * The k-quant and 5-bit ggml types as GgufTensorType entries for the runtime's type table (ids as in
- * ggml.h). Only Q4_K has a linear (Q4_KLinear); the others decode to f32 at load.
+ * ggml.h). Q4_K and Q6_K have linears (Q4_KLinear, Q6_KLinear); the others decode to f32 at load.
  */
 export const GGUF_KQUANT_TYPES: readonly GgufTensorType[] = [
   entry(6, "Q5_0", 32, 22, dequantizeQ5_0),
@@ -241,10 +242,13 @@ export const GGUF_KQUANT_TYPES: readonly GgufTensorType[] = [
   entry(11, "Q3_K", QK_K, 110, dequantizeQ3_K),
   {
     ...entry(12, "Q4_K", QK_K, 144, dequantizeQ4_K),
-    linear: (bytes, out, inp, bias, name, act) => new Q4_KLinear(bytes, out, inp, q4kOptions(bias, name, act)),
+    linear: (bytes, out, inp, bias, name, act) => new Q4_KLinear(bytes, out, inp, kquantOptions("q4_k", bias, name, act)),
   },
   entry(13, "Q5_K", QK_K, 176, dequantizeQ5_K),
-  entry(14, "Q6_K", QK_K, 210, dequantizeQ6_K),
+  {
+    ...entry(14, "Q6_K", QK_K, 210, dequantizeQ6_K),
+    linear: (bytes, out, inp, bias, name, act) => new Q6_KLinear(bytes, out, inp, kquantOptions("q6_k", bias, name, act)),
+  },
 ];
 
 const DECODERS = new Map<number, Decoder>([

@@ -34,7 +34,7 @@ export function halfLinear(
  * token and 32-value block on the fly and multiplied in integers, as llama.cpp's CPU backend does
  * (Q8_0 x Q8_0 blocks; Q4_0/Q4_1 x int8 blocks), which about doubles the speed of a Q4_x GEMV;
  * "f32": f32 activations times weights dequantized on the fly. Unset, each type keeps its default:
- * Q8_0 and Q4_0 quantized (loadGguf routes Q4_0 to Q4_0TiledLinear), Q4_1 and Q4_K f32.
+ * Q8_0 and Q4_0 quantized (loadGguf routes Q4_0 to Q4_0TiledLinear), Q4_1, Q4_K and Q6_K f32.
  */
 export type GgufActivations = "quantized" | "f32";
 
@@ -115,7 +115,7 @@ const TYPES: GgufTensorType[] = [
     toF32: (bytes, n) => dequantizeQ4_1Ref(bytes, n),
     linear: (bytes, out, inp, bias, name, act) => new Q4_1Linear(bytes, out, inp, int4Options(bias, name, act, "q4_1")),
   },
-  // Q4_K (kept 4-bit), and Q5_0/Q5_1/Q2_K/Q3_K/Q5_K/Q6_K (decoded to f32 at load): gguf-kquants.ts
+  // Q4_K and Q6_K (kept 4- and 6-bit), and Q5_0/Q5_1/Q2_K/Q3_K/Q5_K (decoded to f32 at load): gguf-kquants.ts
   ...GGUF_KQUANT_TYPES,
 ];
 

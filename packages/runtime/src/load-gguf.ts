@@ -128,7 +128,7 @@ export function ggufSource(file: GgufFile, activations?: GgufActivations, halfWe
   };
 }
 
-/** Loads a GGUF model (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K; Q5_0, Q5_1, Q2_K, Q3_K, Q5_K, Q6_K decoded to f32; see gguf-types.ts). */
+/** Loads a GGUF model (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K; Q5_0, Q5_1, Q2_K, Q3_K, Q5_K decoded to f32; see gguf-types.ts). */
 export async function loadGguf(path: string, options: GgufLoadOptions = {}): Promise<LlamaModel> {
   const file = await readGguf(path);
   try {
