@@ -98,8 +98,9 @@ function expectedType(f: (typeof FILES)[number], name: string, dims: readonly nu
 
 // Largest |p_llama.cpp - p_lowbit| over the vocabulary along llama.cpp's greedy path, and how
 // often the argmax agrees (of 48). On the F32 file the gap is accumulation order and llama.cpp's f16
-// KV cache (measured 9.8e-4, 48/48). On the quantized files lowbit decodes the weights to f32 (bit
-// for bit libggml's) and multiplies f32 activations, while llama.cpp quantizes the activations inside
+// KV cache (measured 9.8e-4, 48/48). On the quantized files lowbit's weights are libggml's values
+// (Q6_K and the types decoded to f32 bit for bit, Q4_K to f32 rounding) and it multiplies f32
+// activations, while llama.cpp quantizes the activations inside
 // every matmul: to Q8_K (one scale per 256 values) against k-quants, to Q8_0/Q8_1 (one per 32)
 // against Q5_x. Measured (seed 4242, 3 prompts x 16 steps, top-1 probabilities up to 0.8-0.97):
 // k-quant files 2.2e-2..2.9e-2, Q5_x 1.5e-2..1.9e-2; argmax 45-48/48.
@@ -169,12 +170,20 @@ describe.skipIf(!hasData)("GGUF k-quants and Q5_x written by llama.cpp, loaded b
       const source = ggufSource(file);
       const checks = await compareDecodeWithLibggml(file, source, dir, f.type, (type) => TENSOR_TYPE_NAME[type]!, harness);
       let checked = 0;
+      const linears = new Set<string>();
       for (const c of checks) {
         expect(c.decoded).toBe(c.n);
         expect(c.firstDiff, `${c.name} (type ${c.type}): first differing value`).toBe(-1);
         checked += c.n;
+        if (c.linear) {
+          linears.add(c.linear.kind);
+          // Q4_K's float zeros agree to f32 rounding only (see @lowbit/int4); every other kept encoding exactly
+          if (c.linear.kind !== "q4_k") expect(c.linear.firstDiff, `${c.name} as a ${c.linear.kind} linear: first differing value`).toBe(-1);
+        }
       }
       expect(checked).toBeGreaterThan(1_500_000);
+      // Q4_K_M and Q6_K files keep their Q6_K matrices as 6-bit linears, compared above
+      if (f.type === "q6_k" || f.type === "q4_k_m") expect([...linears]).toContain("q6_k");
     } finally {
       await file.close();
     }

@@ -104,6 +104,7 @@ describe("GGUF Q6_K", () => {
     bad[208] = 0x00;
     bad[209] = 0x7c; // f16 infinity
     expect(() => q6kToQuantizedMatrix(bad, 2, 256, "w")).toThrow(LowbitError);
-    expect(() => q6kToQuantizedMatrix(bad, 2, 256, "w")).toThrow(/q6_k w: block 0 has a non-finite scale/);
+    expect(() => q6kToQuantizedMatrix(bad, 2, 256, "w")).toThrow(/q6_k w: block 0 \(row 0\) has a non-finite scale/);
+    expect(() => q6kToQuantizedMatrix(bytes, 0, 256, "w")).toThrow(/q6_k w: row count 0 is not a positive integer/);
   });
 });

@@ -24,7 +24,10 @@ const f = Math.fround;
  * products). The codes keep their 6 bits (Int4Linear stores them in 8-bit containers).
  */
 export function q6kToQuantizedMatrix(bytes: Uint8Array, rows: number, cols: number, name = "weight"): QuantizedMatrix {
-  if (!(cols > 0 && cols % Q6_K_BLOCK_VALUES === 0 && rows > 0)) {
+  if (!(Number.isInteger(rows) && rows > 0)) {
+    throw new LowbitError("E_SHAPE_MISMATCH", `q6_k ${name}: row count ${rows} is not a positive integer`);
+  }
+  if (!(Number.isInteger(cols) && cols > 0 && cols % Q6_K_BLOCK_VALUES === 0)) {
     throw new LowbitError("E_SHAPE_MISMATCH", `q6_k ${name}: row length ${cols} is not a positive multiple of 256`);
   }
   const nb = (rows * cols) / Q6_K_BLOCK_VALUES;
@@ -38,7 +41,8 @@ export function q6kToQuantizedMatrix(bytes: Uint8Array, rows: number, cols: numb
     const o = i * Q6_K_BLOCK_BYTES;
     const d = f16BitsToF32(bytes[o + 208]! | (bytes[o + 209]! << 8));
     if (!Number.isFinite(d)) {
-      throw new LowbitError("E_NON_FINITE", `q6_k ${name}: block ${i} has a non-finite scale d (${d})`);
+      const perRow = cols / Q6_K_BLOCK_VALUES;
+      throw new LowbitError("E_NON_FINITE", `q6_k ${name}: block ${i} (row ${Math.floor(i / perRow)}) has a non-finite scale d (${d})`);
     }
     for (let j = 0; j < 16; j++) scales[i * 16 + j] = f(d * ((bytes[o + 192 + j]! << 24) >> 24));
     const y = i * Q6_K_BLOCK_VALUES;

@@ -9,7 +9,7 @@ import type { GgufActivations, GgufTensorType } from "./gguf-types";
  * f32 operation of the C code (products, differences, in the same order) is one Math.fround here.
  *
  * The runtime reads most of these types by decoding them to f32 at load time (no block linear), so
- * a linear stored as Q5_K/Q3_K/... costs 4 bytes per weight in memory, not its 0.4-0.7 bytes on disk;
+ * a linear stored as Q5_K/Q3_K/... costs 4 bytes per weight in memory, not its 0.33-0.75 bytes on disk;
  * an embedding keeps the file's bytes and decodes one row per lookup (blockEmbedding). Q4_K and Q6_K,
  * the two types of llama.cpp's Q4_K_M mix, become Int4Linears (Q4_KLinear; Q6_KLinear: 6-bit codes
  * in bytes, one f32 scale per 16 values, about 1.3 bytes per weight, the same values exactly).

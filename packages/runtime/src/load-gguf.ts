@@ -70,7 +70,7 @@ export interface GgufLoadOptions extends BuildOptions {
   overrides?: Partial<LlamaConfig>;
   /**
    * What block-quantized linears multiply with (see GgufActivations). Unset: Q8_0 and Q4_0
-   * quantized (llama.cpp's arithmetic and the fastest), Q4_1 f32.
+   * quantized (llama.cpp's arithmetic and the fastest), Q4_1, Q4_K and Q6_K f32.
    */
   activations?: GgufActivations;
   /** F16/BF16 linears: "keep" (default) 16-bit HalfLinear, "f32" decoded at load (see HalfWeights). */

@@ -122,12 +122,12 @@ describe("the decoder's kernels on 2 and 3 kernel threads equal one thread bit f
     const ops = runOps(1);
     // attention cases + ropeAttention windows (3 windows, RoPE of q and k) + rotateRows + 3 x 3 ops
     expect(kernelThreadsInfo().dispatches - before).toBe(ATTENTION.length + 5 + 1 + 9);
-    ops.forEach((o, i) => expect(bitsEqual(o, single.ops[i]!), `op output ${i}`).toBe(true));
-    models.forEach((m, mi) => {
+    for (const [i, o] of ops.entries()) expect(bitsEqual(o, single.ops[i]!), `op output ${i}`).toBe(true);
+    for (const [mi, m] of models.entries()) {
       runModel(m, 2);
       const got = runModel(m, 1);
-      got.forEach((o, i) => expect(bitsEqual(o, single.models[mi]![i]!), `${MODELS[mi]![0]}: output ${i}`).toBe(true));
-    });
+      for (const [i, o] of got.entries()) expect(bitsEqual(o, single.models[mi]![i]!), `${MODELS[mi]![0]}: output ${i}`).toBe(true);
+    }
   });
 
   it("with the default thresholds: a 128-token prefill's attention is split, a decode step over a short context is not", async () => {
@@ -141,7 +141,7 @@ describe("the decoder's kernels on 2 and 3 kernel threads equal one thread bit f
     const before = kernelThreadsInfo().dispatches;
     const ops = runOps(1);
     expect(kernelThreadsInfo().dispatches).toBeGreaterThan(before);
-    ops.forEach((o, i) => expect(bitsEqual(o, single.ops[i]!), `op output ${i}`).toBe(true));
+    for (const [i, o] of ops.entries()) expect(bitsEqual(o, single.ops[i]!), `op output ${i}`).toBe(true);
     await shutdownKernelThreads();
     expect(attentionParts(shape, 128, 0)).toBe(1);
   });

@@ -84,13 +84,24 @@ export function softmaxRow(logits: Float32Array, row: number, vocab: number): Fl
   return p;
 }
 
-/** One tensor's comparison: index of the first value whose bits differ from libggml's, or -1. */
+/**
+ * One tensor's comparison: index of the first value whose bits differ from libggml's, or -1; for a
+ * matrix the source keeps as a linear layer in its own encoding (e.g. Q4_K, Q6_K), the same for the
+ * layer's dequantizedWeight() (`linear`: its kind and first differing value, or undefined).
+ */
 export interface DecodeCheck {
   name: string;
   type: number;
   n: number;
   decoded: number;
   firstDiff: number;
+  linear?: { kind: string; firstDiff: number };
+}
+
+function firstDiffOf(ours: Float32Array, theirs: Uint32Array, at: number, n: number): number {
+  const bits = new Uint32Array(ours.buffer, ours.byteOffset, Math.min(ours.length, n));
+  for (let i = 0; i < bits.length; i++) if (bits[i] !== theirs[at + i]) return i;
+  return -1;
 }
 
 /**
@@ -126,10 +137,14 @@ export async function compareDecodeWithLibggml(
     let at = 0;
     for (const t of list) {
       const ours = await source.readF32(t.name);
-      const bits = new Uint32Array(ours.buffer, ours.byteOffset, Math.min(ours.length, t.n));
-      let firstDiff = -1;
-      for (let i = 0; i < bits.length && firstDiff < 0; i++) if (bits[i] !== theirs[at + i]) firstDiff = i;
-      out.push({ name: t.name, type, n: t.n, decoded: ours.length, firstDiff });
+      const check: DecodeCheck = { name: t.name, type, n: t.n, decoded: ours.length, firstDiff: firstDiffOf(ours, theirs, at, t.n) };
+      const dims = file.tensors.find((x) => x.name === t.name)!.dims;
+      const lin = dims.length === 2 && t.name !== "token_embd.weight" ? await source.readLinear?.(t.name, dims[1]!, dims[0]!) : undefined;
+      if (lin) {
+        check.linear = { kind: lin.kind, firstDiff: firstDiffOf(lin.dequantizedWeight(), theirs, at, t.n) };
+        lin.dispose?.();
+      }
+      out.push(check);
       at += t.n;
     }
   }
