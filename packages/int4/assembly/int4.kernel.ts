@@ -1296,3 +1296,102 @@ export function q4_0_gemm_x8(xq: usize, ad: usize, wq: usize, ws: usize, y: usiz
     }
   }
 }
+
+// ---------------------------------------------------------------- GGUF Q6_K, int8 activations
+//
+// Q6_KTiledLinear keeps Q6_K weights as int8 codes q - 32 in tiles of 4 rows, wq i8 [n4][nb][4][32]
+// (a tile's 32-value block is 128 contiguous bytes, row r at r * 32), and per block two f32 scales
+// per row (the block's two 16-value sub-blocks), ws f32 [n4][nb][8]: the four rows' first-half
+// scales, then their second-half scales. Activations come from q4_0_quant_act8 (int8 per 32-value
+// block, ad f32 [nb]). Per row and block: t = f32(lo) * s_lo + f32(hi) * s_hi with lo, hi the
+// integer sums over the two halves, then y += t * ad[b], block by block in f32 (+ bias).
+
+/** One block of one tile: each row's half sums, unreduced, lo to pt + 16r and hi to pt + 64 + 16r. */
+@inline function q6TileBlock(p: usize, x0: v128, x1: v128, x2: v128, x3: v128, pt: usize): void {
+  for (let r = 0; r < 4; r++) {
+    const o = p + (<usize>r << 5);
+    v128.store(pt + (<usize>r << 4), i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(o), x0), i32x4.dot_i16x8_s(v128.load8x8_s(o, 8), x1)));
+    v128.store(pt + (<usize>r << 4), i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(o, 16), x2), i32x4.dot_i16x8_s(v128.load8x8_s(o, 24), x3)), 64);
+  }
+}
+
+/** Tile t's epilogue from its block half sums at sums (nb * 128 bytes). */
+@inline function q6TileEpilogue(sums: usize, ad: usize, ws: usize, y: usize, nb: i32, t: i32, bias: usize): void {
+  let st = ws + ((<usize>t * <usize>nb) << 5);
+  let pd = ad;
+  let acc = f32x4.splat(0);
+  const end = sums + (<usize>nb << 7);
+  for (let pt = sums; pt < end; pt += 128) {
+    const lo = f32x4.convert_i32x4_s(hsum4i(v128.load(pt), v128.load(pt, 16), v128.load(pt, 32), v128.load(pt, 48)));
+    const hi = f32x4.convert_i32x4_s(hsum4i(v128.load(pt, 64), v128.load(pt, 80), v128.load(pt, 96), v128.load(pt, 112)));
+    const tb = f32x4.add(f32x4.mul(lo, v128.load(st)), f32x4.mul(hi, v128.load(st, 16)));
+    acc = f32x4.add(acc, f32x4.mul(tb, v128.load32_splat(pd)));
+    st += 32;
+    pd += 4;
+  }
+  if (bias != 0) acc = f32x4.add(acc, v128.load(bias + (<usize>t << 4)));
+  v128.store(y + (<usize>t << 4), acc);
+}
+
+/**
+ * One token over the n4 tiles at wq/ws (a thread's share: pointers advanced to its first tile);
+ * y f32 [n4 * 4]; tmp: nb * 512 bytes of this call's own. As q8_0_gemv_q8 in @lowbit/int8, four tiles
+ * a quarter of the call apart run side by side (four weight streams), in two passes per group: the
+ * rows' half sums into tmp, then each tile's epilogue; the n4 % 4 tiles left run one at a time.
+ */
+export function q6_k_gemv(xq: usize, ad: usize, wq: usize, ws: usize, y: usize, nb: i32, n4: i32, bias: usize, tmp: usize): void {
+  const tileBytes = <usize>nb << 7;
+  const slice = <usize>nb << 7;
+  const q = n4 >> 2;
+  const qBytes = <usize>q * tileBytes;
+  for (let t = 0; t < q; t++) {
+    let p = wq + <usize>t * tileBytes;
+    let xb = xq;
+    for (let pt = tmp; pt < tmp + slice; pt += 128) {
+      const x0 = v128.load8x8_s(xb), x1 = v128.load8x8_s(xb, 8), x2 = v128.load8x8_s(xb, 16), x3 = v128.load8x8_s(xb, 24);
+      q6TileBlock(p, x0, x1, x2, x3, pt);
+      q6TileBlock(p + qBytes, x0, x1, x2, x3, pt + slice);
+      q6TileBlock(p + 2 * qBytes, x0, x1, x2, x3, pt + 2 * slice);
+      q6TileBlock(p + 3 * qBytes, x0, x1, x2, x3, pt + 3 * slice);
+      p += 128;
+      xb += 32;
+    }
+    q6TileEpilogue(tmp, ad, ws, y, nb, t, bias);
+    q6TileEpilogue(tmp + slice, ad, ws, y, nb, t + q, bias);
+    q6TileEpilogue(tmp + 2 * slice, ad, ws, y, nb, t + 2 * q, bias);
+    q6TileEpilogue(tmp + 3 * slice, ad, ws, y, nb, t + 3 * q, bias);
+  }
+  for (let t = q << 2; t < n4; t++) {
+    let p = wq + <usize>t * tileBytes;
+    let xb = xq;
+    for (let pt = tmp; pt < tmp + slice; pt += 128) {
+      q6TileBlock(p, v128.load8x8_s(xb), v128.load8x8_s(xb, 8), v128.load8x8_s(xb, 16), v128.load8x8_s(xb, 24), pt);
+      p += 128;
+      xb += 32;
+    }
+    q6TileEpilogue(tmp, ad, ws, y, nb, t, bias);
+  }
+}
+
+/**
+ * m tokens (xq/ad for token i at i * nb blocks), the same arithmetic per output as q6_k_gemv: per
+ * tile, every token runs over the tile's weights (still in cache after the first). y row stride
+ * ldy (floats); tmp: nb * 128 bytes of this call's own.
+ */
+export function q6_k_gemm(xq: usize, ad: usize, wq: usize, ws: usize, y: usize, m: i32, nb: i32, n4: i32, ldy: i32, bias: usize, tmp: usize): void {
+  const tileBytes = <usize>nb << 7;
+  const slice = <usize>nb << 7;
+  for (let t = 0; t < n4; t++) {
+    const wt = wq + <usize>t * tileBytes;
+    for (let i = 0; i < m; i++) {
+      let p = wt;
+      let xb = xq + ((<usize>i * <usize>nb) << 5);
+      for (let pt = tmp; pt < tmp + slice; pt += 128) {
+        q6TileBlock(p, v128.load8x8_s(xb), v128.load8x8_s(xb, 8), v128.load8x8_s(xb, 16), v128.load8x8_s(xb, 24), pt);
+        p += 128;
+        xb += 32;
+      }
+      q6TileEpilogue(tmp, ad + ((<usize>i * <usize>nb) << 2), ws, y + ((<usize>i * <usize>ldy) << 2), nb, t, bias);
+    }
+  }
+}

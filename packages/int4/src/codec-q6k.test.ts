@@ -1,43 +1,9 @@
-import { f16BitsToF32, f32ToF16Bits, LowbitError } from "@lowbit/tensor";
+import { f16BitsToF32, LowbitError } from "@lowbit/tensor";
 import { describe, expect, it } from "vitest";
 import { Q6_KLinear } from "./block-linear";
-import { Q6_K_BLOCK_BYTES, q6kToQuantizedMatrix } from "./codec-q6k";
+import { q6kToQuantizedMatrix } from "./codec-q6k";
 import { relRmse, TestRng } from "./test-rng";
-
-interface Q6Block {
-  q: Uint8Array; // 256 codes, 0..63
-  sc: Int8Array; // 16 sub-block scales
-  d: number; // f16 bits
-}
-
-/** Packs blocks into GGUF Q6_K bytes (the layout codec-q6k.ts documents), for tests. */
-function packQ6K(blocks: Q6Block[]): Uint8Array {
-  const out = new Uint8Array(blocks.length * Q6_K_BLOCK_BYTES);
-  blocks.forEach(({ q, sc, d }, i) => {
-    const o = i * Q6_K_BLOCK_BYTES;
-    for (let h = 0; h < 2; h++) {
-      for (let l = 0; l < 32; l++) {
-        const [q0, q1, q2, q3] = [0, 32, 64, 96].map((t) => q[128 * h + t + l]!) as [number, number, number, number];
-        out[o + 64 * h + l] = (q0 & 15) | ((q2 & 15) << 4);
-        out[o + 64 * h + l + 32] = (q1 & 15) | ((q3 & 15) << 4);
-        out[o + 128 + 32 * h + l] = (q0 >> 4) | ((q1 >> 4) << 2) | ((q2 >> 4) << 4) | ((q3 >> 4) << 6);
-      }
-    }
-    for (let j = 0; j < 16; j++) out[o + 192 + j] = sc[j]! & 255;
-    out[o + 208] = d & 255;
-    out[o + 209] = d >> 8;
-  });
-  return out;
-}
-
-function randomBlocks(n: number, rng: TestRng): Q6Block[] {
-  return Array.from({ length: n }, () => ({
-    q: Uint8Array.from({ length: 256 }, () => rng.int(64)),
-    // the full int8 range, zero and negative scales included
-    sc: Int8Array.from({ length: 16 }, (_, j) => (j === 5 ? 0 : j === 6 ? -128 : rng.int(256) - 128)),
-    d: f32ToF16Bits(0.0005 + rng.uniform() * 0.002),
-  }));
-}
+import { packQ6K, randomQ6Blocks } from "./test-q6k";
 
 describe("GGUF Q6_K", () => {
   it.each([
@@ -46,7 +12,7 @@ describe("GGUF Q6_K", () => {
     [5, 768],
   ])("%ix%i: codes, scales and zeros come back exactly; Q6_KLinear's weight is d * sc * (q - 32) in f32", (rows, cols) => {
     const rng = new TestRng(rows * 7 + cols);
-    const blocks = randomBlocks((rows * cols) / 256, rng);
+    const blocks = randomQ6Blocks((rows * cols) / 256, rng);
     const bytes = packQ6K(blocks);
     const qm = q6kToQuantizedMatrix(bytes, rows, cols);
     expect(qm.bits).toBe(6);
@@ -73,7 +39,7 @@ describe("GGUF Q6_K", () => {
     [4, 37, 512],
   ])("m=%i %ix%i: wasm matches the reference with f32 and int8 activations, both near the f32 product", (m, rows, cols) => {
     const rng = new TestRng(m + rows + cols);
-    const bytes = packQ6K(randomBlocks((rows * cols) / 256, rng));
+    const bytes = packQ6K(randomQ6Blocks((rows * cols) / 256, rng));
     const x = rng.normals(m * cols);
     for (const int8 of [false, true]) {
       const lin = new Q6_KLinear(bytes, rows, cols, { activations: int8 ? "int8" : "f32" });
@@ -97,7 +63,7 @@ describe("GGUF Q6_K", () => {
   });
 
   it("names the tensor on a bad shape, a short buffer or a non-finite scale", () => {
-    const bytes = packQ6K(randomBlocks(2, new TestRng(1)));
+    const bytes = packQ6K(randomQ6Blocks(2, new TestRng(1)));
     expect(() => q6kToQuantizedMatrix(bytes, 2, 200, "blk.0.ffn_down.weight")).toThrow(/q6_k blk\.0\.ffn_down\.weight: row length 200 is not a positive multiple of 256/);
     expect(() => q6kToQuantizedMatrix(bytes.subarray(0, 300), 2, 256, "output.weight")).toThrow(/q6_k output\.weight: 300 bytes, expected 420 for 2x256/);
     const bad = bytes.slice();

@@ -51,3 +51,5 @@ export {
 } from "./codec-q4k";
 export { Q4_KLinear, Q6_KLinear } from "./block-linear";
 export { q6kToQuantizedMatrix } from "./codec-q6k";
+export type { Q6_KTiledLinearOptions } from "./q6-k-tiled-linear";
+export { Q6_KTiledLinear } from "./q6-k-tiled-linear";

@@ -26,7 +26,8 @@ export interface Q4_0TiledLinearOptions {
 }
 
 let simd: boolean | undefined;
-function useWasm(): boolean {
+/** The WebAssembly SIMD kernels run (else the reference twins). Shared with Q6_KTiledLinear. */
+export function useWasm(): boolean {
   if (getKernelBackend() !== "wasm") return false;
   simd ??= hasWasmSimd();
   return simd;
@@ -37,7 +38,7 @@ function roundAway(v: number): number {
   return v < 0 ? -Math.round(-v) : Math.round(v);
 }
 
-interface Q4Exports {
+export interface Q4Exports {
   q4_0_quant_act(x: number, xa: number, ad: number, ks: number, nb: number): number;
   q4_0_quant_act8(x: number, xq: number, ad: number, nb: number): number;
 }
@@ -47,7 +48,7 @@ interface Q4Exports {
  * two, as bytes), kept in a caller's `shared` memo so the next Q4_0TiledLinear over the same input
  * copies it in instead of quantizing again.
  */
-interface WasmActs {
+export interface WasmActs {
   x: Float32Array;
   m: number;
   k: number;
@@ -57,7 +58,7 @@ interface WasmActs {
 }
 
 /** The reference twin's quantized input: codes [m, k] and f16-rounded block scales [m, k / 32]. */
-interface RefActs {
+export interface RefActs {
   x: Float32Array;
   m: number;
   k: number;
@@ -66,17 +67,18 @@ interface RefActs {
 }
 
 const WASM_ACTS = "int4/q4_0-acts";
-const WASM_ACTS8 = "int4/q4_0-acts-i8";
+/** The memo key of q4_0_quant_act8's output (Q6_KTiledLinear reads the same). */
+export const WASM_ACTS8 = "int4/q4_0-acts-i8";
 
 /**
  * Tokens from which a call expands each weight tile to int8 once (q4_0_gemm_x8) instead of taking
  * the nibble fields apart for every token pair (q4_0_gemm). Same outputs either way.
  */
 export const X8_MIN_TOKENS = 6;
-const REF_ACTS = "int4/q4_0-acts-ref";
+export const REF_ACTS = "int4/q4_0-acts-ref";
 
 /** The memo's entry under `key` when it was made from this x, m and k. */
-function sharedActs<T extends { x: Float32Array; m: number; k: number }>(
+export function sharedActs<T extends { x: Float32Array; m: number; k: number }>(
   shared: Map<string, unknown> | undefined,
   key: string,
   x: Float32Array,
@@ -314,29 +316,7 @@ export class Q4_0TiledLinear implements Linear {
 
   /** The reference twin of q4_0_quant_act (codes and f16-rounded scales), or the memo's copy of it. */
   private quantizeRef(x: Float32Array, m: number, shared: Map<string, unknown> | undefined): RefActs {
-    const f = Math.fround;
-    const { nb } = this;
-    const k = this.inFeatures;
-    const have = sharedActs<RefActs>(shared, REF_ACTS, x, m, k);
-    if (have) return have;
-    const aq = new Int32Array(m * k);
-    const ad = new Float32Array(m * nb);
-    for (let blk = 0; blk < m * nb; blk++) {
-      const o = blk * QK;
-      let amax = 0;
-      for (let j = 0; j < QK; j++) {
-        const v = x[o + j]!;
-        if (!Number.isFinite(v)) throw this.nonFinite(x, blk);
-        amax = Math.max(amax, Math.abs(v));
-      }
-      const d = f(amax / 127);
-      const id = d !== 0 ? f(1 / d) : 0;
-      ad[blk] = f16BitsToF32(f32ToF16Bits(d));
-      for (let j = 0; j < QK; j++) aq[o + j] = roundAway(f(x[o + j]! * id));
-    }
-    const acts: RefActs = { x, m, k, aq, ad };
-    shared?.set(REF_ACTS, acts);
-    return acts;
+    return quantizeActsRef(x, m, this.inFeatures, shared, (blk) => this.nonFinite(x, blk));
   }
 
   /** The f32 weight [rows, cols]: llama.cpp's dequantize_row_q4_0, exactly. */
@@ -349,4 +329,40 @@ export class Q4_0TiledLinear implements Linear {
     this.disposed = true;
     this.buffer.dispose();
   }
+}
+
+/**
+ * The reference twin of q4_0_quant_act / q4_0_quant_act8 for x [m, k] (k a multiple of 32): per
+ * 32-value block d = f32(amax / 127), kept through f16, q = roundf(x * f32(1 / d)); or the memo's
+ * copy. `nonFinite(block)` makes the error for a block holding a NaN or an infinity.
+ */
+export function quantizeActsRef(
+  x: Float32Array,
+  m: number,
+  k: number,
+  shared: Map<string, unknown> | undefined,
+  nonFinite: (block: number) => LowbitError,
+): RefActs {
+  const f = Math.fround;
+  const nb = k / QK;
+  const have = sharedActs<RefActs>(shared, REF_ACTS, x, m, k);
+  if (have) return have;
+  const aq = new Int32Array(m * k);
+  const ad = new Float32Array(m * nb);
+  for (let blk = 0; blk < m * nb; blk++) {
+    const o = blk * QK;
+    let amax = 0;
+    for (let j = 0; j < QK; j++) {
+      const v = x[o + j]!;
+      if (!Number.isFinite(v)) throw nonFinite(blk);
+      amax = Math.max(amax, Math.abs(v));
+    }
+    const d = f(amax / 127);
+    const id = d !== 0 ? f(1 / d) : 0;
+    ad[blk] = f16BitsToF32(f32ToF16Bits(d));
+    for (let j = 0; j < QK; j++) aq[o + j] = roundAway(f(x[o + j]! * id));
+  }
+  const acts: RefActs = { x, m, k, aq, ad };
+  shared?.set(REF_ACTS, acts);
+  return acts;
 }

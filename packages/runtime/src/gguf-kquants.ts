@@ -1,4 +1,4 @@
-import { dequantizeQ4_KRef, type Int4LinearOptions, Q4_KLinear, Q6_KLinear } from "@lowbit/int4";
+import { dequantizeQ4_KRef, type Int4LinearOptions, Q4_KLinear, Q6_KLinear, Q6_KTiledLinear } from "@lowbit/int4";
 import { f16BitsToF32, LowbitError } from "@lowbit/tensor";
 import type { GgufActivations, GgufTensorType } from "./gguf-types";
 
@@ -11,8 +11,9 @@ import type { GgufActivations, GgufTensorType } from "./gguf-types";
  * The runtime reads most of these types by decoding them to f32 at load time (no block linear), so
  * a linear stored as Q5_K/Q3_K/... costs 4 bytes per weight in memory, not its 0.33-0.75 bytes on disk;
  * an embedding keeps the file's bytes and decodes one row per lookup (blockEmbedding). Q4_K and Q6_K,
- * the two types of llama.cpp's Q4_K_M mix, become Int4Linears (Q4_KLinear; Q6_KLinear: 6-bit codes
- * in bytes, one f32 scale per 16 values, about 1.3 bytes per weight, the same values exactly).
+ * the two types of llama.cpp's Q4_K_M mix, stay in their precision (Q4_KLinear; Q6_KLinear: 6-bit
+ * codes in bytes, one f32 scale per 16 values, about 1.3 bytes per weight, the same values exactly;
+ * with quantized activations Q6_KTiledLinear, int8 codes in 4-row tiles, 1.25 bytes per weight).
  *
  * Block layouts (ggml-common.h; f16 little-endian; QK_K = 256):
  *   Q5_0  22 B: f16 d, u32 qh (5th bits), u8 qs[16]      v = (q - 16) * d
@@ -247,7 +248,10 @@ export const GGUF_KQUANT_TYPES: readonly GgufTensorType[] = [
   entry(13, "Q5_K", QK_K, 176, dequantizeQ5_K),
   {
     ...entry(14, "Q6_K", QK_K, 210, dequantizeQ6_K),
-    linear: (bytes, out, inp, bias, name, act) => new Q6_KLinear(bytes, out, inp, kquantOptions("q6_k", bias, name, act)),
+    // quantized activations: the int8 tile kernels (Q8_0-style activations, two scales per block);
+    // f32 activations: Int4Linear's 8-bit containers with groups of 16
+    linear: (bytes, out, inp, bias, name, act) =>
+      act === "quantized" ? new Q6_KTiledLinear(bytes, out, inp, { bias, name }) : new Q6_KLinear(bytes, out, inp, kquantOptions("q6_k", bias, name, act)),
   },
 ];
 
