@@ -1340,8 +1340,9 @@ export function q4_0_gemm_x8(xq: usize, ad: usize, wq: usize, ws: usize, y: usiz
  * rows' half sums into tmp, then each tile's epilogue; the n4 % 4 tiles left run one at a time.
  */
 export function q6_k_gemv(xq: usize, ad: usize, wq: usize, ws: usize, y: usize, nb: i32, n4: i32, bias: usize, tmp: usize): void {
+  // a tile's codes and one tile's half sums in tmp take the same nb * 128 bytes
   const tileBytes = <usize>nb << 7;
-  const slice = <usize>nb << 7;
+  const slice = tileBytes;
   const q = n4 >> 2;
   const qBytes = <usize>q * tileBytes;
   for (let t = 0; t < q; t++) {
@@ -1380,7 +1381,7 @@ export function q6_k_gemv(xq: usize, ad: usize, wq: usize, ws: usize, y: usize, 
  */
 export function q6_k_gemm(xq: usize, ad: usize, wq: usize, ws: usize, y: usize, m: i32, nb: i32, n4: i32, ldy: i32, bias: usize, tmp: usize): void {
   const tileBytes = <usize>nb << 7;
-  const slice = <usize>nb << 7;
+  const slice = tileBytes;
   for (let t = 0; t < n4; t++) {
     const wt = wq + <usize>t * tileBytes;
     for (let i = 0; i < m; i++) {

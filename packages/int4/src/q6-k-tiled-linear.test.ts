@@ -2,7 +2,9 @@ import { getEngine, isLowbitError, kernelThreadsReady, setKernelThreads, shutdow
 import { bitsEqual } from "@lowbit/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { Q6_KLinear } from "./block-linear";
+import { quantizeQ4_0Ref } from "./codec-gguf";
 import { INT4_KERNEL_MODULE } from "./kernels/kernels";
+import { Q4_0TiledLinear, X8_MIN_TOKENS } from "./q4-0-tiled-linear";
 import { Q6_KTiledLinear } from "./q6-k-tiled-linear";
 import { relRmse, TestRng } from "./test-rng";
 import { packQ6K, randomQ6Blocks } from "./test-q6k";
@@ -21,20 +23,70 @@ afterAll(async () => {
 describe("Q6_KTiledLinear", () => {
   // one token: groups of four tiles and the n4 % 4 left; more tokens: the GEMM
   it.each([
+    // [rows, cols, m]: n4 = 1..13 with every n4 % 4, with and without a group of four tiles
     [1, 256, 1],
     [7, 256, 1],
+    [12, 256, 1],
     [13, 512, 1],
     [17, 256, 1],
     [20, 256, 1],
+    [25, 256, 1],
+    [28, 512, 1],
     [36, 768, 1],
+    [44, 256, 1],
     [52, 256, 1],
     [5, 256, 2],
     [37, 512, 3],
     [64, 256, 7],
-  ])("%i x %i, m = %i: wasm = reference bit for bit", (rows, cols, m) => {
-    const { lin } = make(rows, cols, rows * 3 + cols + m);
-    const x = new TestRng(m + rows).normals(m * cols);
-    expect(bitsEqual(lin.run(x, m, undefined, "wasm"), lin.run(x, m, undefined, "ref"))).toBe(true);
+  ])("%i x %i, m = %i: wasm = reference bit for bit, with and without a bias", (rows, cols, m) => {
+    for (const bias of [true, false]) {
+      const { lin } = make(rows, cols, rows * 3 + cols + m, bias);
+      const x = new TestRng(m + rows).normals(m * cols);
+      expect(bitsEqual(lin.run(x, m, undefined, "wasm"), lin.run(x, m, undefined, "ref")), `bias ${bias}`).toBe(true);
+      lin.dispose();
+    }
+  });
+
+  it("shares Q4_0TiledLinear's quantized input (either may quantize it first) and really reads it", () => {
+    const rows = 12;
+    const cols = 256;
+    const { lin } = make(rows, cols, 21);
+    const q4 = new Q4_0TiledLinear(quantizeQ4_0Ref(new TestRng(22).normals(rows * cols, 0.05)), rows, cols);
+    const m = X8_MIN_TOKENS; // Q4_0TiledLinear's int8-activation path, the memo entry both read
+    const x = new TestRng(23).normals(m * cols);
+    const alone = [lin.forward(x, m), q4.forward(x, m)];
+    for (const q4First of [true, false]) {
+      const shared = new Map<string, unknown>();
+      const got = q4First ? [q4.forward(x, m, undefined, shared), lin.forward(x, m, undefined, shared)].reverse() : [lin.forward(x, m, undefined, shared), q4.forward(x, m, undefined, shared)];
+      expect(shared.size, "one entry for both").toBe(1);
+      expect(bitsEqual(got[0]!, alone[0]!) && bitsEqual(got[1]!, alone[1]!), `Q4_0 first: ${q4First}`).toBe(true);
+    }
+    // a memo entry for this x is used as it is: zeroed codes give zero outputs (plus no bias here)
+    const poisoned = new Map<string, unknown>();
+    lin.forward(x, m, undefined, poisoned);
+    for (const e of poisoned.values()) (e as { codes: Uint8Array }).codes.fill(0);
+    const { lin: plain } = make(rows, cols, 21, false);
+    expect([...plain.forward(x, m, undefined, poisoned)].every((v) => v === 0)).toBe(true);
+    plain.dispose();
+    lin.dispose();
+    q4.dispose();
+  });
+
+  it("pads the last tile with zero rows whatever kernel memory held before", () => {
+    const e = getEngine();
+    const junk = e.alloc(1 << 16);
+    new Uint8Array(e.memory.buffer, junk, 1 << 16).fill(0xff); // NaN as f32, -1 as int8
+    e.free(junk);
+    const { lin } = make(5, 256, 31); // two tiles, three padding rows
+    const inner = lin as unknown as { codes(): Int8Array; scales(): Float32Array };
+    const nb = 8;
+    const codes = inner.codes();
+    const scales = inner.scales();
+    for (let b = 0; b < nb; b++) {
+      const tile = nb + b; // the second tile holds row 4 and the padding
+      expect(codes.subarray(tile * 128 + 32, tile * 128 + 128).every((v) => v === 0)).toBe(true);
+      for (const half of [0, 4]) expect([1, 2, 3].map((r) => scales[tile * 8 + half + r])).toEqual([0, 0, 0]);
+    }
     lin.dispose();
   });
 

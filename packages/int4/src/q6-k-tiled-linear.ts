@@ -58,6 +58,9 @@ export class Q6_KTiledLinear implements Linear {
     this.buffer = getEngine().buffer(this.n4 * nb * 160 + this.n4 * 16);
     const codes = this.codes();
     const scales = this.scales();
+    // kernel memory is not zeroed: the rows padding the last tile get zero codes and scales
+    codes.fill(0);
+    scales.fill(0);
     const perRow = cols / 16;
     for (let r = 0; r < rows; r++) {
       for (let b = 0; b < nb; b++) {

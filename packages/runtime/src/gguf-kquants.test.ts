@@ -8,6 +8,7 @@
  */
 import { f32ToF16Bits, LowbitError } from "@lowbit/tensor";
 import fc from "fast-check";
+import { Q6_KLinear, Q6_KTiledLinear } from "@lowbit/int4";
 import { describe, expect, it } from "vitest";
 import {
   dequantizeQ2_K,
@@ -298,6 +299,7 @@ describe("the Q6_K entry", () => {
         for (const act of [undefined, "quantized"] as const) {
           const lin = t.linear!(bytes, rows, 256, undefined, "blk.0.ffn_down.weight", act);
           expect(lin.kind).toBe(act ? "q6_k-a8" : "q6_k");
+          expect(lin).toBeInstanceOf(act ? Q6_KTiledLinear : Q6_KLinear);
           expect(new Uint32Array(lin.dequantizedWeight().buffer)).toEqual(new Uint32Array(want.buffer));
           lin.dispose?.();
         }
