@@ -5,13 +5,12 @@ import {
   getKernelBackend,
   hasWasmSimd,
   type KernelBuffer,
-  type KernelPart,
   type Linear,
   LowbitError,
-  runKernelParts,
 } from "@lowbit/tensor";
 import { dequantizeQ4_0Ref } from "./codec-gguf";
-import { INT4_KERNEL_MODULE, splitUnits, threadParts } from "./kernels/kernels";
+import { INT4_KERNEL_MODULE, threadParts } from "./kernels/kernels";
+import { nonFiniteInput, runTiles, tiledOutput } from "./tiled-calls";
 
 const QK = 32;
 const BLOCK_BYTES = 18;
@@ -197,13 +196,7 @@ export class Q4_0TiledLinear implements Linear {
   /** Forward on an explicit backend (tests and benchmarks). */
   run(x: Float32Array, m: number, out: Float32Array | undefined, backend: "wasm" | "ref", shared?: Map<string, unknown>): Float32Array {
     if (this.disposed) throw new LowbitError("E_INVALID_ARGUMENT", `Q4_0TiledLinear ${this.name}: used after dispose()`);
-    const k = this.inFeatures;
-    const n = this.outFeatures;
-    if (!(Number.isInteger(m) && m >= 0) || x.length < m * k) {
-      throw new LowbitError("E_SHAPE_MISMATCH", `Q4_0TiledLinear ${this.name}: input has ${x.length} values, expected ${m} x ${k}`);
-    }
-    const y = out ?? new Float32Array(m * n);
-    if (y.length < m * n) throw new LowbitError("E_SHAPE_MISMATCH", `Q4_0TiledLinear ${this.name}: output has ${y.length} values, expected ${m} x ${n}`);
+    const y = tiledOutput(`Q4_0TiledLinear ${this.name}`, x, m, this.inFeatures, this.outFeatures, out);
     if (m === 0) return y;
     if (backend === "wasm") this.forwardWasm(x, m, y, shared);
     else this.forwardRef(x, m, y, shared);
@@ -211,14 +204,9 @@ export class Q4_0TiledLinear implements Linear {
   }
 
   private nonFinite(x: Float32Array, block: number): LowbitError {
-    const k = this.inFeatures;
-    let i = block * QK;
-    while (i < x.length && Number.isFinite(x[i]!)) i++;
-    return new LowbitError(
-      "E_NON_FINITE",
-      `Q4_0TiledLinear ${this.name}: input value ${x[i]} at token ${Math.floor(i / k)}, column ${i % k} is not finite`,
-    );
+    return nonFiniteInput(`Q4_0TiledLinear ${this.name}`, x, this.inFeatures, block);
   }
+
 
   private forwardWasm(x: Float32Array, m: number, y: Float32Array, shared: Map<string, unknown> | undefined): void {
     const engine = getEngine();
@@ -274,17 +262,7 @@ export class Q4_0TiledLinear implements Linear {
       if (x8) return [pa, pd, wt, st, yt, m, nb, t1 - t0, ldy, bt, ptile + part * align(tileBytes)];
       return [pa, pd, pk, wt, st, yt, m, nb, t1 - t0, ldy, bt];
     };
-    if (parts === 1) {
-      (ex[fn] as (...a: number[]) => void)(...args(0, n4, 0));
-    } else {
-      const b = splitUnits(n4, parts);
-      const list: KernelPart[] = [];
-      for (let i = 0; i < parts; i++) if (b[i]! < b[i + 1]!) list.push({ module: INT4_KERNEL_MODULE, fn, args: args(b[i]!, b[i + 1]!, i) });
-      runKernelParts(list);
-    }
-    const yv = engine.f32(py, m * ldy);
-    if (ldy === n) y.set(yv);
-    else for (let t = 0; t < m; t++) y.set(yv.subarray(t * ldy, t * ldy + n), t * n);
+    runTiles(fn, n4, parts, args, py, m, n, y);
   }
 
   /** Reference twin: the kernel's arithmetic in plain loops (bit-identical). */

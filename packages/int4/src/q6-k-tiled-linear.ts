@@ -1,6 +1,7 @@
-import { getEngine, type KernelBuffer, type KernelPart, type Linear, LowbitError, runKernelParts } from "@lowbit/tensor";
+import { getEngine, type KernelBuffer, type Linear, LowbitError } from "@lowbit/tensor";
 import { q6kToQuantizedMatrix } from "./codec-q6k";
-import { INT4_KERNEL_MODULE, splitUnits, threadParts } from "./kernels/kernels";
+import { INT4_KERNEL_MODULE, threadParts } from "./kernels/kernels";
+import { nonFiniteInput, runTiles, tiledOutput } from "./tiled-calls";
 import { type Q4Exports, quantizeActsRef, sharedActs, useWasm, WASM_ACTS8, type WasmActs } from "./q4-0-tiled-linear";
 
 const QK = 32;
@@ -97,13 +98,7 @@ export class Q6_KTiledLinear implements Linear {
   /** Forward on an explicit backend (tests and benchmarks). */
   run(x: Float32Array, m: number, out: Float32Array | undefined, backend: "wasm" | "ref", shared?: Map<string, unknown>): Float32Array {
     if (this.disposed) throw new LowbitError("E_INVALID_ARGUMENT", `Q6_KTiledLinear ${this.name}: used after dispose()`);
-    const k = this.inFeatures;
-    const n = this.outFeatures;
-    if (!(Number.isInteger(m) && m >= 0) || x.length < m * k) {
-      throw new LowbitError("E_SHAPE_MISMATCH", `Q6_KTiledLinear ${this.name}: input has ${x.length} values, expected ${m} x ${k}`);
-    }
-    const y = out ?? new Float32Array(m * n);
-    if (y.length < m * n) throw new LowbitError("E_SHAPE_MISMATCH", `Q6_KTiledLinear ${this.name}: output has ${y.length} values, expected ${m} x ${n}`);
+    const y = tiledOutput(`Q6_KTiledLinear ${this.name}`, x, m, this.inFeatures, this.outFeatures, out);
     if (m === 0) return y;
     if (backend === "wasm") this.forwardWasm(x, m, y, shared);
     else this.forwardRef(x, m, y, shared);
@@ -111,14 +106,9 @@ export class Q6_KTiledLinear implements Linear {
   }
 
   private nonFinite(x: Float32Array, block: number): LowbitError {
-    const k = this.inFeatures;
-    let i = block * QK;
-    while (i < x.length && Number.isFinite(x[i]!)) i++;
-    return new LowbitError(
-      "E_NON_FINITE",
-      `Q6_KTiledLinear ${this.name}: input value ${x[i]} at token ${Math.floor(i / k)}, column ${i % k} is not finite`,
-    );
+    return nonFiniteInput(`Q6_KTiledLinear ${this.name}`, x, this.inFeatures, block);
   }
+
 
   private forwardWasm(x: Float32Array, m: number, y: Float32Array, shared: Map<string, unknown> | undefined): void {
     const engine = getEngine();
@@ -165,17 +155,7 @@ export class Q6_KTiledLinear implements Linear {
       const tmp = psum + part * align(sumBytes);
       return m === 1 ? [pa, pd, wt, st, yt, nb, t1 - t0, bt, tmp] : [pa, pd, wt, st, yt, m, nb, t1 - t0, ldy, bt, tmp];
     };
-    if (parts === 1) {
-      (ex[fn] as (...a: number[]) => void)(...args(0, n4, 0));
-    } else {
-      const b = splitUnits(n4, parts);
-      const list: KernelPart[] = [];
-      for (let i = 0; i < parts; i++) if (b[i]! < b[i + 1]!) list.push({ module: INT4_KERNEL_MODULE, fn, args: args(b[i]!, b[i + 1]!, i) });
-      runKernelParts(list);
-    }
-    const yv = engine.f32(py, m * ldy);
-    if (ldy === n) y.set(yv);
-    else for (let t = 0; t < m; t++) y.set(yv.subarray(t * ldy, t * ldy + n), t * n);
+    runTiles(fn, n4, parts, args, py, m, n, y);
   }
 
   /** Reference twin: the kernels' arithmetic in plain loops (bit-identical). */
