@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { dataFile } from "@lowbit/testing";
 import { runCli } from "./cli";
+import type { QuantizeSettings } from "./quant/pipeline";
 import type { Sink } from "./ui/io";
 
 /** Collects what a sink receives. */
@@ -39,4 +41,26 @@ export function files(path: string): Map<string, Buffer> {
   };
   walk(path, "");
   return out;
+}
+
+/** Quantize settings for the tests: RTN, 4 bits, groups of 32 on stories260K, 2 windows of 32 tokens. */
+export function rtnSettings(over: Partial<QuantizeSettings> = {}): QuantizeSettings {
+  return {
+    model: dataFile("stories260K", "stories260K.bin"),
+    method: "rtn",
+    bits: 4,
+    groupSize: 32,
+    sym: false,
+    actOrder: false,
+    damp: 0.01,
+    clip: false,
+    epochs: 1,
+    lr: 1e-4,
+    seed: 0,
+    calib: [],
+    samples: 2,
+    seqLen: 32,
+    resume: false,
+    ...over,
+  };
 }

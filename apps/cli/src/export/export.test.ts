@@ -3,13 +3,13 @@ import { join } from "node:path";
 import { dequantizeMatrix, type QuantizedMatrix } from "@lowbit/int4";
 import { buildModel, ggufSource, LINEAR_NAMES } from "@lowbit/runtime";
 import { readGguf } from "@lowbit/formats";
-import { dataFile, hasData, tmpDir } from "@lowbit/testing";
+import { hasData, tmpDir } from "@lowbit/testing";
 import { f16BitsToF32, f32ToF16Bits, Rng } from "@lowbit/tensor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadModel } from "../model/load";
 import { prepare, type QuantizeSettings, runQuantization, toQuantizedModel } from "../quant/pipeline";
 import { permuteRowsQ, type QuantizedModel, ropePermutation } from "../quant/qmodel";
-import { Capture } from "../test-helpers";
+import { Capture, rtnSettings } from "../test-helpers";
 import { Io } from "../ui/io";
 import { buildGguf, regroup32 } from "./gguf-format";
 import { readHfQuantizedModel, remapZerosForV1 } from "./hf-quantized";
@@ -24,24 +24,7 @@ afterAll(async () => {
 });
 
 function settings(over: Partial<QuantizeSettings>): QuantizeSettings {
-  return {
-    model: dataFile("stories260K", "stories260K.bin"),
-    method: "rtn",
-    bits: 4,
-    groupSize: 32,
-    sym: false,
-    actOrder: false,
-    damp: 0.01,
-    clip: false,
-    epochs: 1,
-    lr: 1e-4,
-    seed: 0,
-    calib: [],
-    samples: 4,
-    seqLen: 64,
-    resume: false,
-    ...over,
-  };
+  return rtnSettings({ samples: 4, seqLen: 64, ...over });
 }
 
 async function quantized(over: Partial<QuantizeSettings>): Promise<QuantizedModel> {

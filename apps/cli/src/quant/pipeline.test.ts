@@ -1,8 +1,9 @@
 import { existsSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { dataFile, hasData, tmpDir } from "@lowbit/testing";
+import { hasData, tmpDir } from "@lowbit/testing";
 import { isLowbitError } from "@lowbit/tensor";
 import { afterAll, describe, expect, it } from "vitest";
+import { rtnSettings } from "../test-helpers";
 import { prepare, type QuantizeSettings } from "./pipeline";
 
 const root = tmpDir("lowbit-prepare-");
@@ -21,25 +22,7 @@ function fdsOn(file: string): string[] {
 }
 
 function settings(over: Partial<QuantizeSettings>): QuantizeSettings {
-  return {
-    model: dataFile("stories260K", "stories260K.bin"),
-    method: "rtn",
-    bits: 4,
-    groupSize: 32,
-    sym: false,
-    actOrder: false,
-    damp: 0.01,
-    clip: false,
-    epochs: 1,
-    lr: 1e-4,
-    seed: 0,
-    calib: [],
-    samples: 2,
-    seqLen: 32,
-    resume: false,
-    format: "lowbit",
-    ...over,
-  };
+  return rtnSettings({ format: "lowbit", ...over });
 }
 
 describe.skipIf(!hasData || !existsSync("/proc/self/fd"))("prepare (stories260K)", () => {

@@ -1,10 +1,10 @@
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { dataFile, hasData, tmpDir } from "@lowbit/testing";
+import { hasData, tmpDir } from "@lowbit/testing";
 import { isLowbitError } from "@lowbit/tensor";
 import { afterAll, describe, expect, it } from "vitest";
 import { type OutputFormat, writeModel } from "../export/write-output";
-import { Capture, files } from "../test-helpers";
+import { Capture, files, rtnSettings } from "../test-helpers";
 import { Io } from "../ui/io";
 import { prepare, type QuantizeSettings, runQuantization, toQuantizedModel } from "./pipeline";
 import { DeferredFloat, DeferredMatrix } from "./qmodel";
@@ -14,24 +14,7 @@ const root = tmpDir("lowbit-spill-");
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function settings(over: Partial<QuantizeSettings>): QuantizeSettings {
-  return {
-    model: dataFile("stories260K", "stories260K.bin"),
-    method: "rtn",
-    bits: 4,
-    groupSize: 32,
-    sym: false,
-    actOrder: false,
-    damp: 0.01,
-    clip: false,
-    epochs: 1,
-    lr: 1e-4,
-    seed: 0,
-    calib: [],
-    samples: 2,
-    seqLen: 32,
-    resume: false,
-    ...over,
-  };
+  return rtnSettings(over);
 }
 
 /** Quantizes and writes: in memory (no output path during quantization, as `lowbit demo` runs) or spilled (as `lowbit quantize` runs). */
